@@ -1,0 +1,110 @@
+// Package app assembles the host: storage, the plugin engine, the host
+// functions and the HTTP endpoints. The jirasync command and the scenario
+// runner both build their host with it, so tests exercise what operators
+// run.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/jirasync/jirasync/host/internal/capabilities"
+	"github.com/jirasync/jirasync/host/internal/engine"
+	"github.com/jirasync/jirasync/host/internal/jiraclient"
+	"github.com/jirasync/jirasync/host/store"
+)
+
+// Config is everything the host can be told.
+type Config struct {
+	DBPath      string
+	PluginPath  string // the plugin .wasm; ignored by the native engine
+	Engine      string // "wasm" (default) or "native"
+	CacheDir    string // wazero compilation cache; "" for none
+	PoolSize    int
+	CallTimeout time.Duration
+	// DeliveryTimeout bounds a whole delivery, host functions and Jira
+	// lookups included.
+	DeliveryTimeout time.Duration
+	MaxBodyBytes    int64
+	JiraTimeout     time.Duration
+	Logger          *slog.Logger
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxBodyBytes    = 1 << 20
+	DefaultDeliveryTimeout = 60 * time.Second
+)
+
+// App is a running host.
+type App struct {
+	cfg    Config
+	store  *store.Store
+	engine engine.Engine
+	log    *slog.Logger
+	mux    *http.ServeMux
+}
+
+// New opens the database, loads the plugin and wires the endpoints.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.DeliveryTimeout <= 0 {
+		cfg.DeliveryTimeout = DefaultDeliveryTimeout
+	}
+	st, err := store.Open(ctx, cfg.DBPath)
+	if err != nil {
+		return nil, err
+	}
+	jc := jiraclient.New()
+	if cfg.JiraTimeout > 0 {
+		jc.Timeout = cfg.JiraTimeout
+	}
+	caps := &capabilities.Set{Store: st, Jira: jc}
+	var eng engine.Engine
+	switch cfg.Engine {
+	case "", "wasm":
+		module, err := os.ReadFile(cfg.PluginPath)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("reading plugin: %w (build it with `make plugin`)", err)
+		}
+		start := time.Now()
+		eng, err = engine.NewWasm(ctx, caps, engine.WasmConfig{Module: module, CacheDir: cfg.CacheDir,
+			PoolSize: cfg.PoolSize, CallTimeout: cfg.CallTimeout, Logger: cfg.Logger})
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		cfg.Logger.Info("plugin loaded", "path", cfg.PluginPath, "bytes", len(module), "elapsed", time.Since(start).Round(time.Millisecond))
+	case "native":
+		eng = &engine.Native{Caps: caps}
+		cfg.Logger.Warn("running the plugin natively, without a sandbox: for debugging and benchmarks only")
+	default:
+		st.Close()
+		return nil, fmt.Errorf("unknown engine %q (want wasm or native)", cfg.Engine)
+	}
+	a := &App{cfg: cfg, store: st, engine: eng, log: cfg.Logger, mux: http.NewServeMux()}
+	a.routes()
+	return a, nil
+}
+
+// Handler serves the host's endpoints.
+func (a *App) Handler() http.Handler { return a.mux }
+
+// Store is the host's database, for seeding and inspection.
+func (a *App) Store() *store.Store { return a.store }
+
+// Close releases the engine and the database.
+func (a *App) Close(ctx context.Context) error {
+	return errors.Join(a.engine.Close(ctx), a.store.Close())
+}

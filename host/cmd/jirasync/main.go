@@ -1,0 +1,193 @@
+// Command jirasync runs the host: it serves Jira's webhooks and runs the
+// sync logic in the sandboxed plugin.
+//
+//	jirasync serve [flags]     serve HTTP
+//	jirasync token [flags]     print the webhook URL token of an installation
+//
+// Every flag has an environment variable (JIRASYNC_ plus the flag name in
+// upper case, dashes as underscores); a flag given on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jirasync/jirasync/host/app"
+	"github.com/jirasync/jirasync/host/webhooktoken"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "token":
+		err = token(os.Args[2:])
+	case "-h", "-help", "--help", "help":
+		usage()
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "jirasync: unknown command %q\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "jirasync:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage:
+  jirasync serve [flags]   serve Jira webhooks (see jirasync serve -h)
+  jirasync token [flags]   print an installation's webhook token (see jirasync token -h)
+`)
+}
+
+// envDefaults sets every flag not given on the command line from its
+// JIRASYNC_* variable.
+func envDefaults(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "JIRASYNC_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !given[f.Name] && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", env, e)
+			}
+		}
+	})
+	return err
+}
+
+type common struct {
+	db string
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.db, "db", filepath.Join("data", "jirasync.db"), "SQLite database file (created if missing)")
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	var c common
+	c.register(fs)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	plugin := fs.String("plugin", filepath.Join("build", "jirasync.wasm"), "plugin module")
+	eng := fs.String("engine", "wasm", "plugin engine: wasm, or native (no sandbox; debugging and benchmarks only)")
+	cacheDir := fs.String("cache-dir", filepath.Join("data", "cache"), "compiled plugin cache (empty: none)")
+	pool := fs.Int("pool", 0, "plugin instances (0: one per CPU, at least 2)")
+	callTimeout := fs.Duration("call-timeout", 30*time.Second, "limit on one plugin call")
+	maxBody := fs.Int64("max-body", app.DefaultMaxBodyBytes, "largest webhook body accepted, in bytes")
+	jiraTimeout := fs.Duration("jira-timeout", 10*time.Second, "limit on one request to Jira")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	demo := fs.Bool("demo", false, "seed demo data (an organization, users, groups and an installation) and print a curl command")
+	fs.Parse(args)
+	if err := envDefaults(fs); err != nil {
+		return err
+	}
+	log, err := newLogger(*logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(c.db), 0o700); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.New(ctx, app.Config{DBPath: c.db, PluginPath: *plugin, Engine: *eng, CacheDir: *cacheDir,
+		PoolSize: *pool, CallTimeout: *callTimeout, MaxBodyBytes: *maxBody, JiraTimeout: *jiraTimeout, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer a.Close(context.Background())
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	if *demo {
+		if err := seedDemo(ctx, a, "http://"+ln.Addr().String()); err != nil {
+			return fmt.Errorf("seeding demo data: %w", err)
+		}
+	}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "db", c.db, "engine", *eng)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func token(args []string) error {
+	fs := flag.NewFlagSet("token", flag.ExitOnError)
+	var c common
+	c.register(fs)
+	inst := fs.String("installation", "", "installation id")
+	fs.Parse(args)
+	if err := envDefaults(fs); err != nil {
+		return err
+	}
+	if *inst == "" {
+		return errors.New("token: -installation is required")
+	}
+	a, err := openStoreOnly(c.db)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	in, err := a.Installation(context.Background(), *inst)
+	if err != nil {
+		return err
+	}
+	t, err := webhooktoken.Mint(in.ExternalID, []byte(in.WebhookSecret))
+	if err != nil {
+		return err
+	}
+	fmt.Println(t)
+	return nil
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
+}

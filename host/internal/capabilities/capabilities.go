@@ -1,0 +1,264 @@
+// Package capabilities implements the host functions of the plugin ABI
+// (plugin/abi): logging, the installation's settings, signed requests to
+// its Jira, and the platform data group sync reads and writes.
+//
+// Each function takes and returns JSON and reports failure inside the
+// response. Every call is bound to one installation and delivery by the
+// host, never by the plugin: a plugin cannot name another installation.
+package capabilities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jirasync/jirasync/host/internal/jiraclient"
+	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/plugin/abi"
+)
+
+// Binding is what one plugin call acts for.
+type Binding struct {
+	Installation store.Installation
+	Delivery     int64
+	Logger       *slog.Logger // carries delivery and installation attributes
+}
+
+// Set holds the host's services behind the host functions.
+type Set struct {
+	Store *store.Store
+	Jira  *jiraclient.Client
+}
+
+type handler func(s *Set, ctx context.Context, b *Binding, req []byte) any
+
+var handlers = map[string]handler{
+	abi.FuncLog:             (*Set).log,
+	abi.FuncInstallationGet: (*Set).installationGet,
+	abi.FuncJiraRequest:     (*Set).jiraRequest,
+	abi.FuncGroupsLinked:    (*Set).groupsLinked,
+	abi.FuncUsersByEmail:    (*Set).usersByEmail,
+	abi.FuncGroupsAssign:    (*Set).groupsAssign,
+	abi.FuncStateGet:        (*Set).stateGet,
+	abi.FuncStatePut:        (*Set).statePut,
+}
+
+// Names lists the host functions a Set implements.
+func Names() []string { return abi.HostFunctions[:] }
+
+// Call runs host function fn. It always returns a JSON response: an
+// unknown function, a malformed request or a panic in a handler become an
+// abi.Error in the answer, so the guest is never trapped by the host.
+func (s *Set) Call(ctx context.Context, b *Binding, fn string, req []byte) (resp []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.Logger.Error("host function panicked", "function", fn, "panic", fmt.Sprint(r))
+			resp = FaultResponse(abi.CodeInternal, fmt.Sprintf("host function %s failed", fn))
+		}
+	}()
+	h, ok := handlers[fn]
+	if !ok {
+		return FaultResponse(abi.CodeInvalidRequest, "unknown host function "+fn)
+	}
+	out, err := json.Marshal(h(s, ctx, b, req))
+	if err != nil {
+		return FaultResponse(abi.CodeInternal, "encoding response: "+err.Error())
+	}
+	return out
+}
+
+// FaultResponse encodes a failure as a host-function response.
+func FaultResponse(code abi.ErrorCode, msg string) []byte {
+	b, _ := json.Marshal(abi.Empty{Fault: abi.Fault{Error: abi.Errorf(code, msg)}})
+	return b
+}
+
+func decode(req []byte, v any) *abi.Error {
+	if err := json.Unmarshal(req, v); err != nil {
+		return abi.Errorf(abi.CodeInvalidRequest, "request: "+err.Error())
+	}
+	return nil
+}
+
+// storeError maps a storage failure onto the ABI. Anything but a refusal
+// is treated as passing (a busy or unreachable database).
+func storeError(b *Binding, op string, err error) *abi.Error {
+	switch {
+	case errors.Is(err, store.ErrDenied):
+		return abi.Errorf(abi.CodeDenied, err.Error())
+	case errors.Is(err, store.ErrNotFound):
+		return abi.Errorf(abi.CodeNotFound, err.Error())
+	}
+	b.Logger.Error("storage failed", "op", op, "error", err)
+	return abi.Errorf(abi.CodeUnavailable, op+": storage unavailable")
+}
+
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
+}
+
+// maxLogFields keeps one plugin log line from flooding the host's log.
+const maxLogFields = 32
+
+func (s *Set) log(ctx context.Context, b *Binding, req []byte) any {
+	var r abi.LogRequest
+	if e := decode(req, &r); e != nil {
+		return abi.Empty{Fault: abi.Fault{Error: e}}
+	}
+	level, ok := logLevels[r.Level]
+	if !ok {
+		level = slog.LevelInfo
+	}
+	attrs := make([]any, 0, 2*len(r.Fields)+2)
+	attrs = append(attrs, "source", "plugin")
+	n := 0
+	for k, v := range r.Fields {
+		// The binding already carries these; the plugin's copy must not
+		// contradict it.
+		if k == "delivery" || k == "installation" {
+			continue
+		}
+		if n++; n > maxLogFields {
+			break
+		}
+		attrs = append(attrs, k, v)
+	}
+	b.Logger.Log(ctx, level, r.Message, attrs...)
+	return abi.Empty{}
+}
+
+func (s *Set) installationGet(_ context.Context, b *Binding, _ []byte) any {
+	in := b.Installation
+	resp := abi.InstallationResponse{ID: in.ID, ExternalID: in.ExternalID, BaseURL: in.BaseURL,
+		Organizations: make([]abi.InstallationOrgSettings, 0, len(in.Organizations))}
+	for _, o := range in.Organizations {
+		resp.Organizations = append(resp.Organizations, abi.InstallationOrgSettings{ID: o.ID, InboundAssignee: o.InboundAssignee})
+	}
+	return resp
+}
+
+func (s *Set) jiraRequest(ctx context.Context, b *Binding, req []byte) any {
+	var r abi.JiraRequest
+	if e := decode(req, &r); e != nil {
+		return abi.JiraResponse{Fault: abi.Fault{Error: e}}
+	}
+	in := b.Installation
+	start := time.Now()
+	resp, err := s.Jira.Do(ctx, jiraclient.Credentials{BaseURL: in.BaseURL, ConsumerKey: in.ConsumerKey,
+		PrivateKeyPEM: in.PrivateKeyPEM, AccessToken: in.AccessToken, AccessTokenSecret: in.AccessTokenSecret,
+		VerifyTLS: in.VerifyTLS}, jiraclient.Request{Method: r.Method, Path: r.Path, Query: r.Query, Body: r.Body})
+	switch {
+	case errors.Is(err, jiraclient.ErrRefused):
+		b.Logger.Warn("jira request refused", "path", r.Path, "error", err)
+		return abi.JiraResponse{Fault: abi.Fault{Error: abi.Errorf(abi.CodeDenied, err.Error())}}
+	case errors.Is(err, jiraclient.ErrUnreachable):
+		b.Logger.Warn("jira unreachable", "path", r.Path, "error", err, "elapsed", time.Since(start))
+		return abi.JiraResponse{Fault: abi.Fault{Error: abi.Errorf(abi.CodeUnavailable, err.Error())}}
+	case err != nil:
+		// A key that does not parse: the installation needs an operator.
+		b.Logger.Error("jira request not sent", "path", r.Path, "error", err)
+		return abi.JiraResponse{Fault: abi.Fault{Error: abi.Errorf(abi.CodeJiraRejected, err.Error())}}
+	}
+	b.Logger.Debug("jira request", "method", r.Method, "path", r.Path, "status", resp.Status, "elapsed", time.Since(start))
+	return abi.JiraResponse{Status: resp.Status, Body: string(resp.Body)}
+}
+
+func (s *Set) groupsLinked(ctx context.Context, b *Binding, req []byte) any {
+	var r abi.GroupsLinkedRequest
+	if e := decode(req, &r); e != nil {
+		return abi.GroupsLinkedResponse{Fault: abi.Fault{Error: e}}
+	}
+	groups, err := s.Store.LinkedGroups(ctx, b.Installation.ID, strings.TrimSpace(r.IssueKey), r.Organizations)
+	if err != nil {
+		return abi.GroupsLinkedResponse{Fault: abi.Fault{Error: storeError(b, "groups_linked", err)}}
+	}
+	resp := abi.GroupsLinkedResponse{Groups: make([]abi.LinkedGroup, 0, len(groups))}
+	for _, g := range groups {
+		resp.Groups = append(resp.Groups, abi.LinkedGroup{ID: g.ID, Organization: g.Organization,
+			Project: g.Project, Assignee: g.Assignee})
+	}
+	return resp
+}
+
+func (s *Set) usersByEmail(ctx context.Context, b *Binding, req []byte) any {
+	var r abi.UsersByEmailRequest
+	if e := decode(req, &r); e != nil {
+		return abi.UsersByEmailResponse{Fault: abi.Fault{Error: e}}
+	}
+	if strings.TrimSpace(r.Email) == "" {
+		return abi.UsersByEmailResponse{Fault: abi.Fault{Error: abi.Errorf(abi.CodeInvalidRequest, "email is empty")}}
+	}
+	users, err := s.Store.UsersByEmail(ctx, r.Email)
+	if err != nil {
+		return abi.UsersByEmailResponse{Fault: abi.Fault{Error: storeError(b, "users_by_email", err)}}
+	}
+	resp := abi.UsersByEmailResponse{Users: make([]abi.PlatformUser, 0, len(users))}
+	for _, u := range users {
+		projects := u.Projects
+		if projects == nil {
+			projects = []string{}
+		}
+		resp.Users = append(resp.Users, abi.PlatformUser{ID: u.ID, Verified: u.Verified, Projects: projects})
+	}
+	return resp
+}
+
+func (s *Set) groupsAssign(ctx context.Context, b *Binding, req []byte) any {
+	var r abi.GroupsAssignRequest
+	if e := decode(req, &r); e != nil {
+		return abi.GroupsAssignResponse{Fault: abi.Fault{Error: e}}
+	}
+	as := make([]store.Assignment, 0, len(r.Assignments))
+	for _, a := range r.Assignments {
+		as = append(as, store.Assignment{Group: a.Group, Assignee: a.Assignee})
+	}
+	changed, err := s.Store.AssignGroups(ctx, b.Installation.ID, b.Delivery, as)
+	if err != nil {
+		return abi.GroupsAssignResponse{Fault: abi.Fault{Error: storeError(b, "groups_assign", err)}}
+	}
+	return abi.GroupsAssignResponse{Changed: changed}
+}
+
+// maxStateValueBytes bounds one state value; state is for small facts.
+const maxStateValueBytes = 64 << 10
+
+func (s *Set) stateGet(ctx context.Context, b *Binding, req []byte) any {
+	var r abi.StateGetRequest
+	if e := decode(req, &r); e != nil {
+		return abi.StateGetResponse{Fault: abi.Fault{Error: e}}
+	}
+	v, found, err := s.Store.StateGet(ctx, b.Installation.ID, r.Key)
+	if err != nil {
+		return abi.StateGetResponse{Fault: abi.Fault{Error: storeError(b, "state_get", err)}}
+	}
+	return abi.StateGetResponse{Value: v, Found: found}
+}
+
+func (s *Set) statePut(ctx context.Context, b *Binding, req []byte) any {
+	var r abi.StatePutRequest
+	if e := decode(req, &r); e != nil {
+		return abi.Empty{Fault: abi.Fault{Error: e}}
+	}
+	switch {
+	case r.Key == "" || len(r.Key) > 512:
+		return abi.Empty{Fault: abi.Fault{Error: abi.Errorf(abi.CodeInvalidRequest, "key must be 1-512 bytes")}}
+	case len(r.Value) > maxStateValueBytes:
+		return abi.Empty{Fault: abi.Fault{Error: abi.Errorf(abi.CodeInvalidRequest, "value is over 64 KiB")}}
+	case r.TTLSeconds < 0:
+		return abi.Empty{Fault: abi.Fault{Error: abi.Errorf(abi.CodeInvalidRequest, "ttl_seconds is negative")}}
+	}
+	var err error
+	if r.Delete {
+		err = s.Store.StateDelete(ctx, b.Installation.ID, r.Key)
+	} else {
+		err = s.Store.StatePut(ctx, b.Installation.ID, r.Key, r.Value, time.Duration(r.TTLSeconds)*time.Second)
+	}
+	if err != nil {
+		return abi.Empty{Fault: abi.Fault{Error: storeError(b, "state_put", err)}}
+	}
+	return abi.Empty{}
+}

@@ -1,0 +1,98 @@
+// Package engine runs the plugin's exports. Two engines implement the same
+// contract: Wasm runs the compiled plugin in the Extism/wazero sandbox, the
+// production engine; Native links the same plugin packages into the host,
+// for debugging and as the physical limit in benchmarks.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jirasync/jirasync/host/internal/capabilities"
+	"github.com/jirasync/jirasync/plugin/abi"
+)
+
+// Engine calls plugin exports. Implementations are safe for concurrent use.
+type Engine interface {
+	// Call runs export with input for binding b. A failure the plugin
+	// reported comes back as *abi.Error; a fault of the sandbox itself (a
+	// trap, a time-out, an unreadable answer) as *Fault.
+	Call(ctx context.Context, b *capabilities.Binding, export string, input []byte) ([]byte, error)
+	// Describe returns the plugin's self-description.
+	Describe(ctx context.Context) (abi.Description, error)
+	Close(ctx context.Context) error
+}
+
+// Fault is a failure of the plugin call itself, as opposed to one the
+// plugin reported. It is always worth a retry with a fresh instance.
+type Fault struct {
+	Export string
+	Reason string // trap, timeout, bad_output, no_instance
+	Err    error
+}
+
+func (f *Fault) Error() string { return fmt.Sprintf("plugin %s: %s: %v", f.Export, f.Reason, f.Err) }
+func (f *Fault) Unwrap() error { return f.Err }
+
+// HandleIssueUpdated runs the handle_issue_updated export and decodes its
+// summary.
+func HandleIssueUpdated(ctx context.Context, e Engine, b *capabilities.Binding, req abi.HandleRequest) (*abi.Summary, error) {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := e.Call(ctx, b, abi.ExportHandleIssueUpdated, in)
+	if err != nil {
+		return nil, err
+	}
+	var resp abi.HandleResponse
+	if err := json.Unmarshal(out, &resp); err != nil || (resp.Summary == nil && resp.Error == nil) {
+		return nil, &Fault{Export: abi.ExportHandleIssueUpdated, Reason: "bad_output",
+			Err: fmt.Errorf("output is not a handle response: %.200q", out)}
+	}
+	if resp.Error != nil {
+		return nil, resp.Error
+	}
+	return resp.Summary, nil
+}
+
+// pluginError reads the error a plugin reported; ok is false when the text
+// is not an encoded abi.Error (a trap message, for instance).
+func pluginError(text []byte) (*abi.Error, bool) {
+	var e abi.Error
+	if err := json.Unmarshal(text, &e); err != nil || e.Code == "" {
+		return nil, false
+	}
+	return &e, true
+}
+
+// checkDescription refuses a plugin built for another ABI major version.
+func checkDescription(d abi.Description, offered []string) error {
+	if major(d.ABIVersion) != major(abi.Version) {
+		return fmt.Errorf("plugin %s %s speaks ABI %q; this host speaks %q", d.Name, d.Version, d.ABIVersion, abi.Version)
+	}
+	have := map[string]bool{}
+	for _, f := range offered {
+		have[f] = true
+	}
+	for _, f := range d.Imports {
+		if !have[f] {
+			return fmt.Errorf("plugin %s imports host function %s, which this host does not offer", d.Name, f)
+		}
+	}
+	return nil
+}
+
+func major(v string) string {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '.' {
+			return v[:i]
+		}
+	}
+	return v
+}
+
+// ErrClosed is returned by calls on a closed engine.
+var ErrClosed = errors.New("engine closed")

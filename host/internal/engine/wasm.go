@@ -1,0 +1,312 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	extism "github.com/extism/go-sdk"
+	"github.com/tetratelabs/wazero"
+
+	"github.com/jirasync/jirasync/host/internal/capabilities"
+	"github.com/jirasync/jirasync/plugin/abi"
+)
+
+// WasmConfig configures the sandbox.
+type WasmConfig struct {
+	// Module is the plugin's .wasm bytes.
+	Module []byte
+	// CacheDir keeps wazero's compiled code between runs ("" disables).
+	CacheDir string
+	// PoolSize bounds live instances, and so concurrent calls.
+	PoolSize int
+	// CallTimeout bounds one export call, host functions included.
+	CallTimeout time.Duration
+	// MaxMemoryPages bounds each module's linear memory (64 KiB pages).
+	MaxMemoryPages uint32
+	Logger         *slog.Logger
+}
+
+// Defaults, explained in host/RATIONALE.md.
+const (
+	DefaultCallTimeout    = 30 * time.Second
+	DefaultMaxMemoryPages = 1024 // 64 MiB: a 1 MiB body decoded, with room for Go's heap growth
+)
+
+// Wasm runs the plugin in the Extism sandbox: compiled once, instantiated
+// into a bounded pool, an instance used by one call at a time and dropped
+// after any fault.
+type Wasm struct {
+	caps     *capabilities.Set
+	compiled *extism.CompiledPlugin
+	cfg      WasmConfig
+	log      *slog.Logger
+
+	slots chan struct{}       // one token per instance that may exist
+	idle  chan *extism.Plugin // instances ready for a call
+
+	mu     sync.Mutex
+	closed bool
+	stats  Stats
+}
+
+// Stats counts what happened to instances, for logs and tests.
+type Stats struct {
+	Created, Dropped, Calls, Faults int64
+}
+
+type bindingKey struct{}
+
+// NewWasm compiles the module, checks its description against this host's
+// ABI, and leaves one warm instance in the pool.
+func NewWasm(ctx context.Context, caps *capabilities.Set, cfg WasmConfig) (*Wasm, error) {
+	if cfg.PoolSize <= 0 {
+		cfg.PoolSize = max(2, runtime.NumCPU())
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.MaxMemoryPages == 0 {
+		cfg.MaxMemoryPages = DefaultMaxMemoryPages
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	// Without CloseOnContextDone a guest in an endless loop ignores its
+	// deadline: wazero only checks the context when told to.
+	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
+	if cfg.CacheDir != "" {
+		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
+			return nil, fmt.Errorf("compilation cache: %w", err)
+		}
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("compilation cache: %w", err)
+		}
+		rc = rc.WithCompilationCache(cache)
+	}
+	manifest := extism.Manifest{
+		Wasm: []extism.Wasm{extism.WasmData{Data: cfg.Module, Name: "main"}},
+		Memory: &extism.ManifestMemory{
+			MaxPages: cfg.MaxMemoryPages,
+			// The ABI has no use for Extism vars or its HTTP client: all
+			// outbound traffic goes through jirasync_jira_request. Zero
+			// turns both off rather than leaving them at their defaults.
+			MaxHttpResponseBytes: 0,
+			MaxVarBytes:          0,
+		},
+		// No AllowedHosts: Extism's own HTTP stays denied to every host.
+	}
+	w := &Wasm{caps: caps, cfg: cfg, log: cfg.Logger,
+		slots: make(chan struct{}, cfg.PoolSize), idle: make(chan *extism.Plugin, cfg.PoolSize)}
+	var err error
+	w.compiled, err = extism.NewCompiledPlugin(ctx, manifest, extism.PluginConfig{
+		RuntimeConfig: rc,
+		EnableWasi:    true,
+	}, w.hostFunctions())
+	if err != nil {
+		return nil, fmt.Errorf("compiling plugin: %w", err)
+	}
+	d, err := w.Describe(ctx)
+	if err != nil {
+		w.compiled.Close(ctx)
+		return nil, fmt.Errorf("describing plugin: %w", err)
+	}
+	if err := checkDescription(d, capabilities.Names()); err != nil {
+		w.compiled.Close(ctx)
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *Wasm) hostFunctions() []extism.HostFunction {
+	var fns []extism.HostFunction
+	for _, name := range capabilities.Names() {
+		name := name
+		fn := extism.NewHostFunctionWithStack(name, func(ctx context.Context, p *extism.CurrentPlugin, stack []uint64) {
+			stack[0] = w.serve(ctx, p, name, stack[0])
+		}, []extism.ValueType{extism.ValueTypePTR}, []extism.ValueType{extism.ValueTypePTR})
+		fn.SetNamespace(abi.HostNamespace)
+		fns = append(fns, fn)
+	}
+	return fns
+}
+
+// serve moves one host-function call across the boundary. It must not
+// panic: a panic here would trap the guest for a failure that is the
+// host's, so every path answers with an envelope (or 0 when even writing
+// one fails, which the guest reads as an internal error).
+func (w *Wasm) serve(ctx context.Context, p *extism.CurrentPlugin, name string, reqOffset uint64) (respOffset uint64) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("host function boundary panicked", "function", name, "panic", fmt.Sprint(r))
+			respOffset = 0
+		}
+	}()
+	var resp []byte
+	b, _ := ctx.Value(bindingKey{}).(*capabilities.Binding)
+	req, err := p.ReadBytes(reqOffset)
+	switch {
+	case b == nil:
+		resp = capabilities.FaultResponse(abi.CodeInternal, "host function called outside a bound call")
+	case err != nil:
+		resp = capabilities.FaultResponse(abi.CodeInvalidRequest, "reading request: "+err.Error())
+	default:
+		resp = w.caps.Call(ctx, b, name, req)
+	}
+	off, err := p.WriteBytes(resp)
+	if err != nil {
+		w.log.Error("writing host function response", "function", name, "error", err)
+		return 0
+	}
+	return off
+}
+
+// acquire waits for a free slot, then takes an idle instance or makes one.
+func (w *Wasm) acquire(ctx context.Context) (*extism.Plugin, error) {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case inst := <-w.idle:
+		return inst, nil
+	default:
+	}
+	inst, err := w.newInstance(ctx)
+	if err != nil {
+		<-w.slots
+		return nil, err
+	}
+	return inst, nil
+}
+
+func (w *Wasm) newInstance(ctx context.Context) (*extism.Plugin, error) {
+	// Real clocks and crypto/rand: wazero's defaults are deterministic
+	// fakes, fine for reproducible tests and wrong for a product.
+	mc := wazero.NewModuleConfig().
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
+		WithRandSource(rand.Reader)
+	inst, err := w.compiled.Instance(ctx, extism.PluginInstanceConfig{ModuleConfig: mc})
+	if err != nil {
+		return nil, err
+	}
+	inst.SetLogger(func(level extism.LogLevel, msg string) {
+		w.log.Debug("plugin runtime", "level", level.String(), "message", msg)
+	})
+	w.mu.Lock()
+	w.stats.Created++
+	w.mu.Unlock()
+	return inst, nil
+}
+
+// release returns a healthy instance to the pool, or drops it.
+func (w *Wasm) release(inst *extism.Plugin, healthy bool) {
+	w.mu.Lock()
+	closed := w.closed
+	if !healthy {
+		w.stats.Dropped++
+	}
+	w.mu.Unlock()
+	if healthy && !closed {
+		w.idle <- inst // never blocks: at most PoolSize instances exist
+	} else {
+		inst.Close(context.Background())
+	}
+	<-w.slots
+}
+
+// Call implements Engine.
+func (w *Wasm) Call(ctx context.Context, b *capabilities.Binding, export string, input []byte) ([]byte, error) {
+	w.mu.Lock()
+	closed := w.closed
+	w.stats.Calls++
+	w.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	inst, err := w.acquire(ctx)
+	if err != nil {
+		return nil, &Fault{Export: export, Reason: "no_instance", Err: err}
+	}
+	callCtx, cancel := context.WithTimeout(context.WithValue(ctx, bindingKey{}, b), w.cfg.CallTimeout)
+	defer cancel()
+	rc, out, callErr := inst.CallWithContext(callCtx, export, input)
+
+	// A plugin-reported failure is an abi.Error in the error text with
+	// rc 1; the instance is intact and goes back to the pool. Anything
+	// else (a trap, a time-out, rc without an error, an error that is not
+	// ours) may have left the instance broken, so it is dropped.
+	if callErr == nil && rc == 0 {
+		w.release(inst, true)
+		return out, nil
+	}
+	if callErr != nil && rc == 1 {
+		if e, ok := pluginError([]byte(callErr.Error())); ok && e.Code != abi.CodeInternal {
+			w.release(inst, true)
+			return nil, e
+		}
+	}
+	w.release(inst, false)
+	w.mu.Lock()
+	w.stats.Faults++
+	w.mu.Unlock()
+	reason := "trap"
+	switch {
+	case callCtx.Err() != nil && ctx.Err() == nil:
+		reason, callErr = "timeout", fmt.Errorf("no answer within %s: %w", w.cfg.CallTimeout, context.DeadlineExceeded)
+	case ctx.Err() != nil:
+		reason, callErr = "canceled", ctx.Err()
+	case callErr == nil:
+		callErr = fmt.Errorf("returned %d without an error", rc)
+	}
+	return nil, &Fault{Export: export, Reason: reason, Err: callErr}
+}
+
+// Describe implements Engine; the describe export needs no binding but
+// gets an empty one so that a stray host call fails cleanly.
+func (w *Wasm) Describe(ctx context.Context) (abi.Description, error) {
+	out, err := w.Call(ctx, &capabilities.Binding{Logger: w.log}, abi.ExportDescribe, nil)
+	if err != nil {
+		return abi.Description{}, err
+	}
+	var d abi.Description
+	if err := json.Unmarshal(out, &d); err != nil {
+		return d, &Fault{Export: abi.ExportDescribe, Reason: "bad_output", Err: err}
+	}
+	return d, nil
+}
+
+// Stats returns a copy of the instance counters.
+func (w *Wasm) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
+}
+
+// Close drops idle instances and the compiled module. Calls in flight
+// finish first only if the caller waits for them; the host does.
+func (w *Wasm) Close(ctx context.Context) error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	w.mu.Unlock()
+	for {
+		select {
+		case inst := <-w.idle:
+			inst.Close(ctx)
+		default:
+			return w.compiled.Close(ctx)
+		}
+	}
+}

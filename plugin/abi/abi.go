@@ -1,0 +1,303 @@
+// Package abi defines the contract between the jirasync plugin (the guest)
+// and any host that runs it: the exports the plugin offers, the host
+// functions it imports, and the JSON envelopes that cross the boundary.
+//
+// The written specification is docs/ABI.md; this package is its Go form and
+// is imported by both sides so they cannot drift apart. It has no
+// dependencies beyond the standard library and compiles for wasip1 and
+// natively alike.
+package abi
+
+import "encoding/json"
+
+// Version is the ABI version. A host refuses a plugin whose describe export
+// reports another major version; minor versions only add optional fields.
+const Version = "1.0"
+
+// Exports of the plugin.
+const (
+	ExportDescribe           = "describe"
+	ExportHandleIssueUpdated = "handle_issue_updated"
+)
+
+// HostNamespace is the Wasm import module of every host function. It is the
+// go-sdk default for user host functions.
+const HostNamespace = "extism:host/user"
+
+// Host functions the plugin may import. Each takes one JSON request and
+// answers one JSON response; failures travel inside the response as Error,
+// never as a trap.
+const (
+	FuncLog              = "jirasync_log"
+	FuncInstallationGet  = "jirasync_installation_get"
+	FuncJiraRequest      = "jirasync_jira_request"
+	FuncGroupsLinked     = "jirasync_groups_linked"
+	FuncUsersByEmail     = "jirasync_users_by_email"
+	FuncGroupsAssign     = "jirasync_groups_assign"
+	FuncStateGet         = "jirasync_state_get"
+	FuncStatePut         = "jirasync_state_put"
+	hostFunctionCount    = 8
+	maxErrorMessageBytes = 2048
+)
+
+// HostFunctions lists every host function of this ABI version, in a fixed
+// order, so a host can check that it offers all of them.
+var HostFunctions = [hostFunctionCount]string{
+	FuncLog, FuncInstallationGet, FuncJiraRequest, FuncGroupsLinked,
+	FuncUsersByEmail, FuncGroupsAssign, FuncStateGet, FuncStatePut,
+}
+
+// ErrorCode classifies a failure so that the host can choose an HTTP status
+// and decide whether to retry without parsing messages.
+type ErrorCode string
+
+const (
+	// CodeInvalidRequest: the caller sent something malformed. Not retryable.
+	CodeInvalidRequest ErrorCode = "invalid_request"
+	// CodeInvalidPayload: the Jira payload cannot be acted on. Not retryable.
+	CodeInvalidPayload ErrorCode = "invalid_payload"
+	// CodeNotFound: a named thing does not exist.
+	CodeNotFound ErrorCode = "not_found"
+	// CodeDenied: the call asked for something outside its installation.
+	CodeDenied ErrorCode = "denied"
+	// CodeUnavailable: a dependency (Jira, the database) failed in a way
+	// that may pass. Retryable.
+	CodeUnavailable ErrorCode = "unavailable"
+	// CodeJiraRejected: Jira refused our credentials or request. Not
+	// retryable without operator action.
+	CodeJiraRejected ErrorCode = "jira_rejected"
+	// CodeInternal: a bug on either side.
+	CodeInternal ErrorCode = "internal"
+)
+
+// Retryable reports whether a failure with this code may pass on its own.
+func (c ErrorCode) Retryable() bool { return c == CodeUnavailable }
+
+// Error is how failures cross the boundary, in both directions.
+type Error struct {
+	Code    ErrorCode `json:"code"`
+	Message string    `json:"message"`
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// Errorf builds an Error, keeping the message to a bounded size so that a
+// huge upstream body cannot balloon an envelope.
+func Errorf(code ErrorCode, msg string) *Error {
+	if len(msg) > maxErrorMessageBytes {
+		msg = msg[:maxErrorMessageBytes] + "…"
+	}
+	return &Error{Code: code, Message: msg}
+}
+
+// Description is the output of the describe export: read by the host before
+// it wires anything, like a manifest.
+type Description struct {
+	Name       string   `json:"name"`
+	Version    string   `json:"version"`
+	ABIVersion string   `json:"abi_version"`
+	Exports    []string `json:"exports"`
+	// Imports lists the host functions the plugin calls; the host grants
+	// exactly these.
+	Imports []string `json:"imports"`
+}
+
+// HandleRequest is the input of handle_issue_updated. Payload is the Jira
+// webhook body exactly as received; the host has already checked the token
+// and that the body is a JSON object of bounded size.
+type HandleRequest struct {
+	Installation string          `json:"installation"`
+	Delivery     string          `json:"delivery"`
+	Payload      json.RawMessage `json:"payload"`
+}
+
+// HandleResponse is the output of handle_issue_updated: the sync summary
+// on success, Error otherwise.
+type HandleResponse struct {
+	Summary *Summary `json:"summary,omitempty"`
+	Fault
+}
+
+// Outcomes of a handled delivery.
+const (
+	OutcomeSynced  = "synced"
+	OutcomeIgnored = "ignored"
+	OutcomeNoEmail = "no_email"
+)
+
+// Reasons accompany OutcomeIgnored and skipped groups.
+const (
+	ReasonNoChangelog       = "no_changelog"
+	ReasonAssigneeUnchanged = "assignee_unchanged"
+	ReasonUnsupportedEvent  = "unsupported_event"
+	ReasonAssigneeNotFound  = "assignee-not-found"
+)
+
+// Group actions in a Summary.
+const (
+	ActionAssigned   = "assigned"
+	ActionUnassigned = "unassigned"
+	ActionUnchanged  = "unchanged"
+	ActionSkipped    = "skipped"
+)
+
+// Summary tells what one delivery did; the webhook answers with it.
+type Summary struct {
+	Outcome    string        `json:"outcome"`
+	Reason     string        `json:"reason,omitempty"`
+	IssueKey   string        `json:"issue_key,omitempty"`
+	Email      string        `json:"email,omitempty"`
+	Assigned   int           `json:"assigned"`
+	Unassigned int           `json:"unassigned"`
+	Unchanged  int           `json:"unchanged"`
+	Skipped    int           `json:"skipped"`
+	Groups     []GroupResult `json:"groups"`
+}
+
+// GroupResult is what happened to one group.
+type GroupResult struct {
+	ID           string  `json:"id"`
+	Organization string  `json:"organization"`
+	Action       string  `json:"action"`
+	Assignee     *string `json:"assignee"`
+	Reason       string  `json:"reason,omitempty"`
+}
+
+// LogRequest is the input of jirasync_log. Fields become structured
+// attributes of the host's log line.
+type LogRequest struct {
+	Level   string         `json:"level"` // debug, info, warn, error
+	Message string         `json:"message"`
+	Fields  map[string]any `json:"fields,omitempty"`
+}
+
+// Fault is embedded in every response: a failure travels as data in its
+// "error" member, so a host function never has to trap to report one.
+type Fault struct {
+	Error *Error `json:"error,omitempty"`
+}
+
+// Err returns the failure, or nil.
+func (f Fault) Err() *Error { return f.Error }
+
+// Empty is the response of host functions that only report success.
+type Empty struct {
+	Fault
+}
+
+// InstallationResponse answers jirasync_installation_get for the
+// installation the call is bound to. It never carries a secret.
+type InstallationResponse struct {
+	ID            string                    `json:"id"`
+	ExternalID    string                    `json:"external_id"`
+	BaseURL       string                    `json:"base_url"`
+	Organizations []InstallationOrgSettings `json:"organizations"`
+	Fault
+}
+
+// InstallationOrgSettings is one organization an installation serves.
+type InstallationOrgSettings struct {
+	ID              string `json:"id"`
+	InboundAssignee bool   `json:"inbound_assignee"`
+}
+
+// JiraRequest asks the host to send a request to the installation's Jira,
+// signed with its OAuth 1.0a access token. Path is relative to the base URL
+// and must start with /rest/; the host refuses anything else.
+type JiraRequest struct {
+	Method string              `json:"method"`
+	Path   string              `json:"path"`
+	Query  map[string][]string `json:"query,omitempty"`
+	Body   string              `json:"body,omitempty"`
+}
+
+// JiraResponse is Jira's answer. A transport failure (connection refused,
+// timeout) is an Error with CodeUnavailable; any HTTP answer, 5xx included,
+// is a Status and Body for the plugin to interpret.
+type JiraResponse struct {
+	Status int    `json:"status"`
+	Body   string `json:"body"`
+	Fault
+}
+
+// GroupsLinkedRequest asks for the groups linked to a Jira issue through the
+// call's installation, in the given organizations.
+type GroupsLinkedRequest struct {
+	IssueKey      string   `json:"issue_key"`
+	Organizations []string `json:"organizations"`
+}
+
+// GroupsLinkedResponse lists those groups in a stable order.
+type GroupsLinkedResponse struct {
+	Groups []LinkedGroup `json:"groups"`
+	Fault
+}
+
+// LinkedGroup is a platform issue group with what group sync needs of it.
+type LinkedGroup struct {
+	ID           string  `json:"id"`
+	Organization string  `json:"organization"`
+	Project      string  `json:"project"`
+	Assignee     *string `json:"assignee"`
+}
+
+// UsersByEmailRequest asks for platform users having an email address,
+// compared case-insensitively.
+type UsersByEmailRequest struct {
+	Email string `json:"email"`
+}
+
+// UsersByEmailResponse lists matching users in the platform's order (oldest
+// first). Verified tells whether the matching address is verified; the
+// plugin decides what that means.
+type UsersByEmailResponse struct {
+	Users []PlatformUser `json:"users"`
+	Fault
+}
+
+// PlatformUser is a user with the projects it is a member of.
+type PlatformUser struct {
+	ID       string   `json:"id"`
+	Verified bool     `json:"verified"`
+	Projects []string `json:"projects"`
+}
+
+// GroupsAssignRequest sets the assignee of several groups in one
+// transaction. A nil Assignee unassigns.
+type GroupsAssignRequest struct {
+	Delivery    string       `json:"delivery,omitempty"`
+	Assignments []Assignment `json:"assignments"`
+}
+
+// Assignment is one group's new assignee.
+type Assignment struct {
+	Group    string  `json:"group"`
+	Assignee *string `json:"assignee"`
+}
+
+// GroupsAssignResponse reports how many groups changed.
+type GroupsAssignResponse struct {
+	Changed int `json:"changed"`
+	Fault
+}
+
+// StateGetRequest reads a key of the plugin's per-installation state.
+type StateGetRequest struct {
+	Key string `json:"key"`
+}
+
+// StateGetResponse answers it; Found is false for a missing or expired key.
+type StateGetResponse struct {
+	Value string `json:"value"`
+	Found bool   `json:"found"`
+	Fault
+}
+
+// StatePutRequest writes a key; TTLSeconds 0 keeps it until overwritten.
+// An empty Value with Delete removes the key.
+type StatePutRequest struct {
+	Key        string `json:"key"`
+	Value      string `json:"value"`
+	TTLSeconds int64  `json:"ttl_seconds,omitempty"`
+	Delete     bool   `json:"delete,omitempty"`
+}

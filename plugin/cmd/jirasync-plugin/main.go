@@ -1,0 +1,37 @@
+//go:build wasip1
+
+// Command jirasync-plugin is the wasm adapter: it moves bytes between the
+// Extism runtime and package guest, and nothing else. Build it with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared
+//
+// (c-shared makes a reactor module whose _initialize the host runs once;
+// nothing here calls it).
+package main
+
+import (
+	"github.com/extism/go-pdk"
+
+	"github.com/jirasync/jirasync/plugin/abi"
+	"github.com/jirasync/jirasync/plugin/guest"
+)
+
+func main() {}
+
+//go:wasmexport describe
+func describe() int32 { return run(abi.ExportDescribe) }
+
+//go:wasmexport handle_issue_updated
+func handleIssueUpdated() int32 { return run(abi.ExportHandleIssueUpdated) }
+
+// run dispatches an export. On failure it both sets the Extism error and
+// returns 1, so a host sees the failure whichever of the two it checks.
+func run(export string) int32 {
+	out, ok := guest.Dispatch(export, pdk.Input(), transport{})
+	if !ok {
+		pdk.SetErrorString(string(out))
+		return 1
+	}
+	pdk.Output(out)
+	return 0
+}

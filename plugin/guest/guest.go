@@ -1,0 +1,149 @@
+// Package guest is the plugin's side of the ABI: it decodes an export's
+// input, runs the logic, and encodes the output, over a Transport that
+// carries host-function calls. The wasm adapter supplies a Transport made of
+// Wasm imports; the host's native engine supplies one made of direct calls.
+// Everything here is plain Go and runs under go test.
+package guest
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/jirasync/jirasync/plugin/abi"
+	"github.com/jirasync/jirasync/plugin/groupsync"
+)
+
+// Name and Version identify this plugin in its description.
+const (
+	Name    = "jirasync"
+	Version = "0.1.0"
+)
+
+// Transport calls a host function with a JSON request and returns its JSON
+// response. It must not fail: a host reports errors inside the response.
+type Transport interface {
+	Call(function string, request []byte) []byte
+}
+
+// Describe returns the plugin's description.
+func Describe() abi.Description {
+	return abi.Description{
+		Name:       Name,
+		Version:    Version,
+		ABIVersion: abi.Version,
+		Exports:    []string{abi.ExportDescribe, abi.ExportHandleIssueUpdated},
+		Imports:    abi.HostFunctions[:],
+	}
+}
+
+// Dispatch runs one export. It returns the output to hand to the host, and
+// whether the call succeeded; on failure the output is an encoded abi.Error.
+func Dispatch(export string, input []byte, t Transport) ([]byte, bool) {
+	switch export {
+	case abi.ExportDescribe:
+		return mustMarshal(Describe()), true
+	case abi.ExportHandleIssueUpdated:
+		var req abi.HandleRequest
+		if err := json.Unmarshal(input, &req); err != nil {
+			return mustMarshal(abi.Errorf(abi.CodeInvalidRequest, "handle_issue_updated input: "+err.Error())), false
+		}
+		sum, err := groupsync.Handle(Client{t}, req)
+		if err != nil {
+			return mustMarshal(groupsync.AsABIError(err)), false
+		}
+		return mustMarshal(abi.HandleResponse{Summary: sum}), true
+	default:
+		return mustMarshal(abi.Errorf(abi.CodeInvalidRequest, "unknown export "+export)), false
+	}
+}
+
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only reachable with an unencodable value in a log field; the
+		// types above are all plain data.
+		b, _ = json.Marshal(abi.Errorf(abi.CodeInternal, "encoding output: "+err.Error()))
+	}
+	return b
+}
+
+// Client implements groupsync.Host over a Transport.
+type Client struct{ T Transport }
+
+var _ groupsync.Host = Client{}
+
+// call sends req to a host function, decodes its answer into resp and
+// returns the failure the answer carries, if any.
+func (c Client) call(function string, req any, resp interface{ Err() *abi.Error }) error {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return abi.Errorf(abi.CodeInternal, fmt.Sprintf("encoding %s request: %v", function, err))
+	}
+	out := c.T.Call(function, in)
+	if err := json.Unmarshal(out, resp); err != nil {
+		return abi.Errorf(abi.CodeInternal, fmt.Sprintf("decoding %s response: %v", function, err))
+	}
+	if e := resp.Err(); e != nil {
+		return e
+	}
+	return nil
+}
+
+func (c Client) Log(level, message string, fields map[string]any) {
+	var resp abi.Empty
+	// A log line that cannot be delivered is not worth failing a delivery.
+	_ = c.call(abi.FuncLog, abi.LogRequest{Level: level, Message: message, Fields: fields}, &resp)
+}
+
+func (c Client) Installation() (*abi.InstallationResponse, error) {
+	var resp abi.InstallationResponse
+	if err := c.call(abi.FuncInstallationGet, struct{}{}, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c Client) JiraRequest(req abi.JiraRequest) (*abi.JiraResponse, error) {
+	var resp abi.JiraResponse
+	if err := c.call(abi.FuncJiraRequest, req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c Client) GroupsLinked(req abi.GroupsLinkedRequest) ([]abi.LinkedGroup, error) {
+	var resp abi.GroupsLinkedResponse
+	if err := c.call(abi.FuncGroupsLinked, req, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Groups, nil
+}
+
+func (c Client) UsersByEmail(email string) ([]abi.PlatformUser, error) {
+	var resp abi.UsersByEmailResponse
+	if err := c.call(abi.FuncUsersByEmail, abi.UsersByEmailRequest{Email: email}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Users, nil
+}
+
+func (c Client) GroupsAssign(req abi.GroupsAssignRequest) (int, error) {
+	var resp abi.GroupsAssignResponse
+	if err := c.call(abi.FuncGroupsAssign, req, &resp); err != nil {
+		return 0, err
+	}
+	return resp.Changed, nil
+}
+
+func (c Client) StateGet(key string) (string, bool, error) {
+	var resp abi.StateGetResponse
+	if err := c.call(abi.FuncStateGet, abi.StateGetRequest{Key: key}, &resp); err != nil {
+		return "", false, err
+	}
+	return resp.Value, resp.Found, nil
+}
+
+func (c Client) StatePut(req abi.StatePutRequest) error {
+	var resp abi.Empty
+	return c.call(abi.FuncStatePut, req, &resp)
+}
