@@ -1,0 +1,38 @@
+package webhook
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzParse checks that Parse never panics, and that whatever it accepts is
+// a JSON object whose fields it reports consistently.
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob(filepath.Join("..", "..", "fixtures", "payloads", "*.json"))
+	for _, s := range seeds {
+		if b, err := os.ReadFile(s); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, s := range []string{`{}`, `[]`, `{"changelog":{"items":[{"field":"assignee"}]}}`,
+		`{"issue":{"id":1,"fields":{"assignee":null}}}`, `{"timestamp":"12"}`, "\x00", `{"a":"\ud800"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := Parse(body)
+		if err != nil {
+			return
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(body, &obj); err != nil {
+			t.Fatalf("Parse accepted a body that is not a JSON object: %q", body)
+		}
+		for _, it := range p.Items {
+			if it.Field == "assignee" && !p.ChangesField("assignee") {
+				t.Fatal("ChangesField disagrees with Items")
+			}
+		}
+	})
+}
