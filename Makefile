@@ -1,0 +1,56 @@
+# jirasync: see README.md. Every target does its own set-up.
+
+GO          ?= go
+BUILD       := build
+PLUGIN      := $(BUILD)/jirasync.wasm
+HOST        := $(BUILD)/jirasync
+FUZZTIME    ?= 5s
+# Fuzz targets: package and function, run for FUZZTIME each by make test.
+FUZZ        := ./plugin/webhook:FuzzParse ./host/webhooktoken:FuzzPeek
+
+.PHONY: all build plugin host run test unit scenarios fuzz bench lint clean
+
+all: build
+
+build: plugin host
+
+# The plugin: standard Go for wasip1, as a reactor (c-shared) so that
+# Extism calls _initialize once and then our exports.
+plugin:
+	@mkdir -p $(BUILD)
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags='-s -w' -o $(PLUGIN) ./plugin/cmd/jirasync-plugin
+
+host:
+	@mkdir -p $(BUILD)
+	$(GO) build -trimpath -o $(HOST) ./host/cmd/jirasync
+
+# Serves on 127.0.0.1:8080 with demo data in ./data (SQLite).
+run: build
+	$(HOST) serve -demo
+
+test: lint plugin unit scenarios fuzz
+
+unit: plugin
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -race -count=1 ./...
+
+scenarios: plugin
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) run ./testharness/cmd/scenario fixtures/scenarios
+
+fuzz:
+	@for t in $(FUZZ); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+bench: plugin
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./plugin/...
+
+clean:
+	rm -rf $(BUILD)
