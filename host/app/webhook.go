@@ -139,8 +139,7 @@ type deliveryAnswer struct {
 // process runs the plugin on a recorded delivery and records the outcome.
 func (a *App) process(ctx context.Context, log *slog.Logger, inst store.Installation, id int64, body []byte) (int, any) {
 	b := &capabilities.Binding{Installation: inst, Delivery: id, Logger: log}
-	sum, err := engine.HandleIssueUpdated(ctx, a.engine, b, abi.HandleRequest{
-		Installation: inst.ID, Delivery: strconv.FormatInt(id, 10), Payload: body})
+	sum, err := engine.HandleIssueUpdated(ctx, a.engine, b, body)
 	rec := store.Delivery{ID: id}
 	var status int
 	var answer any

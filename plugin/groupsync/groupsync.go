@@ -19,20 +19,20 @@ import (
 // one REST call, and an email changed in Jira is picked up within minutes.
 const emailCacheTTLSeconds = 600
 
-// Handle processes one delivery. Failures that the host must act on (a bad
+// Handle processes one delivery, the Jira webhook body. Failures that the host must act on (a bad
 // payload, Jira or storage unavailable) are returned as *abi.Error; a
 // delivery that is understood but leads to no change is a Summary.
-func Handle(h Host, req abi.HandleRequest) (*abi.Summary, error) {
-	p, err := webhook.Parse(req.Payload)
+func Handle(h Host, body []byte) (*abi.Summary, error) {
+	p, err := webhook.Parse(body)
 	if err != nil {
 		return nil, abi.Errorf(abi.CodeInvalidPayload, err.Error())
 	}
+	// The host adds the installation and delivery to every line; the
+	// issue is the plugin's to add.
 	log := func(level, msg string, fields map[string]any) {
 		if fields == nil {
 			fields = map[string]any{}
 		}
-		fields["delivery"] = req.Delivery
-		fields["installation"] = req.Installation
 		if p.IssueKey != "" {
 			fields["issue_key"] = p.IssueKey
 		}
@@ -82,7 +82,7 @@ func Handle(h Host, req abi.HandleRequest) (*abi.Summary, error) {
 	}
 
 	if p.Assignee == nil {
-		return apply(h, req, sum, groups, func(abi.LinkedGroup) (*string, string) { return nil, "" }, log)
+		return apply(h, sum, groups, func(abi.LinkedGroup) (*string, string) { return nil, "" }, log)
 	}
 
 	email, err := assigneeEmail(h, p.Assignee, log)
@@ -106,7 +106,7 @@ func Handle(h Host, req abi.HandleRequest) (*abi.Summary, error) {
 			verified = append(verified, u)
 		}
 	}
-	return apply(h, req, sum, groups, func(g abi.LinkedGroup) (*string, string) {
+	return apply(h, sum, groups, func(g abi.LinkedGroup) (*string, string) {
 		for _, u := range verified {
 			for _, proj := range u.Projects {
 				if proj == g.Project {
@@ -122,7 +122,7 @@ func Handle(h Host, req abi.HandleRequest) (*abi.Summary, error) {
 // apply decides each group's new assignee with choose, commits every change
 // in one call, and fills in the summary. choose answers a skip reason when
 // the group is to be left alone.
-func apply(h Host, req abi.HandleRequest, sum *abi.Summary, groups []abi.LinkedGroup,
+func apply(h Host, sum *abi.Summary, groups []abi.LinkedGroup,
 	choose func(abi.LinkedGroup) (*string, string), log func(string, string, map[string]any)) (*abi.Summary, error) {
 	var changes []abi.Assignment
 	for _, g := range groups {
@@ -150,7 +150,7 @@ func apply(h Host, req abi.HandleRequest, sum *abi.Summary, groups []abi.LinkedG
 		sum.Groups = append(sum.Groups, res)
 	}
 	if len(changes) > 0 {
-		if _, err := h.GroupsAssign(abi.GroupsAssignRequest{Delivery: req.Delivery, Assignments: changes}); err != nil {
+		if _, err := h.GroupsAssign(abi.GroupsAssignRequest{Assignments: changes}); err != nil {
 			return nil, err
 		}
 	}

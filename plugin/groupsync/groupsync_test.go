@@ -192,7 +192,7 @@ func TestHandle(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(h)
 			}
-			sum, err := groupsync.Handle(h, abi.HandleRequest{Installation: "jira1", Delivery: "7", Payload: tt.payload})
+			sum, err := groupsync.Handle(h, tt.payload)
 			if tt.wantCode != "" {
 				var ae *abi.Error
 				if !errors.As(err, &ae) || ae.Code != tt.wantCode {
@@ -228,9 +228,9 @@ func TestHandle(t *testing.T) {
 
 func TestLookupCachesEmail(t *testing.T) {
 	h := baseHost()
-	req := abi.HandleRequest{Installation: "jira1", Delivery: "1", Payload: payload(`{"name":"alice"}`)}
+	body := payload(`{"name":"alice"}`)
 	for i := 0; i < 3; i++ {
-		if _, err := groupsync.Handle(h, req); err != nil {
+		if _, err := groupsync.Handle(h, body); err != nil {
 			t.Fatal(err)
 		}
 	}

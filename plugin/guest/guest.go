@@ -43,11 +43,7 @@ func Dispatch(export string, input []byte, t Transport) ([]byte, bool) {
 	case abi.ExportDescribe:
 		return mustMarshal(Describe()), true
 	case abi.ExportHandleIssueUpdated:
-		var req abi.HandleRequest
-		if err := json.Unmarshal(input, &req); err != nil {
-			return mustMarshal(abi.Errorf(abi.CodeInvalidRequest, "handle_issue_updated input: "+err.Error())), false
-		}
-		sum, err := groupsync.Handle(Client{t}, req)
+		sum, err := groupsync.Handle(Client{t}, input)
 		if err != nil {
 			return mustMarshal(groupsync.AsABIError(err)), false
 		}

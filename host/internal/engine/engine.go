@@ -36,14 +36,10 @@ type Fault struct {
 func (f *Fault) Error() string { return fmt.Sprintf("plugin %s: %s: %v", f.Export, f.Reason, f.Err) }
 func (f *Fault) Unwrap() error { return f.Err }
 
-// HandleIssueUpdated runs the handle_issue_updated export and decodes its
-// summary.
-func HandleIssueUpdated(ctx context.Context, e Engine, b *capabilities.Binding, req abi.HandleRequest) (*abi.Summary, error) {
-	in, err := json.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
-	out, err := e.Call(ctx, b, abi.ExportHandleIssueUpdated, in)
+// HandleIssueUpdated runs the handle_issue_updated export on a webhook body
+// and decodes its summary.
+func HandleIssueUpdated(ctx context.Context, e Engine, b *capabilities.Binding, body []byte) (*abi.Summary, error) {
+	out, err := e.Call(ctx, b, abi.ExportHandleIssueUpdated, body)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -48,7 +47,7 @@ func faultyPlugin(t *testing.T) []byte {
 	return b
 }
 
-func realPlugin(t *testing.T) []byte {
+func realPlugin(t testing.TB) []byte {
 	t.Helper()
 	p, err := pluginbuild.Path()
 	if err != nil {
@@ -62,7 +61,7 @@ func realPlugin(t *testing.T) []byte {
 }
 
 // fixture is a store with one installation linked to two groups of APP-1.
-func fixture(t *testing.T) (*capabilities.Set, *capabilities.Binding) {
+func fixture(t testing.TB) (*capabilities.Set, *capabilities.Binding) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "db"))
@@ -113,7 +112,7 @@ func TestEnginesAgree(t *testing.T) {
 			if want := guest.Describe(); d.ABIVersion != want.ABIVersion || d.Name != want.Name || len(d.Imports) != len(want.Imports) {
 				t.Errorf("Describe = %+v, want %+v", d, want)
 			}
-			sum, err := HandleIssueUpdated(ctx, e, b, abi.HandleRequest{Installation: "jira1", Delivery: "1", Payload: json.RawMessage(assignAlice)})
+			sum, err := HandleIssueUpdated(ctx, e, b, []byte(assignAlice))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +123,7 @@ func TestEnginesAgree(t *testing.T) {
 			if err != nil || g.Assignee == nil || *g.Assignee != "alice" {
 				t.Errorf("g1 = %+v, %v; want assigned to alice", g, err)
 			}
-			_, err = HandleIssueUpdated(ctx, e, b, abi.HandleRequest{Payload: json.RawMessage(`{"webhookEvent":"jira:issue_updated","changelog":{"items":[{"field":"assignee"}]}}`)})
+			_, err = HandleIssueUpdated(ctx, e, b, []byte(`{"webhookEvent":"jira:issue_updated","changelog":{"items":[{"field":"assignee"}]}}`))
 			var ae *abi.Error
 			if !errors.As(err, &ae) || ae.Code != abi.CodeInvalidPayload {
 				t.Errorf("payload without issue key: error %v, want invalid_payload", err)
@@ -203,7 +202,7 @@ func TestWasmBadOutputIsAFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close(ctx)
-	_, err = HandleIssueUpdated(ctx, w, b, abi.HandleRequest{Installation: "bad_output"})
+	_, err = HandleIssueUpdated(ctx, w, b, []byte(`{"fault":"bad_output"}`))
 	var f *Fault
 	if !errors.As(err, &f) || f.Reason != "bad_output" {
 		t.Fatalf("output that is not a handle response: error %v, want a bad_output fault", err)
@@ -228,7 +227,7 @@ func TestWasmConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < 4; j++ {
-				if _, err := HandleIssueUpdated(ctx, w, b, abi.HandleRequest{Payload: json.RawMessage(assignAlice)}); err != nil {
+				if _, err := HandleIssueUpdated(ctx, w, b, []byte(assignAlice)); err != nil {
 					errs <- err
 				}
 			}

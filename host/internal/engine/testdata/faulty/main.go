@@ -2,8 +2,8 @@
 
 // Command faulty is a test plugin that misbehaves on request, to prove that
 // the engine survives a guest that panics, loops, hoards memory, returns
-// garbage or lies about its result. Its input, or the installation of a
-// handle request, names the fault.
+// garbage or lies about its result. Its input, or the "fault" member of a
+// JSON input, names the fault.
 package main
 
 import (
@@ -32,9 +32,9 @@ var hoard [][]byte
 //go:wasmexport handle_issue_updated
 func handle() int32 {
 	mode := string(pdk.Input())
-	var req abi.HandleRequest
+	var req struct{ Fault string }
 	if json.Unmarshal(pdk.Input(), &req) == nil {
-		mode = req.Installation
+		mode = req.Fault
 	}
 	switch mode {
 	case "panic":
