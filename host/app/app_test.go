@@ -1,0 +1,159 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/host/webhooktoken"
+)
+
+// newTestApp serves a host on the native engine (the wasm engine is
+// covered by the engine tests and the scenarios) with one installation.
+func newTestApp(t *testing.T) (*App, *httptest.Server, string) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := New(ctx, Config{DBPath: filepath.Join(t.TempDir(), "j.db"), Engine: "native", MaxBodyBytes: 4096,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(ctx) })
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	st := a.Store()
+	for _, err := range []error{
+		st.PutOrganization(ctx, store.Organization{ID: "acme"}),
+		st.PutProject(ctx, store.Project{ID: "backend", Organization: "acme"}),
+		st.PutUser(ctx, store.User{ID: "alice", Emails: []store.Email{{Address: "alice@example.com", Verified: true}}, Projects: []string{"backend"}}),
+		st.PutGroup(ctx, store.Group{ID: "g1", Project: "backend"}),
+		st.PutInstallation(ctx, store.Installation{ID: "jira1", ExternalID: "jira.example.com:k", BaseURL: "http://127.0.0.1:1",
+			ConsumerKey: "k", PrivateKeyPEM: keyPEM, WebhookSecret: "s3cret", Organizations: []store.InstallationOrg{{ID: "acme", InboundAssignee: true}}}),
+		st.LinkGroup(ctx, "g1", "jira1", "APP-1"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	tok, err := webhooktoken.Mint("jira.example.com:k", []byte("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, srv, tok
+}
+
+func post(t *testing.T, url, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func TestDeliveriesAreRecordedOnlyPastTheChecks(t *testing.T) {
+	a, srv, tok := newTestApp(t)
+	base := srv.URL + WebhookPath
+	assign := `{"webhookEvent":"jira:issue_updated","issue":{"key":"APP-1","fields":{"assignee":{"emailAddress":"alice@example.com"}}},"changelog":{"items":[{"field":"assignee"}]}}`
+	lookup := `{"webhookEvent":"jira:issue_updated","issue":{"key":"APP-1","fields":{"assignee":{"name":"alice"}}},"changelog":{"items":[{"field":"assignee"}]}}`
+	steps := []struct {
+		url, body string
+		status    int
+	}{
+		{base + "bad-token", assign, 400},
+		{base + tok + "/extra", assign, 404},
+		{base + tok, "[]", 400},
+		{base + tok, strings.Repeat(" ", 5000) + "{}", 413},
+		{base + tok, assign, 200},
+		// Nothing listens at the installation's Jira: the lookup fails,
+		// the delivery is recorded as failed with the reason, 503.
+		{base + tok, lookup, 503},
+	}
+	for _, s := range steps {
+		if got, body := post(t, s.url, s.body); got != s.status {
+			t.Fatalf("POST %s: %d %v, want %d", s.url, got, body, s.status)
+		}
+	}
+	counts, err := a.Store().DeliveryCounts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[store.DeliveryDone] != 1 || counts[store.DeliveryFailed] != 1 || len(counts) != 2 {
+		t.Fatalf("delivery counts = %v, want one done and one failed (refused requests are not recorded)", counts)
+	}
+	d, err := a.Store().Delivery(context.Background(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.HTTPStatus != 503 || !strings.Contains(d.Error, "unavailable") || string(d.Body) != lookup {
+		t.Errorf("failed delivery = status %d error %q body %q", d.HTTPStatus, d.Error, d.Body)
+	}
+}
+
+func TestContentLengthOverLimitIsRefusedUnread(t *testing.T) {
+	_, srv, tok := newTestApp(t)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+WebhookPath+tok, strings.NewReader(strings.Repeat("x", 5000)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+}
+
+func TestMethodNotAllowedSaysWhatIs(t *testing.T) {
+	_, srv, tok := newTestApp(t)
+	resp, err := http.Get(srv.URL + WebhookPath + tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" {
+		t.Fatalf("GET: %d Allow=%q, want 405 Allow=POST", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+func TestHealth(t *testing.T) {
+	_, srv, _ := newTestApp(t)
+	for _, p := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+	}
+}
+
+func TestUnknownEngineAndMissingPlugin(t *testing.T) {
+	ctx := context.Background()
+	if _, err := New(ctx, Config{DBPath: filepath.Join(t.TempDir(), "a.db"), Engine: "jvm"}); err == nil {
+		t.Error("engine jvm accepted")
+	}
+	_, err := New(ctx, Config{DBPath: filepath.Join(t.TempDir(), "b.db"), PluginPath: filepath.Join(t.TempDir(), "none.wasm")})
+	if err == nil || !strings.Contains(err.Error(), "make plugin") {
+		t.Errorf("missing plugin: %v, want a hint to build it", err)
+	}
+}
