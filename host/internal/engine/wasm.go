@@ -192,7 +192,7 @@ func (w *Wasm) newInstance(ctx context.Context) (*extism.Plugin, error) {
 	// Real clocks and crypto/rand: wazero's defaults are deterministic
 	// fakes, fine for reproducible tests and wrong for a product.
 	mc := wazero.NewModuleConfig().
-		WithSysWalltime().WithSysNanotime().
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithRandSource(rand.Reader)
 	inst, err := w.compiled.Instance(ctx, extism.PluginInstanceConfig{ModuleConfig: mc})
 	if err != nil {
