@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jirasync/jirasync/host/internal/capabilities"
 	"github.com/jirasync/jirasync/plugin/abi"
 )
 
@@ -27,44 +28,9 @@ func payloadOfSize(n int) []byte {
 	return []byte(b.String())
 }
 
-// BenchmarkHandle measures one delivery through each engine in the same
-// run, alternating, and reports the wasm/native ratio. Host functions are
-// the real ones on a real (temporary) SQLite store.
-func BenchmarkHandle(b *testing.B) {
-	for _, size := range []int{4 << 10, 16 << 10, 64 << 10} {
-		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			caps, bind := fixture(b)
-			ctx := context.Background()
-			w, err := NewWasm(ctx, caps, WasmConfig{Module: realPlugin(b), PoolSize: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer w.Close(ctx)
-			n := &Native{Caps: caps}
-			req := payloadOfSize(size)
-			var wasmT, nativeT time.Duration
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				start := time.Now()
-				if _, err := HandleIssueUpdated(ctx, w, bind, req); err != nil {
-					b.Fatal(err)
-				}
-				wasmT += time.Since(start)
-				start = time.Now()
-				if _, err := HandleIssueUpdated(ctx, n, bind, req); err != nil {
-					b.Fatal(err)
-				}
-				nativeT += time.Since(start)
-			}
-			b.ReportMetric(float64(wasmT.Microseconds())/float64(b.N), "wasm-µs/op")
-			b.ReportMetric(float64(nativeT.Microseconds())/float64(b.N), "native-µs/op")
-			b.ReportMetric(float64(wasmT)/float64(nativeT), "wasm/native")
-		})
-	}
-}
-
-// BenchmarkEmptyCall is the round trip of the smallest export, describe.
-func BenchmarkEmptyCall(b *testing.B) {
+// compareEngines runs op on the wasm and the native engine alternately, b.N
+// times each, over the same store, and reports both times and their ratio.
+func compareEngines(b *testing.B, op func(ctx context.Context, e Engine, bind *capabilities.Binding) error) {
 	caps, bind := fixture(b)
 	ctx := context.Background()
 	w, err := NewWasm(ctx, caps, WasmConfig{Module: realPlugin(b), PoolSize: 1})
@@ -77,12 +43,12 @@ func BenchmarkEmptyCall(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		if _, err := w.Call(ctx, bind, abi.ExportDescribe, nil); err != nil {
+		if err := op(ctx, w, bind); err != nil {
 			b.Fatal(err)
 		}
 		wasmT += time.Since(start)
 		start = time.Now()
-		if _, err := n.Call(ctx, bind, abi.ExportDescribe, nil); err != nil {
+		if err := op(ctx, n, bind); err != nil {
 			b.Fatal(err)
 		}
 		nativeT += time.Since(start)
@@ -90,6 +56,28 @@ func BenchmarkEmptyCall(b *testing.B) {
 	b.ReportMetric(float64(wasmT.Nanoseconds())/float64(b.N)/1e3, "wasm-µs/op")
 	b.ReportMetric(float64(nativeT.Nanoseconds())/float64(b.N)/1e3, "native-µs/op")
 	b.ReportMetric(float64(wasmT)/float64(nativeT), "wasm/native")
+}
+
+// BenchmarkHandle is one delivery that assigns a group, through the real
+// host functions on a real (temporary) SQLite store.
+func BenchmarkHandle(b *testing.B) {
+	for _, size := range []int{4 << 10, 16 << 10, 64 << 10} {
+		body := payloadOfSize(size)
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			compareEngines(b, func(ctx context.Context, e Engine, bind *capabilities.Binding) error {
+				_, err := HandleIssueUpdated(ctx, e, bind, body)
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkEmptyCall is the round trip of the smallest export, describe.
+func BenchmarkEmptyCall(b *testing.B) {
+	compareEngines(b, func(ctx context.Context, e Engine, bind *capabilities.Binding) error {
+		_, err := e.Call(ctx, bind, abi.ExportDescribe, nil)
+		return err
+	})
 }
 
 // BenchmarkCompile measures loading the plugin cold (empty cache) and warm
