@@ -29,12 +29,7 @@ var faultyOnce struct {
 func faultyPlugin(t *testing.T) []byte {
 	t.Helper()
 	faultyOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "jirasync-faulty-")
-		if err != nil {
-			faultyOnce.err = err
-			return
-		}
-		faultyOnce.path = filepath.Join(dir, "faulty.wasm")
+		faultyOnce.path = filepath.Join(os.TempDir(), "jirasync-plugin-build", "faulty.wasm")
 		faultyOnce.err = pluginbuild.Build("./testdata/faulty", faultyOnce.path)
 	})
 	if faultyOnce.err != nil {
