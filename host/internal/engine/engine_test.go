@@ -19,6 +19,14 @@ import (
 	"github.com/jirasync/jirasync/testharness/pluginbuild"
 )
 
+// testCacheDir is one compilation cache for every test in the package:
+// compiling a 3 MB module cold takes seconds, many more under -race.
+var testCacheDir = filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+
+// faultTimeout must outlast a memory bomb's growth under -race, so the bomb
+// traps on its limit rather than timing out.
+const faultTimeout = 3 * time.Second
+
 var faultyOnce struct {
 	sync.Once
 	path string
@@ -93,7 +101,7 @@ func TestEnginesAgree(t *testing.T) {
 			caps, b := fixture(t)
 			var e Engine = &Native{Caps: caps}
 			if kind == "wasm" {
-				w, err := NewWasm(ctx, caps, WasmConfig{Module: realPlugin(t), CacheDir: t.TempDir(), PoolSize: 2})
+				w, err := NewWasm(ctx, caps, WasmConfig{Module: realPlugin(t), CacheDir: testCacheDir, PoolSize: 2})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -130,8 +138,8 @@ func TestEnginesAgree(t *testing.T) {
 func TestWasmFaults(t *testing.T) {
 	ctx := context.Background()
 	caps, b := fixture(t)
-	w, err := NewWasm(ctx, caps, WasmConfig{Module: faultyPlugin(t), CacheDir: t.TempDir(), PoolSize: 2,
-		CallTimeout: 500 * time.Millisecond, MaxMemoryPages: 512})
+	w, err := NewWasm(ctx, caps, WasmConfig{Module: faultyPlugin(t), CacheDir: testCacheDir, PoolSize: 2,
+		CallTimeout: faultTimeout, MaxMemoryPages: 512})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,8 +179,8 @@ func TestWasmFaults(t *testing.T) {
 			case err != nil:
 				t.Fatalf("Call(%s): %v", tt.input, err)
 			}
-			if tt.input == "loop" && elapsed > 10*time.Second {
-				t.Errorf("a looping guest held the call for %s; the time-out is 500ms", elapsed)
+			if tt.input == "loop" && elapsed > 4*faultTimeout {
+				t.Errorf("a looping guest held the call for %s; the time-out is %s", elapsed, faultTimeout)
 			}
 			if tt.input == "host_garbage" && !strings.Contains(string(out), `"invalid_request"`) {
 				t.Errorf("malformed host-function request answered %s, want an invalid_request envelope", out)
@@ -192,7 +200,7 @@ func TestWasmFaults(t *testing.T) {
 func TestWasmBadOutputIsAFault(t *testing.T) {
 	ctx := context.Background()
 	caps, b := fixture(t)
-	w, err := NewWasm(ctx, caps, WasmConfig{Module: faultyPlugin(t), PoolSize: 1})
+	w, err := NewWasm(ctx, caps, WasmConfig{Module: faultyPlugin(t), CacheDir: testCacheDir, PoolSize: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +218,7 @@ func TestWasmBadOutputIsAFault(t *testing.T) {
 func TestWasmConcurrent(t *testing.T) {
 	ctx := context.Background()
 	caps, b := fixture(t)
-	w, err := NewWasm(ctx, caps, WasmConfig{Module: realPlugin(t), PoolSize: 2})
+	w, err := NewWasm(ctx, caps, WasmConfig{Module: realPlugin(t), CacheDir: testCacheDir, PoolSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
