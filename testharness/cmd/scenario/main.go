@@ -1,0 +1,93 @@
+// Command scenario runs scenario files through the real host, with the
+// real wasm plugin, against the simulated Jira Server:
+//
+//	go run ./testharness/cmd/scenario [-v] PATH...
+//
+// PATH is a scenario file or a folder of them (*.json, recursively). It
+// prints PASS or FAIL per scenario, then "N passed, M failed", and exits
+// non-zero when any scenario fails or a file cannot be read.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/jirasync/jirasync/testharness/pluginbuild"
+	"github.com/jirasync/jirasync/testharness/scenario"
+)
+
+func main() {
+	verbose := flag.Bool("v", false, "print each delivery's answer and the host's logs")
+	engine := flag.String("engine", "wasm", "plugin engine: wasm (the product) or native")
+	plugin := flag.String("plugin", "", "plugin .wasm (default: $JIRASYNC_PLUGIN, else built now)")
+	cacheDir := flag.String("cache-dir", filepath.Join(os.TempDir(), "jirasync-scenario-cache"), "wazero compilation cache")
+	flag.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: scenario [-v] [-engine wasm|native] [-plugin FILE] PATH...")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() == 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	os.Exit(run(*verbose, *engine, *plugin, *cacheDir, flag.Args()))
+}
+
+func run(verbose bool, engine, plugin, cacheDir string, paths []string) int {
+	files, err := scenario.Expand(paths)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scenario:", err)
+		return 1
+	}
+	if engine == "wasm" && plugin == "" {
+		if plugin, err = pluginbuild.Path(); err != nil {
+			fmt.Fprintln(os.Stderr, "scenario:", err)
+			return 1
+		}
+	}
+	r := &scenario.Runner{Engine: engine, PluginPath: plugin, CacheDir: cacheDir}
+	if verbose {
+		r.Log, r.Trace = os.Stderr, os.Stdout
+	}
+	passed, failed, unreadable := 0, 0, 0
+	for _, f := range files {
+		sc, err := scenario.Load(f)
+		if err != nil {
+			fmt.Printf("FAIL %s: cannot read scenario: %v\n", f, err)
+			unreadable++
+			continue
+		}
+		res, err := r.Run(context.Background(), sc)
+		switch {
+		case err != nil:
+			fmt.Printf("FAIL %s: %v\n", sc.Name, err)
+			failed++
+		case !res.Passed():
+			fmt.Printf("FAIL %s: %s\n", sc.Name, joinFailures(res.Failures))
+			failed++
+		default:
+			if verbose {
+				fmt.Printf("PASS %s (%s)\n", sc.Name, res.Elapsed.Round(1e6))
+			} else {
+				fmt.Printf("PASS %s\n", sc.Name)
+			}
+			passed++
+		}
+	}
+	fmt.Printf("%d passed, %d failed\n", passed, failed+unreadable)
+	if failed+unreadable > 0 {
+		return 1
+	}
+	return 0
+}
+
+func joinFailures(fs []string) string {
+	out := fs[0]
+	for _, f := range fs[1:] {
+		out += "; " + f
+	}
+	return out
+}

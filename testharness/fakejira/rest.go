@@ -1,0 +1,146 @@
+package fakejira
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// serverInfoBody is GET /rest/api/2/serverInfo as Jira Server 9 and 10
+// answer it. buildDate and scmInfo are left out rather than invented: they
+// identify a real build, and nothing should come to depend on a made-up one.
+type serverInfoBody struct {
+	BaseURL        string `json:"baseUrl"`
+	Version        string `json:"version"`
+	VersionNumbers [3]int `json:"versionNumbers"`
+	DeploymentType string `json:"deploymentType"`
+	BuildNumber    int    `json:"buildNumber"`
+	ServerTime     string `json:"serverTime"`
+	ServerTitle    string `json:"serverTitle"`
+}
+
+// jiraTime is the timestamp layout of Jira's REST API.
+const jiraTime = "2006-01-02T15:04:05.000-0700"
+
+func (s *Server) serverInfo(x *exchange) {
+	v := s.versionNumbers
+	writeJSON(x.w, http.StatusOK, serverInfoBody{
+		BaseURL:        s.url,
+		Version:        s.version,
+		VersionNumbers: v,
+		// Data Center still reports "Server" here; only Cloud differs.
+		DeploymentType: "Server",
+		// Jira numbers builds major*100000 + minor*1000 + patch (8.20.10 is
+		// 820010), so a client keying on buildNumber sees a consistent one.
+		BuildNumber: v[0]*100000 + v[1]*1000 + v[2],
+		ServerTime:  s.now().Format(jiraTime),
+		ServerTitle: "Jira",
+	})
+}
+
+// parseVersion turns "9.12.2" (or "10.3", or "9.12.2-SNAPSHOT") into Jira's
+// three versionNumbers.
+func parseVersion(v string) ([3]int, error) {
+	var out [3]int
+	core, _, _ := strings.Cut(v, "-")
+	parts := strings.Split(core, ".")
+	if len(parts) > 3 {
+		return out, fmt.Errorf("fakejira: version %q has more than three numbers", v)
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return out, fmt.Errorf("fakejira: version %q is not like 9.12.2", v)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// userBody is GET /rest/api/2/user as Jira Server 9 answers it. The
+// emailAddress is omitted, not emptied, when empty: that is how Jira answers
+// when the email visibility setting hides it, and clients must cope.
+type userBody struct {
+	Self             string            `json:"self"`
+	Key              string            `json:"key"`
+	Name             string            `json:"name"`
+	EmailAddress     string            `json:"emailAddress,omitempty"`
+	AvatarURLs       map[string]string `json:"avatarUrls"`
+	DisplayName      string            `json:"displayName"`
+	Active           bool              `json:"active"`
+	Deleted          bool              `json:"deleted"`
+	TimeZone         string            `json:"timeZone"`
+	Locale           string            `json:"locale"`
+	Groups           listWrapper       `json:"groups"`
+	ApplicationRoles listWrapper       `json:"applicationRoles"`
+	Expand           string            `json:"expand"`
+}
+
+// listWrapper is Jira's collapsed expandable list: a size and no items
+// unless ?expand= asks for them.
+type listWrapper struct {
+	Size  int   `json:"size"`
+	Items []any `json:"items"`
+}
+
+// defaultAvatarID is the avatar Jira gives accounts without their own.
+const defaultAvatarID = "10122"
+
+func (s *Server) user(x *exchange) {
+	q := x.r.URL.Query()
+	// Jira looks up by username when both are given.
+	name, byName := q.Get("username"), q.Has("username")
+	key, byKey := q.Get("key"), q.Has("key")
+	if !byName && !byKey {
+		s.writeError(x.w, http.StatusBadRequest, "Either the 'username' or the 'key' query parameter must be provided")
+		return
+	}
+	var (
+		u     User
+		found bool
+	)
+	s.mu.Lock()
+	for _, c := range s.users {
+		if (byName && strings.EqualFold(c.Name, name)) || (!byName && c.Key == key) {
+			u, found = c, true
+			break
+		}
+	}
+	s.mu.Unlock()
+	if !found {
+		if byName {
+			s.writeError(x.w, http.StatusNotFound, fmt.Sprintf("The user named '%s' does not exist", name))
+		} else {
+			s.writeError(x.w, http.StatusNotFound, fmt.Sprintf("The user with the key '%s' does not exist", key))
+		}
+		return
+	}
+	avatar := func(size string) string {
+		v := url.Values{"avatarId": {defaultAvatarID}}
+		if size != "" {
+			v.Set("size", size)
+		}
+		return s.url + "/secure/useravatar?" + v.Encode()
+	}
+	writeJSON(x.w, http.StatusOK, userBody{
+		Self:         s.url + "/rest/api/2/user?username=" + url.QueryEscape(u.Name),
+		Key:          u.Key,
+		Name:         u.Name,
+		EmailAddress: u.EmailAddress,
+		AvatarURLs: map[string]string{
+			"48x48": avatar(""),
+			"24x24": avatar("small"),
+			"16x16": avatar("xsmall"),
+			"32x32": avatar("medium"),
+		},
+		DisplayName:      u.DisplayName,
+		Active:           u.Active,
+		TimeZone:         "Etc/UTC",
+		Locale:           "en_US",
+		Groups:           listWrapper{Size: 1, Items: []any{}},
+		ApplicationRoles: listWrapper{Size: 1, Items: []any{}},
+		Expand:           "groups,applicationRoles",
+	})
+}

@@ -1,0 +1,350 @@
+package scenario
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jirasync/jirasync/host/app"
+	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/host/webhooktoken"
+	"github.com/jirasync/jirasync/testharness/fakejira"
+)
+
+// Runner runs scenarios. One Runner can run many; each scenario gets a
+// fresh database, host and simulated Jira.
+type Runner struct {
+	// Engine is "wasm" (the product) or "native".
+	Engine     string
+	PluginPath string
+	CacheDir   string
+	// Log receives the host's and the simulated Jira's logs; nil drops them.
+	Log io.Writer
+	// Trace, when set, gets one line per delivery.
+	Trace io.Writer
+
+	key *rsa.PrivateKey
+}
+
+// Result is the outcome of one scenario.
+type Result struct {
+	Name     string
+	Failures []string
+	Elapsed  time.Duration
+}
+
+// Passed reports whether every expectation held.
+func (r Result) Passed() bool { return len(r.Failures) == 0 }
+
+// Run runs one scenario. An error means the scenario could not be run at
+// all (its setup failed); a failed expectation is a Result failure.
+func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) {
+	start := time.Now()
+	res.Name = sc.Name
+	defer func() { res.Elapsed = time.Since(start) }()
+	if r.key == nil {
+		// One key per runner: generating a 2048-bit key costs more than a
+		// whole scenario.
+		if r.key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			return res, err
+		}
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if r.Log != nil {
+		logger = slog.New(slog.NewTextHandler(r.Log, &slog.HandlerOptions{Level: slog.LevelDebug})).With("scenario", sc.Name)
+	}
+
+	jira, err := fakejira.Start(fakejira.Config{Version: sc.Jira.Version, Logger: logger.With("component", "fakejira")})
+	if err != nil {
+		return res, fmt.Errorf("starting simulated Jira: %w", err)
+	}
+	defer jira.Close()
+	for _, u := range sc.Jira.Users {
+		jira.AddUser(fakejira.User{Name: u.Name, Key: u.Key, EmailAddress: u.EmailAddress, DisplayName: u.DisplayName, Active: true})
+	}
+
+	dir, err := os.MkdirTemp("", "jirasync-scenario-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	host, err := app.New(ctx, app.Config{DBPath: filepath.Join(dir, "jirasync.db"), PluginPath: r.PluginPath,
+		Engine: r.Engine, CacheDir: r.CacheDir, PoolSize: 2, Logger: logger.With("component", "host")})
+	if err != nil {
+		return res, fmt.Errorf("starting host: %w", err)
+	}
+	defer host.Close(context.WithoutCancel(ctx))
+	if err := r.seed(ctx, host.Store(), jira, sc); err != nil {
+		return res, fmt.Errorf("seeding: %w", err)
+	}
+	if err := jira.SetDown(sc.Jira.Down); err != nil {
+		return res, err
+	}
+	srv := httptest.NewServer(host.Handler())
+	defer srv.Close()
+
+	secrets := map[string]Installation{}
+	for _, in := range sc.Platform.Installations {
+		secrets[in.ID] = in
+	}
+	client := &http.Client{Timeout: 2 * time.Minute}
+	for i, d := range sc.Deliveries {
+		if d.JiraDown != nil {
+			if err := jira.SetDown(*d.JiraDown); err != nil {
+				return res, err
+			}
+		}
+		fail := func(format string, args ...any) {
+			res.Failures = append(res.Failures, fmt.Sprintf("delivery %d: ", i+1)+fmt.Sprintf(format, args...))
+		}
+		req, err := r.request(ctx, sc, d, srv.URL, secrets)
+		if err != nil {
+			return res, fmt.Errorf("delivery %d: %w", i+1, err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			fail("request failed: %v", err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if r.Trace != nil {
+			fmt.Fprintf(r.Trace, "    delivery %d: %s %d %s\n", i+1, req.Method, resp.StatusCode, bytes.TrimSpace(body))
+		}
+		want, _ := parseStatus(d.ExpectStatus)
+		if !want.match(resp.StatusCode) {
+			fail("status %d, want %s (answer %s)", resp.StatusCode, want, truncate(body))
+		}
+		if len(d.ExpectSummary) > 0 {
+			for _, diff := range matchSummary(body, d.ExpectSummary) {
+				fail("%s", diff)
+			}
+		}
+	}
+
+	for _, g := range sc.Expect.Groups {
+		got, err := host.Store().Group(ctx, g.ID)
+		if err != nil {
+			res.Failures = append(res.Failures, fmt.Sprintf("group %s: %v", g.ID, err))
+			continue
+		}
+		if !sameAssignee(got.Assignee, g.Assignee) {
+			res.Failures = append(res.Failures, fmt.Sprintf("group %s: assignee %s, want %s", g.ID, show(got.Assignee), show(g.Assignee)))
+		}
+	}
+	lookups, unsigned := 0, 0
+	for _, rq := range jira.Requests() {
+		if rq.Path == "/rest/api/2/user" {
+			lookups++
+			if !rq.Verified {
+				unsigned++
+			}
+		}
+	}
+	if unsigned > 0 {
+		res.Failures = append(res.Failures, fmt.Sprintf("%d of %d Jira user lookups were refused by the OAuth check", unsigned, lookups))
+	}
+	if sc.Expect.JiraLookups != nil && lookups != *sc.Expect.JiraLookups {
+		res.Failures = append(res.Failures, fmt.Sprintf("Jira user lookups: %d, want %d", lookups, *sc.Expect.JiraLookups))
+	}
+	return res, nil
+}
+
+// seed writes the scenario's platform into the host and gives every
+// installation real OAuth credentials on the simulated Jira.
+func (r *Runner) seed(ctx context.Context, st *store.Store, jira *fakejira.Server, sc *Scenario) error {
+	p := sc.Platform
+	for _, o := range p.Organizations {
+		if err := st.PutOrganization(ctx, store.Organization{ID: o.ID, Name: o.Name}); err != nil {
+			return fmt.Errorf("organization %s: %w", o.ID, err)
+		}
+	}
+	for _, pr := range p.Projects {
+		if err := st.PutProject(ctx, store.Project{ID: pr.ID, Organization: pr.Organization, Name: pr.Name}); err != nil {
+			return fmt.Errorf("project %s: %w", pr.ID, err)
+		}
+	}
+	for _, u := range p.Users {
+		su := store.User{ID: u.ID, Name: u.Name, Projects: u.Projects}
+		for _, e := range u.Emails {
+			su.Emails = append(su.Emails, store.Email{Address: e.Email, Verified: e.Verified})
+		}
+		if err := st.PutUser(ctx, su); err != nil {
+			return fmt.Errorf("user %s: %w", u.ID, err)
+		}
+	}
+	for _, g := range p.Groups {
+		if err := st.PutGroup(ctx, store.Group{ID: g.ID, Project: g.Project, Title: g.Title, Assignee: g.Assignee}); err != nil {
+			return fmt.Errorf("group %s: %w", g.ID, err)
+		}
+	}
+	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(r.key)}))
+	for _, in := range p.Installations {
+		consumer := in.ConsumerKey
+		if consumer == "" {
+			consumer = "jirasync-" + in.ID
+		}
+		token, secret := "access-"+in.ID, "access-secret-"+in.ID
+		jira.AddConsumer(consumer, &r.key.PublicKey)
+		jira.AddAccessToken(consumer, token, secret)
+		si := store.Installation{ID: in.ID, ExternalID: in.ExternalID, BaseURL: jira.URL(), ConsumerKey: consumer,
+			PrivateKeyPEM: keyPEM, AccessToken: token, AccessTokenSecret: secret, WebhookSecret: in.WebhookSecret, VerifyTLS: true}
+		for _, o := range in.Organizations {
+			si.Organizations = append(si.Organizations, store.InstallationOrg{ID: o.ID, InboundAssignee: o.InboundAssignee == nil || *o.InboundAssignee})
+		}
+		if err := st.PutInstallation(ctx, si); err != nil {
+			return fmt.Errorf("installation %s: %w", in.ID, err)
+		}
+	}
+	for _, l := range p.Links {
+		if err := st.LinkGroup(ctx, l.Group, l.Installation, l.IssueKey); err != nil {
+			return fmt.Errorf("link %s-%s: %w", l.Group, l.IssueKey, err)
+		}
+	}
+	return nil
+}
+
+// request builds the HTTP request of one delivery.
+func (r *Runner) request(ctx context.Context, sc *Scenario, d Delivery, base string, installs map[string]Installation) (*http.Request, error) {
+	var token string
+	switch {
+	case d.Token != nil:
+		token = *d.Token
+	case d.Forge != nil:
+		t, err := forge(*d.Forge)
+		if err != nil {
+			return nil, err
+		}
+		token = t
+	default:
+		in, ok := installs[d.Installation]
+		if !ok {
+			return nil, fmt.Errorf("installation %q is not in the scenario", d.Installation)
+		}
+		t, err := webhooktoken.Mint(in.ExternalID, []byte(in.WebhookSecret))
+		if err != nil {
+			return nil, err
+		}
+		token = t
+	}
+	var body []byte
+	switch {
+	case d.Body != nil:
+		body = []byte(*d.Body)
+	case len(d.Payload) > 0 && d.Payload[0] == '"':
+		var rel string
+		if err := json.Unmarshal(d.Payload, &rel); err != nil {
+			return nil, err
+		}
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(sc.Path), rel))
+		if err != nil {
+			return nil, fmt.Errorf("payload: %w", err)
+		}
+		body = b
+	default:
+		body = d.Payload
+	}
+	if d.PadBytes > 0 {
+		body = append(append([]byte{}, body...), bytes.Repeat([]byte(" "), d.PadBytes)...)
+	}
+	url := base + app.WebhookPath + token
+	if d.TrailingSlash {
+		url += "/"
+	}
+	method := d.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=UTF-8")
+	req.Header.Set("User-Agent", "Atlassian HttpClient 4.2.1 / JIRA-9.12.2 (scenario runner)")
+	return req, nil
+}
+
+// forge builds a JWT from exactly the given parts.
+func forge(f Forge) (string, error) {
+	claims := jwt.MapClaims(f.Claims)
+	switch f.Alg {
+	case "none":
+		enc := base64.RawURLEncoding
+		h, _ := json.Marshal(map[string]string{"alg": "none", "typ": "JWT"})
+		c, err := json.Marshal(f.Claims)
+		if err != nil {
+			return "", err
+		}
+		return enc.EncodeToString(h) + "." + enc.EncodeToString(c) + ".", nil
+	case "HS256", "HS384", "HS512":
+		return jwt.NewWithClaims(jwt.GetSigningMethod(f.Alg), claims).SignedString([]byte(f.Secret))
+	}
+	return "", fmt.Errorf("forge: alg %q: want none, HS256, HS384 or HS512", f.Alg)
+}
+
+// matchSummary compares the given keys of a JSON answer.
+func matchSummary(body []byte, want map[string]any) []string {
+	var got map[string]any
+	if err := json.Unmarshal(body, &got); err != nil {
+		return []string{fmt.Sprintf("answer is not a JSON object: %s", truncate(body))}
+	}
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var diffs []string
+	for _, k := range keys {
+		g, ok := got[k]
+		if !ok {
+			diffs = append(diffs, fmt.Sprintf("summary has no %q (answer %s)", k, truncate(body)))
+			continue
+		}
+		if !reflect.DeepEqual(g, want[k]) {
+			gj, _ := json.Marshal(g)
+			wj, _ := json.Marshal(want[k])
+			diffs = append(diffs, fmt.Sprintf("summary %s = %s, want %s", k, gj, wj))
+		}
+	}
+	return diffs
+}
+
+func sameAssignee(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func show(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
+}
+
+func truncate(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
