@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/jirasync/jirasync/host/app"
 	"github.com/jirasync/jirasync/host/store"
@@ -17,12 +22,24 @@ func openStoreOnly(path string) (*store.Store, error) {
 	return store.Open(context.Background(), path)
 }
 
+// Demo installation facts, shared with the simulated Jira the README starts.
+const (
+	demoJiraURL     = "http://127.0.0.1:8090"
+	demoConsumerKey = "jirasync-demo"
+	demoAccessToken = "demo-access-token"
+)
+
 // seedDemo fills an empty platform with one organization, two users, two
-// groups linked to Jira issue APP-1 and an installation, then prints how to
-// send it a webhook. Running it again changes nothing but the printout.
-func seedDemo(ctx context.Context, a *app.App, baseURL string) error {
+// groups linked to Jira issue APP-1 and an installation pointing at a
+// simulated Jira on 127.0.0.1:8090, then prints how to send it webhooks.
+// Running it again keeps the installation's key and changes nothing else.
+func seedDemo(ctx context.Context, a *app.App, baseURL, dataDir string) error {
 	st := a.Store()
 	alice, bob := "alice", "bob"
+	keyPEM, pubFile, usersFile, err := demoJiraFiles(ctx, st, dataDir)
+	if err != nil {
+		return err
+	}
 	steps := []func() error{
 		func() error { return st.PutOrganization(ctx, store.Organization{ID: "acme", Name: "Acme Corp"}) },
 		func() error {
@@ -46,9 +63,10 @@ func seedDemo(ctx context.Context, a *app.App, baseURL string) error {
 			return st.PutGroup(ctx, store.Group{ID: "grp-login-crash", Project: "frontend", Title: "Login page crash"})
 		},
 		func() error {
-			return st.PutInstallation(ctx, store.Installation{ID: "demo", ExternalID: "jira.example.com:jirasync-demo",
-				BaseURL: "https://jira.example.com", ConsumerKey: "jirasync-demo", WebhookSecret: "demo-webhook-secret",
-				VerifyTLS: true, Organizations: []store.InstallationOrg{{ID: "acme", InboundAssignee: true}}})
+			return st.PutInstallation(ctx, store.Installation{ID: "demo", ExternalID: "127.0.0.1:8090:" + demoConsumerKey,
+				BaseURL: demoJiraURL, ConsumerKey: demoConsumerKey, PrivateKeyPEM: keyPEM, AccessToken: demoAccessToken,
+				WebhookSecret: "demo-webhook-secret", VerifyTLS: true,
+				Organizations: []store.InstallationOrg{{ID: "acme", InboundAssignee: true}}})
 		},
 		func() error { return st.LinkGroup(ctx, "grp-api-timeouts", "demo", "APP-1") },
 		func() error { return st.LinkGroup(ctx, "grp-login-crash", "demo", "APP-1") },
@@ -58,19 +76,65 @@ func seedDemo(ctx context.Context, a *app.App, baseURL string) error {
 			return err
 		}
 	}
-	tok, err := webhooktoken.Mint("jira.example.com:jirasync-demo", []byte("demo-webhook-secret"))
+	tok, err := webhooktoken.Mint("127.0.0.1:8090:"+demoConsumerKey, []byte("demo-webhook-secret"))
 	if err != nil {
 		return err
 	}
+	url := baseURL + app.WebhookPath + tok
 	fmt.Printf(`
 Demo data is in place: organization acme, users alice and bob, groups
 grp-api-timeouts (assigned to bob) and grp-login-crash, both linked to APP-1.
-Send Jira's "APP-1 assigned to alice" webhook with:
+Send Jira's "APP-1 assigned to alice" webhook (email in the payload) with:
 
   curl -sS -X POST -H 'Content-Type: application/json' \
-    --data @fixtures/payloads/assigned.json \
-    %s%s%s
+    --data @fixtures/payloads/assigned.json %s
 
-`, baseURL, app.WebhookPath, tok)
+When Jira hides the assignee's email, the plugin asks Jira's REST API with a
+signed request. Start the simulated Jira in another terminal:
+
+  go run ./testharness/cmd/fakejira -consumer-key %s -token %s \
+    -public-key %s -users %s
+
+then send "APP-1 assigned to bob, email hidden" (without it: a 503, recorded):
+
+  curl -sS -X POST -H 'Content-Type: application/json' \
+    --data @fixtures/payloads/assigned-no-email.json %s
+
+`, url, demoConsumerKey, demoAccessToken, pubFile, usersFile, url)
 	return nil
+}
+
+// demoJiraFiles returns the demo installation's private key (made once and
+// kept), and writes the public key and user list the simulated Jira needs.
+func demoJiraFiles(ctx context.Context, st *store.Store, dataDir string) (keyPEM, pubFile, usersFile string, err error) {
+	if in, err := st.Installation(ctx, "demo"); err == nil && in.PrivateKeyPEM != "" {
+		keyPEM = in.PrivateKeyPEM
+	} else {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return "", "", "", err
+		}
+		keyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}))
+	}
+	block, _ := pem.Decode([]byte(keyPEM))
+	k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+	if err != nil {
+		return "", "", "", err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		return "", "", "", err
+	}
+	pubFile = filepath.Join(dataDir, "demo-jira-public.pem")
+	if err := os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
+		return "", "", "", err
+	}
+	usersFile = filepath.Join(dataDir, "demo-jira-users.json")
+	users := `[{"name":"alice","key":"JIRAUSER10000","emailAddress":"alice@example.com","displayName":"Alice Adams","active":true},
+ {"name":"bob","key":"JIRAUSER10001","emailAddress":"bob@example.com","displayName":"Bob Builder","active":true}]
+`
+	if err := os.WriteFile(usersFile, []byte(users), 0o644); err != nil {
+		return "", "", "", err
+	}
+	return keyPEM, pubFile, usersFile, nil
 }

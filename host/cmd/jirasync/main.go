@@ -125,7 +125,7 @@ func serve(args []string) error {
 		return err
 	}
 	if *demo {
-		if err := seedDemo(ctx, a, "http://"+ln.Addr().String()); err != nil {
+		if err := seedDemo(ctx, a, "http://"+ln.Addr().String(), filepath.Dir(c.db)); err != nil {
 			return fmt.Errorf("seeding demo data: %w", err)
 		}
 	}
