@@ -16,6 +16,7 @@ import (
 	"github.com/jirasync/jirasync/host/internal/capabilities"
 	"github.com/jirasync/jirasync/host/internal/engine"
 	"github.com/jirasync/jirasync/host/internal/jiraclient"
+	"github.com/jirasync/jirasync/host/internal/pipeline"
 	"github.com/jirasync/jirasync/host/store"
 )
 
@@ -27,30 +28,41 @@ type Config struct {
 	CacheDir    string // wazero compilation cache; "" for none
 	PoolSize    int
 	CallTimeout time.Duration
-	// DeliveryTimeout bounds a whole delivery, host functions and Jira
-	// lookups included.
+	// DeliveryTimeout bounds one processing attempt, host functions and
+	// Jira lookups included.
 	DeliveryTimeout time.Duration
-	MaxBodyBytes    int64
-	JiraTimeout     time.Duration
-	Logger          *slog.Logger
+	// AnswerWait is how long a webhook request waits for its delivery's
+	// first attempt before it is answered 202 (stored, queued).
+	AnswerWait   time.Duration
+	MaxBodyBytes int64
+	JiraTimeout  time.Duration
+	// Workers process deliveries; 0 means one per plugin instance.
+	Workers int
+	// Retry tunes retries (attempts, backoff); zero fields take defaults.
+	Retry  pipeline.Config
+	Logger *slog.Logger
 }
 
 // Defaults for Config fields left zero.
 const (
 	DefaultMaxBodyBytes    = 1 << 20
 	DefaultDeliveryTimeout = 60 * time.Second
+	DefaultAnswerWait      = 10 * time.Second
 )
 
 // App is a running host.
 type App struct {
-	cfg    Config
-	store  *store.Store
-	engine engine.Engine
-	log    *slog.Logger
-	mux    *http.ServeMux
+	cfg      Config
+	store    *store.Store
+	engine   engine.Engine
+	pipeline *pipeline.Pipeline
+	metrics  *metrics
+	log      *slog.Logger
+	mux      *http.ServeMux
 }
 
-// New opens the database, loads the plugin and wires the endpoints.
+// New opens the database, loads the plugin, wires the endpoints and starts
+// the delivery workers.
 func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -61,6 +73,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.DeliveryTimeout <= 0 {
 		cfg.DeliveryTimeout = DefaultDeliveryTimeout
 	}
+	if cfg.AnswerWait <= 0 {
+		cfg.AnswerWait = DefaultAnswerWait
+	}
 	st, err := store.Open(ctx, cfg.DBPath)
 	if err != nil {
 		return nil, err
@@ -70,6 +85,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		jc.Timeout = cfg.JiraTimeout
 	}
 	caps := &capabilities.Set{Store: st, Jira: jc}
+	m := newMetrics(st)
 	var eng engine.Engine
 	switch cfg.Engine {
 	case "", "wasm":
@@ -80,7 +96,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 		start := time.Now()
 		eng, err = engine.NewWasm(ctx, caps, engine.WasmConfig{Module: module, CacheDir: cfg.CacheDir,
-			PoolSize: cfg.PoolSize, CallTimeout: cfg.CallTimeout, Logger: cfg.Logger})
+			PoolSize: cfg.PoolSize, CallTimeout: cfg.CallTimeout, Logger: cfg.Logger, Observe: m.observeCall})
 		if err != nil {
 			st.Close()
 			return nil, err
@@ -93,7 +109,23 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("unknown engine %q (want wasm or native)", cfg.Engine)
 	}
-	a := &App{cfg: cfg, store: st, engine: eng, log: cfg.Logger, mux: http.NewServeMux()}
+	m.registerEngine(eng)
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = cfg.PoolSize
+		if w, ok := eng.(*engine.Wasm); ok {
+			workers = w.PoolSize()
+		}
+	}
+	rc := cfg.Retry
+	rc.Workers, rc.AttemptTimeout = max(workers, 1), cfg.DeliveryTimeout
+	pl := pipeline.New(st, eng, cfg.Logger, m, rc)
+	if err := pl.Start(ctx); err != nil {
+		eng.Close(ctx)
+		st.Close()
+		return nil, fmt.Errorf("starting delivery workers: %w", err)
+	}
+	a := &App{cfg: cfg, store: st, engine: eng, pipeline: pl, metrics: m, log: cfg.Logger, mux: http.NewServeMux()}
 	a.routes()
 	return a, nil
 }
@@ -104,7 +136,9 @@ func (a *App) Handler() http.Handler { return a.mux }
 // Store is the host's database, for seeding and inspection.
 func (a *App) Store() *store.Store { return a.store }
 
-// Close releases the engine and the database.
+// Close stops the workers, waiting for attempts in flight until ctx is
+// done, then releases the engine and the database. A delivery not finished
+// by then stays stored and is taken up on the next start.
 func (a *App) Close(ctx context.Context) error {
-	return errors.Join(a.engine.Close(ctx), a.store.Close())
+	return errors.Join(a.pipeline.Stop(ctx), a.engine.Close(context.WithoutCancel(ctx)), a.store.Close())
 }

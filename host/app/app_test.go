@@ -84,7 +84,7 @@ func TestDeliveriesAreRecordedOnlyPastTheChecks(t *testing.T) {
 		{base + tok, strings.Repeat(" ", 5000) + "{}", 413},
 		{base + tok, assign, 200},
 		// Nothing listens at the installation's Jira: the lookup fails,
-		// the delivery is recorded as failed with the reason, 503.
+		// the delivery is kept for a retry with the reason, 503.
 		{base + tok, lookup, 503},
 	}
 	for _, s := range steps {
@@ -96,14 +96,14 @@ func TestDeliveriesAreRecordedOnlyPastTheChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts[store.DeliveryDone] != 1 || counts[store.DeliveryFailed] != 1 || len(counts) != 2 {
-		t.Fatalf("delivery counts = %v, want one done and one failed (refused requests are not recorded)", counts)
+	if counts[store.DeliveryDone] != 1 || counts[store.DeliveryRetrying] != 1 || len(counts) != 2 {
+		t.Fatalf("delivery counts = %v, want one done and one retrying (refused requests are not recorded)", counts)
 	}
 	d, err := a.Store().Delivery(context.Background(), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.HTTPStatus != 503 || !strings.Contains(d.Error, "unavailable") || string(d.Body) != lookup {
+	if d.HTTPStatus != 503 || !strings.Contains(d.Error, "unavailable") || string(d.Body) != lookup || d.NextAttemptAt == 0 {
 		t.Errorf("failed delivery = status %d error %q body %q", d.HTTPStatus, d.Error, d.Body)
 	}
 }

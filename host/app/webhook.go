@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,11 +13,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jirasync/jirasync/host/internal/capabilities"
-	"github.com/jirasync/jirasync/host/internal/engine"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jirasync/jirasync/host/internal/pipeline"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/host/webhooktoken"
 	"github.com/jirasync/jirasync/plugin/abi"
+	"github.com/jirasync/jirasync/plugin/webhook"
 )
 
 // WebhookPath is where Jira posts issue-updated events; the token follows.
@@ -26,13 +30,19 @@ func (a *App) routes() {
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	// Ready: the database answers, the plugin is compiled (New fails
+	// otherwise) and the workers run.
 	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := a.store.Ping(r.Context()); err != nil {
+		switch {
+		case a.store.Ping(r.Context()) != nil:
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
-			return
+		case !a.pipeline.Running():
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "workers stopped"})
+		default:
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 }
 
 // errorBody is the JSON answer to a refused or failed delivery.
@@ -45,6 +55,7 @@ type errorBody struct {
 func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	log := a.log.With("remote", r.RemoteAddr)
 	if r.Method != http.MethodPost {
+		a.metrics.received.WithLabelValues("refused_method").Inc()
 		w.Header().Set("Allow", http.MethodPost)
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "only POST is accepted here"})
 		return
@@ -59,6 +70,7 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 
 	inst, status, reason := a.authenticate(r.Context(), token)
 	if status != 0 {
+		a.metrics.received.WithLabelValues("refused_token").Inc()
 		log.Warn("webhook refused", "reason", reason, "status", status)
 		writeJSON(w, status, errorBody{Error: http.StatusText(status) + ": invalid webhook token"})
 		return
@@ -67,24 +79,86 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 
 	body, status, reason := a.readBody(w, r)
 	if status != 0 {
+		a.metrics.received.WithLabelValues("refused_body").Inc()
 		log.Warn("webhook body refused", "reason", reason, "status", status)
 		writeJSON(w, status, errorBody{Error: reason})
 		return
 	}
 
-	// The delivery is processed to its end even if Jira hangs up: a half
-	// applied delivery is worse than an answer nobody reads.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), a.cfg.DeliveryTimeout)
-	defer cancel()
-	id, err := a.store.CreateDelivery(ctx, inst.ID, body)
+	id, dup, err := a.store.AcceptDelivery(r.Context(), identify(inst.ID, body))
 	if err != nil {
-		log.Error("recording delivery", "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "storage unavailable; the delivery was not recorded"})
+		a.metrics.received.WithLabelValues("store_failed").Inc()
+		log.Error("storing delivery", "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "storage unavailable; the delivery was not stored"})
 		return
 	}
 	log = log.With("delivery", id)
-	status, answer := a.process(ctx, log, inst, id, body)
+	if dup {
+		a.metrics.received.WithLabelValues("duplicate").Inc()
+	} else {
+		a.metrics.received.WithLabelValues("stored").Inc()
+	}
+	status, answer := a.answer(r.Context(), log, id, dup)
 	writeJSON(w, status, answer)
+}
+
+// identify reads what the inbox needs to know of a delivery: its issue, its
+// Jira timestamp (for ordering) and what makes it the same delivery when
+// Jira sends it twice. It uses the plugin's own parser, natively; a body it
+// cannot read is still stored, and the plugin reports why it is refused.
+func identify(installationID string, body []byte) store.NewDelivery {
+	d := store.NewDelivery{Installation: installationID, Body: body}
+	p, err := webhook.Parse(body)
+	if err == nil {
+		d.Event, d.IssueID, d.IssueKey, d.ChangelogID, d.JiraTimestamp = p.Event, p.IssueID, p.IssueKey, p.ChangelogID, p.Timestamp
+	}
+	if d.IssueID != "" && d.ChangelogID != "" {
+		d.DedupeKey = "changelog:" + d.IssueID + ":" + d.ChangelogID + ":" + strconv.FormatInt(d.JiraTimestamp, 10)
+	} else {
+		sum := sha256.Sum256(body)
+		d.DedupeKey = "body:" + hex.EncodeToString(sum[:])
+	}
+	return d
+}
+
+// answer waits, for a bounded time, for the attempt the delivery is due
+// and answers with its outcome. A duplicate that is settled is answered
+// from the record; one waiting for a retry is tried again now, since Jira
+// sending it again is as good a moment as any.
+func (a *App) answer(ctx context.Context, log *slog.Logger, id int64, dup bool) (int, any) {
+	if dup {
+		d, err := a.store.Delivery(ctx, id)
+		if err != nil {
+			log.Error("reading duplicate delivery", "error", err)
+			return http.StatusServiceUnavailable, errorBody{Error: "storage unavailable", Delivery: id}
+		}
+		switch d.Status {
+		case store.DeliveryDone, store.DeliveryStale, store.DeliveryFailed, store.DeliveryDead:
+			log.Info("duplicate delivery answered from the record", "status", d.Status)
+			return answerFor(pipeline.Stored(d), true)
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, a.cfg.AnswerWait)
+	defer cancel()
+	res, ok := a.pipeline.Wait(wctx, id, dup)
+	if !ok {
+		// Stored and queued: the answer may go; the work goes on.
+		return http.StatusAccepted, deliveryAnswer{Delivery: id, Status: "queued"}
+	}
+	return answerFor(res, dup)
+}
+
+// answerFor turns an attempt's result into the webhook's answer.
+func answerFor(r pipeline.Result, dup bool) (int, any) {
+	ans := deliveryAnswer{Delivery: r.Delivery.ID, Status: r.Status, Duplicate: dup, Summary: r.Summary, Error: r.Error}
+	status := r.HTTPStatus
+	if r.Status == store.DeliveryStale {
+		status = http.StatusOK
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	return status, ans
 }
 
 // authenticate finds the installation a token names and checks its
@@ -129,63 +203,13 @@ func (a *App) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, str
 	return trimmed, 0, ""
 }
 
-// deliveryAnswer is the JSON answer to a processed delivery.
+// deliveryAnswer is the JSON answer to a stored delivery.
 type deliveryAnswer struct {
-	Delivery int64 `json:"delivery"`
+	Delivery  int64  `json:"delivery"`
+	Status    string `json:"status"`
+	Duplicate bool   `json:"duplicate,omitempty"`
 	*abi.Summary
 	Error *abi.Error `json:"error,omitempty"`
-}
-
-// process runs the plugin on a recorded delivery and records the outcome.
-func (a *App) process(ctx context.Context, log *slog.Logger, inst store.Installation, id int64, body []byte) (int, any) {
-	b := &capabilities.Binding{Installation: inst, Delivery: id, Logger: log}
-	sum, err := engine.HandleIssueUpdated(ctx, a.engine, b, body)
-	rec := store.Delivery{ID: id}
-	var status int
-	var answer any
-	if err == nil {
-		s, _ := json.Marshal(sum)
-		rec.Status, rec.IssueKey, rec.Summary = store.DeliveryDone, sum.IssueKey, string(s)
-		status, answer = http.StatusOK, deliveryAnswer{Delivery: id, Summary: sum}
-		log.Info("delivery processed", "outcome", sum.Outcome, "issue_key", sum.IssueKey,
-			"assigned", sum.Assigned, "unassigned", sum.Unassigned, "skipped", sum.Skipped)
-	} else {
-		var ae *abi.Error
-		var fault *engine.Fault
-		switch {
-		case errors.As(err, &ae):
-			status = statusFor(ae.Code)
-		case errors.As(err, &fault):
-			ae = abi.Errorf(abi.CodeInternal, fault.Error())
-			status = http.StatusInternalServerError
-			if fault.Reason == "timeout" || fault.Reason == "no_instance" {
-				ae.Code, status = abi.CodeUnavailable, http.StatusServiceUnavailable
-			}
-		default:
-			ae, status = abi.Errorf(abi.CodeInternal, err.Error()), http.StatusInternalServerError
-		}
-		rec.Status, rec.Error = store.DeliveryFailed, ae.Error()
-		answer = deliveryAnswer{Delivery: id, Error: ae}
-		log.Warn("delivery failed", "code", ae.Code, "error", ae.Message, "status", status)
-	}
-	rec.HTTPStatus = status
-	if err := a.store.FinishDelivery(context.WithoutCancel(ctx), rec); err != nil {
-		log.Error("recording delivery outcome", "error", err)
-	}
-	return status, answer
-}
-
-func statusFor(code abi.ErrorCode) int {
-	switch code {
-	case abi.CodeInvalidPayload, abi.CodeInvalidRequest:
-		return http.StatusBadRequest
-	case abi.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	case abi.CodeJiraRejected:
-		return http.StatusBadGateway
-	default:
-		return http.StatusInternalServerError
-	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

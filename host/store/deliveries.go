@@ -5,60 +5,331 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 )
 
-// Delivery statuses.
+// Delivery statuses. A delivery is settled when it is in any status but
+// pending and processing.
 const (
-	DeliveryProcessing = "processing"
-	DeliveryDone       = "done"
-	DeliveryFailed     = "failed"
+	DeliveryPending    = "pending"    // stored, first attempt not made yet
+	DeliveryProcessing = "processing" // an attempt holds its lease
+	DeliveryRetrying   = "retrying"   // an attempt failed in a way that may pass; next_attempt_at says when
+	DeliveryDone       = "done"       // applied (or understood to need no change)
+	DeliveryStale      = "stale"      // older than what was already applied to its issue; not applied
+	DeliveryFailed     = "failed"     // failed in a way that will not pass (e.g. a payload the plugin rejects)
+	DeliveryDead       = "dead"       // out of retries
 )
 
-// Delivery is one webhook POST that passed the token check.
+// Delivery is one webhook POST that passed the token and body checks.
 type Delivery struct {
-	ID           int64
-	Installation string
-	ReceivedAt   int64 // unix milliseconds
-	Body         []byte
-	Status       string
-	HTTPStatus   int
-	IssueKey     string
-	Summary      string // JSON sync summary when the plugin produced one
-	Error        string
-	FinishedAt   int64
+	ID            int64  `json:"id"`
+	Installation  string `json:"installation"`
+	ReceivedAt    int64  `json:"received_at"` // unix milliseconds
+	Event         string `json:"event"`
+	IssueID       string `json:"issue_id"`
+	IssueKey      string `json:"issue_key"`
+	ChangelogID   string `json:"changelog_id"`
+	JiraTimestamp int64  `json:"jira_timestamp"`
+	Status        string `json:"status"`
+	Attempts      int    `json:"attempts"`
+	NextAttemptAt int64  `json:"next_attempt_at,omitempty"`
+	HTTPStatus    int    `json:"http_status,omitempty"`
+	Summary       string `json:"summary,omitempty"` // JSON sync summary when the plugin produced one
+	Error         string `json:"error,omitempty"`
+	FinishedAt    int64  `json:"finished_at,omitempty"`
+	Body          []byte `json:"-"`
 }
 
-// CreateDelivery records a delivery as processing and returns its id. It is
-// written before the plugin runs, so that a delivery that fails (Jira down,
-// a plugin fault) is still on record with its body.
-func (s *Store) CreateDelivery(ctx context.Context, installationID string, body []byte) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO deliveries(installation_id, received_at, body, status)
-		VALUES (?, ?, ?, ?)`, installationID, s.now().UnixMilli(), body, DeliveryProcessing)
+// NewDelivery is what the accept path knows of a delivery.
+type NewDelivery struct {
+	Installation  string
+	Body          []byte
+	Event         string
+	IssueID       string
+	IssueKey      string
+	ChangelogID   string
+	JiraTimestamp int64
+	// DedupeKey identifies the delivery among its installation's; the same
+	// key twice is the same delivery. Empty disables the check.
+	DedupeKey string
+}
+
+const deliveryColumns = `id, installation_id, received_at, event, issue_id, issue_key, changelog_id, jira_timestamp,
+	status, attempts, next_attempt_at, http_status, summary, error, finished_at`
+
+func scanDelivery(sc interface{ Scan(...any) error }, d *Delivery, extra ...any) error {
+	return sc.Scan(append([]any{&d.ID, &d.Installation, &d.ReceivedAt, &d.Event, &d.IssueID, &d.IssueKey,
+		&d.ChangelogID, &d.JiraTimestamp, &d.Status, &d.Attempts, &d.NextAttemptAt, &d.HTTPStatus, &d.Summary,
+		&d.Error, &d.FinishedAt}, extra...)...)
+}
+
+// AcceptDelivery stores a delivery as pending. When one with the same
+// dedupe key is already stored it stores nothing and returns that one's id
+// with duplicate set. It returns once the row is durable.
+func (s *Store) AcceptDelivery(ctx context.Context, d NewDelivery) (id int64, duplicate bool, err error) {
+	now := s.now().UnixMilli()
+	err = s.db.QueryRowContext(ctx, `INSERT INTO deliveries(installation_id, received_at, body, status, event,
+			issue_id, issue_key, changelog_id, jira_timestamp, dedupe_key, next_attempt_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(installation_id, dedupe_key) WHERE dedupe_key != '' DO NOTHING
+		RETURNING id`, d.Installation, now, d.Body, DeliveryPending, d.Event, d.IssueID, d.IssueKey,
+		d.ChangelogID, d.JiraTimestamp, d.DedupeKey, now).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = s.db.QueryRowContext(ctx, `SELECT id FROM deliveries WHERE installation_id = ? AND dedupe_key = ?`,
+			d.Installation, d.DedupeKey).Scan(&id)
+		return id, true, err
+	}
+	return id, false, err
+}
+
+// Claim takes a delivery for one attempt: it must be pending or retrying
+// and due (or now is set), or processing with an expired lease (its
+// processor died). It returns the delivery with its body, and false when
+// someone else has it or there is nothing to do.
+func (s *Store) Claim(ctx context.Context, id int64, lease time.Duration, now bool) (Delivery, bool, error) {
+	t := s.now().UnixMilli()
+	var d Delivery
+	err := scanDelivery(s.db.QueryRowContext(ctx, `UPDATE deliveries
+		SET status = ?, attempts = attempts + 1, lease_until = ?
+		WHERE id = ? AND ((status IN (?, ?) AND (? OR next_attempt_at <= ?)) OR (status = ? AND lease_until < ?))
+		RETURNING `+deliveryColumns+`, body`,
+		DeliveryProcessing, t+lease.Milliseconds(), id, DeliveryPending, DeliveryRetrying, now, t,
+		DeliveryProcessing, t), &d, &d.Body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, false, nil
+	}
+	return d, err == nil, err
+}
+
+// Due lists deliveries ready for an attempt, oldest first.
+func (s *Store) Due(ctx context.Context, limit int) ([]int64, error) {
+	t := s.now().UnixMilli()
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM deliveries
+		WHERE (status IN (?, ?) AND next_attempt_at <= ?) OR (status = ? AND lease_until < ?)
+		ORDER BY id LIMIT ?`, DeliveryPending, DeliveryRetrying, t, DeliveryProcessing, t, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// ReleaseLeases makes every delivery left processing by a previous run of
+// this host due now. Only for a host that owns the database alone.
+func (s *Store) ReleaseLeases(ctx context.Context) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = 0
+		WHERE status = ?`, DeliveryRetrying, s.now().UnixMilli(), DeliveryProcessing)
 	if err != nil {
 		return 0, err
 	}
-	return res.LastInsertId()
+	return res.RowsAffected()
 }
 
-// FinishDelivery records how a delivery ended.
-func (s *Store) FinishDelivery(ctx context.Context, d Delivery) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE deliveries SET status = ?, http_status = ?, issue_key = ?,
-		summary = ?, error = ?, finished_at = ? WHERE id = ?`,
-		d.Status, d.HTTPStatus, d.IssueKey, d.Summary, d.Error, s.now().UnixMilli(), d.ID)
-	return err
+// Outcome is how an attempt ended.
+type Outcome struct {
+	Attempt    int
+	StartedAt  time.Time
+	Status     string // done, retrying, failed, dead
+	HTTPStatus int
+	Summary    string
+	IssueKey   string
+	Error      string
+	// Synced marks a delivery whose effect is ordered against its issue's
+	// other deliveries (an assignee change): it is checked against, and
+	// moves, the issue's watermark.
+	Synced bool
+	// Assignments are applied in the same transaction that marks the
+	// delivery done.
+	Assignments []Assignment
+	NextAttempt time.Time // with retrying
 }
 
-// Delivery reads one delivery.
+// ErrLeaseLost is returned when a delivery was taken from an attempt that
+// outlived its lease; the attempt's outcome is discarded.
+var ErrLeaseLost = errors.New("lease lost")
+
+// Finish records an attempt's outcome. For a done delivery it applies the
+// assignments, unless the issue already has a newer applied delivery, in
+// which case the delivery is stale: applying and marking happen in one
+// transaction, so a delivery's effect happens once. It returns the final
+// status.
+func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, error) {
+	status := o.Status
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var cur string
+		var attempts int
+		if err := tx.QueryRowContext(ctx, `SELECT status, attempts FROM deliveries WHERE id = ?`, d.ID).Scan(&cur, &attempts); err != nil {
+			return err
+		}
+		if cur != DeliveryProcessing || attempts != o.Attempt {
+			return fmt.Errorf("delivery %d attempt %d: %w", d.ID, o.Attempt, ErrLeaseLost)
+		}
+		now := s.now()
+		if status == DeliveryDone && o.Synced && d.IssueID != "" {
+			var mark int64
+			err := tx.QueryRowContext(ctx, `SELECT jira_timestamp FROM issue_watermarks WHERE installation_id = ? AND issue_id = ?`,
+				d.Installation, d.IssueID).Scan(&mark)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return err
+			}
+			if d.JiraTimestamp < mark {
+				status = DeliveryStale
+			} else {
+				if _, err := s.applyAssignments(ctx, tx, d.Installation, d.ID, o.Assignments); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO issue_watermarks(installation_id, issue_id, jira_timestamp, delivery_id)
+					VALUES (?, ?, ?, ?) ON CONFLICT(installation_id, issue_id) DO UPDATE
+					SET jira_timestamp = excluded.jira_timestamp, delivery_id = excluded.delivery_id`,
+					d.Installation, d.IssueID, d.JiraTimestamp, d.ID); err != nil {
+					return err
+				}
+			}
+		} else if status == DeliveryDone {
+			if _, err := s.applyAssignments(ctx, tx, d.Installation, d.ID, o.Assignments); err != nil {
+				return err
+			}
+		}
+		var next, finished int64
+		if status == DeliveryRetrying {
+			next = o.NextAttempt.UnixMilli()
+		} else {
+			finished = now.UnixMilli()
+		}
+		issueKey := d.IssueKey
+		if issueKey == "" {
+			issueKey = o.IssueKey
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, http_status = ?, summary = ?, error = ?,
+				issue_key = ?, next_attempt_at = ?, finished_at = ?, lease_until = 0 WHERE id = ?`,
+			status, o.HTTPStatus, o.Summary, o.Error, issueKey, next, finished, d.ID); err != nil {
+			return err
+		}
+		outcome := status
+		_, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts(delivery_id, attempt, started_at, finished_at, outcome, error)
+			VALUES (?, ?, ?, ?, ?, ?)`, d.ID, o.Attempt, o.StartedAt.UnixMilli(), now.UnixMilli(), outcome, o.Error)
+		return err
+	})
+	return status, err
+}
+
+// Replay makes a settled delivery due again, with a fresh retry budget.
+func (s *Store) Replay(ctx context.Context, id int64) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = 0, next_attempt_at = ?,
+		finished_at = 0 WHERE id = ? AND status NOT IN (?, ?)`,
+		DeliveryPending, s.now().UnixMilli(), id, DeliveryPending, DeliveryProcessing)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.Delivery(ctx, id); err != nil {
+			return err
+		}
+		return fmt.Errorf("delivery %d is being processed: %w", id, ErrBusy)
+	}
+	return nil
+}
+
+// ErrBusy is returned for an operation on a delivery that is in flight.
+var ErrBusy = errors.New("busy")
+
+// Delivery reads one delivery with its body.
 func (s *Store) Delivery(ctx context.Context, id int64) (Delivery, error) {
-	d := Delivery{ID: id}
-	err := s.db.QueryRowContext(ctx, `SELECT installation_id, received_at, body, status, http_status,
-			issue_key, summary, error, finished_at FROM deliveries WHERE id = ?`, id).
-		Scan(&d.Installation, &d.ReceivedAt, &d.Body, &d.Status, &d.HTTPStatus, &d.IssueKey, &d.Summary,
-			&d.Error, &d.FinishedAt)
+	var d Delivery
+	err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, body FROM deliveries WHERE id = ?`, id), &d, &d.Body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("delivery %d: %w", id, ErrNotFound)
 	}
 	return d, err
+}
+
+// Attempt is one processing attempt of a delivery.
+type Attempt struct {
+	Attempt    int    `json:"attempt"`
+	StartedAt  int64  `json:"started_at"`
+	FinishedAt int64  `json:"finished_at"`
+	Outcome    string `json:"outcome"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Attempts lists a delivery's attempts in order.
+func (s *Store) Attempts(ctx context.Context, id int64) ([]Attempt, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT attempt, started_at, finished_at, outcome, error
+		FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Attempt
+	for rows.Next() {
+		var a Attempt
+		if err := rows.Scan(&a.Attempt, &a.StartedAt, &a.FinishedAt, &a.Outcome, &a.Error); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// DeliveryFilter selects deliveries for the log, newest first.
+type DeliveryFilter struct {
+	Installation string
+	Status       string
+	IssueKey     string
+	Before       int64 // only ids below this, for paging; 0 for the newest
+	Limit        int
+}
+
+// Deliveries lists deliveries without their bodies.
+func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
+	var where []string
+	var args []any
+	for _, c := range []struct {
+		col, val string
+	}{{"installation_id", f.Installation}, {"status", f.Status}, {"issue_key", f.IssueKey}} {
+		if c.val != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.val)
+		}
+	}
+	if f.Before > 0 {
+		where = append(where, "id < ?")
+		args = append(args, f.Before)
+	}
+	q := `SELECT ` + deliveryColumns + ` FROM deliveries`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, f.Limit)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		var d Delivery
+		if err := scanDelivery(rows, &d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 // DeliveryCounts counts deliveries by status.

@@ -2,9 +2,10 @@ package store
 
 // migrations are applied in order, each once, each in its own transaction.
 // A released migration is never edited: a change is a new entry.
-var migrations = []string{
-	// 1: platform data, installations, deliveries, plugin state.
-	`
+var migrations = []string{migration1, migration2}
+
+// migration1: platform data, installations, deliveries, plugin state.
+const migration1 = `
 CREATE TABLE organizations (
 	id   TEXT PRIMARY KEY,
 	name TEXT NOT NULL DEFAULT ''
@@ -95,5 +96,39 @@ CREATE TABLE plugin_state (
 	expires_at      INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (installation_id, key)
 );
-`,
-}
+`
+
+// migration2 makes the delivery log a durable inbox: what identifies a
+// delivery (for duplicates and ordering), its retry schedule and lease, each
+// attempt's outcome, and per-issue watermarks.
+const migration2 = `
+ALTER TABLE deliveries ADD COLUMN event TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN issue_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN changelog_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN jira_timestamp INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN dedupe_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN next_attempt_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX deliveries_dedupe ON deliveries(installation_id, dedupe_key) WHERE dedupe_key != '';
+CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
+CREATE INDEX deliveries_by_issue ON deliveries(installation_id, issue_key, id);
+CREATE TABLE delivery_attempts (
+	delivery_id INTEGER NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+	attempt     INTEGER NOT NULL,
+	started_at  INTEGER NOT NULL,
+	finished_at INTEGER NOT NULL,
+	outcome     TEXT NOT NULL,
+	error       TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (delivery_id, attempt)
+);
+-- The newest Jira timestamp applied per issue: an older delivery arriving
+-- later must not overwrite a newer assignee.
+CREATE TABLE issue_watermarks (
+	installation_id TEXT NOT NULL,
+	issue_id        TEXT NOT NULL,
+	jira_timestamp  INTEGER NOT NULL,
+	delivery_id     INTEGER NOT NULL,
+	PRIMARY KEY (installation_id, issue_id)
+);
+`

@@ -233,42 +233,86 @@ type Assignment struct {
 func (s *Store) AssignGroups(ctx context.Context, installationID string, deliveryID int64, as []Assignment) (int, error) {
 	changed := 0
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		changed = 0
-		now := s.now().UnixMilli()
-		for _, a := range as {
-			var current sql.NullString
-			err := tx.QueryRowContext(ctx, `
-				SELECT g.assignee_id FROM issue_groups g
-				JOIN projects p ON p.id = g.project_id
-				WHERE g.id = ? AND EXISTS (
-					SELECT 1 FROM group_links l
-					JOIN installation_organizations io ON io.installation_id = l.installation_id
-					WHERE l.group_id = g.id AND l.installation_id = ? AND io.organization_id = p.organization_id)`,
-				a.Group, installationID).Scan(&current)
-			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("group %s is not linked to installation %s: %w", a.Group, installationID, ErrDenied)
-			}
-			if err != nil {
-				return err
-			}
-			if current.Valid == (a.Assignee != nil) && (a.Assignee == nil || *a.Assignee == current.String) {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE issue_groups SET assignee_id = ?, updated_at = ? WHERE id = ?`,
-				a.Assignee, now, a.Group); err != nil {
-				return fmt.Errorf("group %s: %w", a.Group, err)
-			}
-			var delivery any
-			if deliveryID > 0 {
-				delivery = deliveryID
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO assignee_changes(group_id, delivery_id, from_user_id, to_user_id, changed_at)
-				VALUES (?, ?, ?, ?, ?)`, a.Group, delivery, current, a.Assignee, now); err != nil {
-				return err
-			}
-			changed++
-		}
-		return nil
+		var err error
+		changed, err = s.applyAssignments(ctx, tx, installationID, deliveryID, as)
+		return err
 	})
 	return changed, err
+}
+
+// CheckAssignments reports how many of as would change a group, or
+// ErrDenied if one names a group the installation may not touch. It
+// changes nothing: the pipeline applies staged assignments when it commits
+// the delivery.
+func (s *Store) CheckAssignments(ctx context.Context, installationID string, as []Assignment) (int, error) {
+	changed := 0
+	for _, a := range as {
+		current, err := assignable(ctx, s.db, installationID, a.Group)
+		if err != nil {
+			return 0, err
+		}
+		if !sameAssignee(current, a.Assignee) {
+			changed++
+		}
+	}
+	return changed, nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// assignable returns a group's assignee if the installation may change it.
+func assignable(ctx context.Context, q querier, installationID, groupID string) (*string, error) {
+	var current sql.NullString
+	err := q.QueryRowContext(ctx, `
+		SELECT g.assignee_id FROM issue_groups g
+		JOIN projects p ON p.id = g.project_id
+		WHERE g.id = ? AND EXISTS (
+			SELECT 1 FROM group_links l
+			JOIN installation_organizations io ON io.installation_id = l.installation_id
+			WHERE l.group_id = g.id AND l.installation_id = ? AND io.organization_id = p.organization_id)`,
+		groupID, installationID).Scan(&current)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("group %s is not linked to installation %s: %w", groupID, installationID, ErrDenied)
+	}
+	if err != nil || !current.Valid {
+		return nil, err
+	}
+	return &current.String, nil
+}
+
+func (s *Store) applyAssignments(ctx context.Context, tx *sql.Tx, installationID string, deliveryID int64, as []Assignment) (int, error) {
+	changed := 0
+	now := s.now().UnixMilli()
+	var delivery any
+	if deliveryID > 0 {
+		delivery = deliveryID
+	}
+	for _, a := range as {
+		current, err := assignable(ctx, tx, installationID, a.Group)
+		if err != nil {
+			return 0, err
+		}
+		if sameAssignee(current, a.Assignee) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE issue_groups SET assignee_id = ?, updated_at = ? WHERE id = ?`,
+			a.Assignee, now, a.Group); err != nil {
+			return 0, fmt.Errorf("group %s: %w", a.Group, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO assignee_changes(group_id, delivery_id, from_user_id, to_user_id, changed_at)
+			VALUES (?, ?, ?, ?, ?)`, a.Group, delivery, current, a.Assignee, now); err != nil {
+			return 0, err
+		}
+		changed++
+	}
+	return changed, nil
+}
+
+func sameAssignee(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }

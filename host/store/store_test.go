@@ -148,19 +148,113 @@ func TestState(t *testing.T) {
 	}
 }
 
-func TestDeliveries(t *testing.T) {
+func TestInbox(t *testing.T) {
 	s := open(t)
 	seed(t, s)
 	ctx := context.Background()
-	id, err := s.CreateDelivery(ctx, "jira1", []byte(`{}`))
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	nd := NewDelivery{Installation: "jira1", Body: []byte(`{}`), IssueID: "10001", IssueKey: "APP-1", JiraTimestamp: 200, DedupeKey: "k1"}
+	id, dup, err := s.AcceptDelivery(ctx, nd)
 	must(t, err)
-	must(t, s.FinishDelivery(ctx, Delivery{ID: id, Status: DeliveryFailed, HTTPStatus: 503, Error: "unavailable: jira down"}))
-	d, err := s.Delivery(ctx, id)
-	must(t, err)
-	if d.Status != DeliveryFailed || d.HTTPStatus != 503 || string(d.Body) != `{}` || d.FinishedAt == 0 {
-		t.Errorf("delivery = %+v", d)
+	if dup {
+		t.Fatal("first delivery reported as a duplicate")
 	}
-	if _, err := s.Delivery(ctx, id+1); !errors.Is(err, ErrNotFound) {
-		t.Errorf("missing delivery: %v", err)
+	if again, dup, err := s.AcceptDelivery(ctx, nd); err != nil || !dup || again != id {
+		t.Fatalf("same dedupe key again: id %d dup %v err %v; want %d, true", again, dup, err, id)
+	}
+
+	d, ok, err := s.Claim(ctx, id, time.Minute, false)
+	must(t, err)
+	if !ok || d.Attempts != 1 || string(d.Body) != `{}` {
+		t.Fatalf("claim = %+v, %v", d, ok)
+	}
+	if _, ok, _ := s.Claim(ctx, id, time.Minute, true); ok {
+		t.Fatal("a delivery under lease was claimed twice")
+	}
+	st, err := s.Finish(ctx, d, Outcome{Attempt: 1, StartedAt: now, Status: DeliveryRetrying, HTTPStatus: 503,
+		Error: "unavailable: jira down", NextAttempt: now.Add(time.Minute)})
+	if err != nil || st != DeliveryRetrying {
+		t.Fatalf("Finish retry = %s, %v", st, err)
+	}
+	if ids, _ := s.Due(ctx, 10); len(ids) != 0 {
+		t.Fatalf("a retry due in a minute is due now: %v", ids)
+	}
+	s.now = func() time.Time { return now.Add(2 * time.Minute) }
+	if ids, _ := s.Due(ctx, 10); len(ids) != 1 {
+		t.Fatalf("Due after the backoff = %v, want the delivery", ids)
+	}
+	d, ok, err = s.Claim(ctx, id, time.Minute, false)
+	must(t, err)
+	if !ok || d.Attempts != 2 {
+		t.Fatalf("second claim = %+v, %v", d, ok)
+	}
+	// A lease lost to an expiry: the late outcome is refused.
+	s.now = func() time.Time { return now.Add(10 * time.Minute) }
+	d2, ok, err := s.Claim(ctx, id, time.Minute, false)
+	must(t, err)
+	if !ok || d2.Attempts != 3 {
+		t.Fatalf("claim after lease expiry = %+v, %v", d2, ok)
+	}
+	if _, err := s.Finish(ctx, d, Outcome{Attempt: 2, Status: DeliveryDone}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("Finish with a lost lease: %v, want ErrLeaseLost", err)
+	}
+	st, err = s.Finish(ctx, d2, Outcome{Attempt: 3, StartedAt: now, Status: DeliveryDone, HTTPStatus: 200, Synced: true,
+		Assignments: []Assignment{{Group: "g1", Assignee: ptr("alice")}}})
+	if err != nil || st != DeliveryDone {
+		t.Fatalf("Finish done = %s, %v", st, err)
+	}
+	if g, _ := s.Group(ctx, "g1"); g.Assignee == nil || *g.Assignee != "alice" {
+		t.Fatalf("g1 = %v, want alice", g.Assignee)
+	}
+	attempts, err := s.Attempts(ctx, id)
+	must(t, err)
+	if len(attempts) != 2 || attempts[0].Outcome != DeliveryRetrying || attempts[1].Outcome != DeliveryDone {
+		t.Fatalf("attempts = %+v, want retrying then done (the lost one recorded nothing)", attempts)
+	}
+
+	// An older delivery of the same issue arriving later is stale.
+	old, _, err := s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`), IssueID: "10001", JiraTimestamp: 100, DedupeKey: "k0"})
+	must(t, err)
+	od, ok, err := s.Claim(ctx, old, time.Minute, false)
+	must(t, err)
+	if !ok {
+		t.Fatal("old delivery not claimed")
+	}
+	st, err = s.Finish(ctx, od, Outcome{Attempt: 1, StartedAt: now, Status: DeliveryDone, Synced: true,
+		Assignments: []Assignment{{Group: "g1"}}})
+	if err != nil || st != DeliveryStale {
+		t.Fatalf("older delivery: %s, %v; want stale", st, err)
+	}
+	if g, _ := s.Group(ctx, "g1"); g.Assignee == nil {
+		t.Fatal("a stale delivery unassigned g1")
+	}
+
+	must(t, s.Replay(ctx, old))
+	if d, _ := s.Delivery(ctx, old); d.Status != DeliveryPending || d.Attempts != 0 {
+		t.Fatalf("replayed delivery = %s with %d attempts", d.Status, d.Attempts)
+	}
+	list, err := s.Deliveries(ctx, DeliveryFilter{Installation: "jira1", Status: DeliveryDone})
+	must(t, err)
+	if len(list) != 1 || list[0].ID != id || list[0].Body != nil {
+		t.Fatalf("Deliveries(done) = %+v", list)
+	}
+}
+
+func TestReleaseLeases(t *testing.T) {
+	s := open(t)
+	seed(t, s)
+	ctx := context.Background()
+	id, _, err := s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`), DedupeKey: "x"})
+	must(t, err)
+	if _, ok, _ := s.Claim(ctx, id, time.Hour, false); !ok {
+		t.Fatal("not claimed")
+	}
+	n, err := s.ReleaseLeases(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("ReleaseLeases = %d, %v", n, err)
+	}
+	if ids, _ := s.Due(ctx, 10); len(ids) != 1 {
+		t.Fatal("a released delivery is not due")
 	}
 }

@@ -26,6 +26,11 @@ type Binding struct {
 	Installation store.Installation
 	Delivery     int64
 	Logger       *slog.Logger // carries delivery and installation attributes
+	// Staged collects the group assignments the plugin asked for. They are
+	// checked when asked for and applied by the pipeline in the transaction
+	// that marks the delivery done, so that a delivery's effect and its
+	// record cannot part.
+	Staged []store.Assignment
 }
 
 // Set holds the host's services behind the host functions.
@@ -216,10 +221,11 @@ func (s *Set) groupsAssign(ctx context.Context, b *Binding, req []byte) any {
 	for _, a := range r.Assignments {
 		as = append(as, store.Assignment{Group: a.Group, Assignee: a.Assignee})
 	}
-	changed, err := s.Store.AssignGroups(ctx, b.Installation.ID, b.Delivery, as)
+	changed, err := s.Store.CheckAssignments(ctx, b.Installation.ID, as)
 	if err != nil {
 		return abi.GroupsAssignResponse{Fault: abi.Fault{Error: storeError(b, "groups_assign", err)}}
 	}
+	b.Staged = append(b.Staged, as...)
 	return abi.GroupsAssignResponse{Changed: changed}
 }
 

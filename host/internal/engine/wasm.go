@@ -31,6 +31,8 @@ type WasmConfig struct {
 	// MaxMemoryPages bounds each module's linear memory (64 KiB pages).
 	MaxMemoryPages uint32
 	Logger         *slog.Logger
+	// Observe, if set, is told of every export call: for metrics.
+	Observe func(export string, elapsed time.Duration, err error)
 }
 
 // Defaults, explained in host/RATIONALE.md.
@@ -238,6 +240,16 @@ func (w *Wasm) Call(ctx context.Context, b *capabilities.Binding, export string,
 	}
 	callCtx, cancel := context.WithTimeout(context.WithValue(ctx, bindingKey{}, b), w.cfg.CallTimeout)
 	defer cancel()
+	start := time.Now()
+	out, err := w.call(ctx, callCtx, inst, export, input)
+	if w.cfg.Observe != nil {
+		w.cfg.Observe(export, time.Since(start), err)
+	}
+	return out, err
+}
+
+// call makes the call on inst and decides the instance's fate.
+func (w *Wasm) call(ctx, callCtx context.Context, inst *extism.Plugin, export string, input []byte) ([]byte, error) {
 	rc, out, callErr := inst.CallWithContext(callCtx, export, input)
 
 	// A plugin-reported failure is an abi.Error in the error text with
@@ -283,6 +295,9 @@ func (w *Wasm) Describe(ctx context.Context) (abi.Description, error) {
 	}
 	return d, nil
 }
+
+// PoolSize is the most instances, and so concurrent calls, there can be.
+func (w *Wasm) PoolSize() int { return w.cfg.PoolSize }
 
 // Stats returns a copy of the instance counters.
 func (w *Wasm) Stats() Stats {

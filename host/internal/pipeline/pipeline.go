@@ -1,0 +1,418 @@
+// Package pipeline processes stored deliveries: a bounded pool of workers
+// claims each delivery, runs the plugin on it, and records the outcome,
+// applying the delivery's group changes in the same transaction that marks
+// it done. Failures that may pass are retried with exponential backoff and
+// jitter; a delivery whose processor died is picked up again when its
+// lease expires.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jirasync/jirasync/host/internal/capabilities"
+	"github.com/jirasync/jirasync/host/internal/engine"
+	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/plugin/abi"
+)
+
+// Config tunes the pipeline; zero fields take the defaults.
+type Config struct {
+	Workers int
+	// MaxAttempts is how many attempts a delivery gets before it is dead.
+	MaxAttempts int
+	// BaseBackoff is the wait after the first failed attempt; each further
+	// failure doubles it, up to MaxBackoff. The defaults spread 8 attempts
+	// over about an hour.
+	BaseBackoff time.Duration
+	MaxBackoff  time.Duration
+	// PollInterval is how often stored deliveries that are due are looked
+	// for (retries, and deliveries of a previous run).
+	PollInterval time.Duration
+	// AttemptTimeout bounds one attempt, host functions and Jira included.
+	AttemptTimeout time.Duration
+}
+
+// Defaults.
+const (
+	DefaultMaxAttempts    = 8
+	DefaultBaseBackoff    = 15 * time.Second
+	DefaultMaxBackoff     = 30 * time.Minute
+	DefaultPollInterval   = time.Second
+	DefaultAttemptTimeout = 60 * time.Second
+)
+
+// Result is what became of an attempt, for whoever waits on it.
+type Result struct {
+	Delivery   store.Delivery
+	Status     string
+	HTTPStatus int
+	Summary    *abi.Summary
+	Error      *abi.Error
+}
+
+// Observer receives what the pipeline does, for metrics.
+type Observer interface {
+	Processed(status string, elapsed time.Duration)
+	Retried()
+}
+
+// Pipeline runs the workers. Create it with New, then Start.
+type Pipeline struct {
+	store  *store.Store
+	engine engine.Engine
+	log    *slog.Logger
+	obs    Observer
+	cfg    Config
+
+	queue chan job
+	stop  chan struct{}
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	waiters map[int64][]chan Result
+	running bool
+}
+
+type job struct {
+	id  int64
+	now bool // take it even if its retry is not due (a replay, or Jira re-sent it)
+}
+
+// New returns a stopped pipeline.
+func New(st *store.Store, eng engine.Engine, log *slog.Logger, obs Observer, cfg Config) *Pipeline {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.BaseBackoff <= 0 {
+		cfg.BaseBackoff = DefaultBaseBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	return &Pipeline{store: st, engine: eng, log: log, obs: obs, cfg: cfg,
+		queue: make(chan job, 4*cfg.Workers), stop: make(chan struct{}), waiters: map[int64][]chan Result{}}
+}
+
+// Start releases the leases of a previous run (this host owns its
+// database) and starts the workers and the poller.
+func (p *Pipeline) Start(ctx context.Context) error {
+	n, err := p.store.ReleaseLeases(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		p.log.Info("deliveries left in flight by the previous run are due again", "count", n)
+	}
+	p.mu.Lock()
+	p.running = true
+	p.mu.Unlock()
+	for i := 0; i < p.cfg.Workers; i++ {
+		p.wg.Add(1)
+		go p.worker()
+	}
+	p.wg.Add(1)
+	go p.poller()
+	return nil
+}
+
+// Running reports whether the workers run, for readiness.
+func (p *Pipeline) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.running
+}
+
+// Stop stops taking work and waits for attempts in flight, at most until
+// ctx is done. Deliveries not finished stay stored and are taken up by the
+// next run.
+func (p *Pipeline) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	if !p.running {
+		p.mu.Unlock()
+		return nil
+	}
+	p.running = false
+	p.mu.Unlock()
+	close(p.stop)
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Submit asks for an attempt on a delivery soon. It never blocks: when the
+// queue is full the poller finds the delivery in the store.
+func (p *Pipeline) Submit(id int64, now bool) {
+	select {
+	case p.queue <- job{id: id, now: now}:
+	default:
+	}
+}
+
+// Wait submits a delivery and waits for the outcome of its next attempt,
+// or until ctx is done (then ok is false; the attempt goes on).
+func (p *Pipeline) Wait(ctx context.Context, id int64, now bool) (Result, bool) {
+	ch := make(chan Result, 1)
+	p.mu.Lock()
+	p.waiters[id] = append(p.waiters[id], ch)
+	p.mu.Unlock()
+	defer p.forget(id, ch)
+	select {
+	case p.queue <- job{id: id, now: now}:
+	case <-ctx.Done():
+		return Result{}, false
+	}
+	select {
+	case r := <-ch:
+		return r, true
+	case <-ctx.Done():
+		return Result{}, false
+	}
+}
+
+func (p *Pipeline) forget(id int64, ch chan Result) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ws := p.waiters[id]
+	for i, w := range ws {
+		if w == ch {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(p.waiters, id)
+	} else {
+		p.waiters[id] = ws
+	}
+}
+
+func (p *Pipeline) notify(r Result) {
+	p.mu.Lock()
+	ws := p.waiters[r.Delivery.ID]
+	delete(p.waiters, r.Delivery.ID)
+	p.mu.Unlock()
+	for _, w := range ws {
+		w <- r // buffered, one result per waiter
+	}
+}
+
+func (p *Pipeline) worker() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case j := <-p.queue:
+			p.attempt(j)
+		}
+	}
+}
+
+func (p *Pipeline) poller() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		ids, err := p.store.Due(context.Background(), cap(p.queue))
+		if err != nil {
+			p.log.Warn("looking for due deliveries", "error", err)
+			continue
+		}
+		for _, id := range ids {
+			select {
+			case p.queue <- job{id: id}:
+			case <-p.stop:
+				return
+			}
+		}
+	}
+}
+
+// attempt makes one attempt at a delivery, if it can be claimed.
+func (p *Pipeline) attempt(j job) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.AttemptTimeout)
+	defer cancel()
+	// The lease outlives the attempt's own time-out, so that only a dead
+	// processor ever loses one.
+	d, ok, err := p.store.Claim(ctx, j.id, 2*p.cfg.AttemptTimeout, j.now)
+	if err != nil {
+		p.log.Warn("claiming delivery", "delivery", j.id, "error", err)
+		return
+	}
+	if !ok {
+		p.notifyCurrent(j.id)
+		return
+	}
+	log := p.log.With("delivery", d.ID, "installation", d.Installation, "issue_key", d.IssueKey, "attempt", d.Attempts)
+	start := time.Now()
+	res := p.run(ctx, log, d)
+	status, err := p.store.Finish(context.WithoutCancel(ctx), d, res.outcome)
+	if err != nil {
+		// Unrecorded, the delivery keeps its lease and is taken up again
+		// when it expires: at-least-once, never lost.
+		log.Error("recording attempt", "error", err)
+		return
+	}
+	elapsed := time.Since(start)
+	if p.obs != nil {
+		p.obs.Processed(status, elapsed)
+		if status == store.DeliveryRetrying {
+			p.obs.Retried()
+		}
+	}
+	d.Status, d.Summary, d.Error = status, res.outcome.Summary, res.outcome.Error
+	lvl := slog.LevelInfo
+	if status != store.DeliveryDone {
+		lvl = slog.LevelWarn
+	}
+	log.Log(ctx, lvl, "delivery attempt finished", "status", status, "elapsed", elapsed.Round(time.Microsecond), "error", res.outcome.Error)
+	p.notify(Result{Delivery: d, Status: status, HTTPStatus: res.outcome.HTTPStatus, Summary: res.summary, Error: res.err})
+}
+
+// notifyCurrent answers waiters of a delivery that was not claimed (someone
+// else has it, or it is settled) with what is stored.
+func (p *Pipeline) notifyCurrent(id int64) {
+	p.mu.Lock()
+	waiting := len(p.waiters[id]) > 0
+	p.mu.Unlock()
+	if !waiting {
+		return
+	}
+	d, err := p.store.Delivery(context.Background(), id)
+	if err != nil || d.Status == store.DeliveryProcessing {
+		return // its processor will notify
+	}
+	p.notify(Stored(d))
+}
+
+// Stored turns a stored, settled delivery into a Result.
+func Stored(d store.Delivery) Result {
+	r := Result{Delivery: d, Status: d.Status, HTTPStatus: d.HTTPStatus}
+	if d.Summary != "" {
+		var s abi.Summary
+		if json.Unmarshal([]byte(d.Summary), &s) == nil {
+			r.Summary = &s
+		}
+	}
+	if d.Error != "" {
+		// Stored as abi.Error's text, "code: message".
+		code, msg, ok := strings.Cut(d.Error, ": ")
+		if !ok {
+			code, msg = string(abi.CodeInternal), d.Error
+		}
+		r.Error = &abi.Error{Code: abi.ErrorCode(code), Message: msg}
+	}
+	return r
+}
+
+type runResult struct {
+	outcome store.Outcome
+	summary *abi.Summary
+	err     *abi.Error
+}
+
+// run calls the plugin and classifies the result.
+func (p *Pipeline) run(ctx context.Context, log *slog.Logger, d store.Delivery) runResult {
+	o := store.Outcome{Attempt: d.Attempts, StartedAt: time.Now(), IssueKey: d.IssueKey}
+	inst, err := p.store.Installation(ctx, d.Installation)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			// Uninstalled since: nothing will make this delivery apply.
+			o.Status, o.HTTPStatus, o.Error = store.DeliveryFailed, http.StatusGone, "installation no longer exists"
+			return runResult{outcome: o, err: abi.Errorf(abi.CodeNotFound, o.Error)}
+		}
+		return p.retry(o, abi.Errorf(abi.CodeUnavailable, "loading installation: "+err.Error()))
+	}
+	b := &capabilities.Binding{Installation: inst, Delivery: d.ID, Logger: log}
+	sum, err := engine.HandleIssueUpdated(ctx, p.engine, b, d.Body)
+	if err == nil {
+		js, _ := json.Marshal(sum)
+		o.Status, o.HTTPStatus, o.Summary = store.DeliveryDone, http.StatusOK, string(js)
+		o.Synced, o.Assignments = sum.Outcome == abi.OutcomeSynced, b.Staged
+		if sum.IssueKey != "" {
+			o.IssueKey = sum.IssueKey
+		}
+		return runResult{outcome: o, summary: sum}
+	}
+	var ae *abi.Error
+	var fault *engine.Fault
+	switch {
+	case errors.As(err, &ae) && ae.Code.Retryable():
+		return p.retry(o, ae)
+	case errors.As(err, &ae):
+		o.Status, o.HTTPStatus, o.Error = store.DeliveryFailed, StatusFor(ae.Code), ae.Error()
+		return runResult{outcome: o, err: ae}
+	case errors.As(err, &fault):
+		// A trap or a time-out may be the instance's, not the delivery's:
+		// a fresh instance gets another try.
+		return p.retry(o, abi.Errorf(abi.CodeUnavailable, fault.Error()))
+	default:
+		return p.retry(o, abi.Errorf(abi.CodeUnavailable, err.Error()))
+	}
+}
+
+// retry schedules the next attempt, or gives up after the last.
+func (p *Pipeline) retry(o store.Outcome, ae *abi.Error) runResult {
+	o.Error = ae.Error()
+	o.HTTPStatus = http.StatusServiceUnavailable
+	if o.Attempt >= p.cfg.MaxAttempts {
+		o.Status = store.DeliveryDead
+		return runResult{outcome: o, err: ae}
+	}
+	o.Status, o.NextAttempt = store.DeliveryRetrying, time.Now().Add(p.Backoff(o.Attempt))
+	return runResult{outcome: o, err: ae}
+}
+
+// Backoff is the wait after the given failed attempt: BaseBackoff doubled
+// per earlier failure, capped, with ±25% jitter so that deliveries failed
+// together (Jira down) do not all come back at once.
+func (p *Pipeline) Backoff(attempt int) time.Duration {
+	d := p.cfg.BaseBackoff
+	for i := 1; i < attempt && d < p.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, p.cfg.MaxBackoff)
+	jitter := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4
+	return d + jitter
+}
+
+// StatusFor maps a plugin-reported error onto the webhook's HTTP answer.
+func StatusFor(code abi.ErrorCode) int {
+	switch code {
+	case abi.CodeInvalidPayload, abi.CodeInvalidRequest:
+		return http.StatusBadRequest
+	case abi.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	case abi.CodeJiraRejected:
+		return http.StatusBadGateway
+	default:
+		return http.StatusInternalServerError
+	}
+}
