@@ -6,6 +6,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,8 +41,11 @@ type Config struct {
 	// Workers process deliveries; 0 means one per plugin instance.
 	Workers int
 	// Retry tunes retries (attempts, backoff); zero fields take defaults.
-	Retry  pipeline.Config
-	Logger *slog.Logger
+	Retry pipeline.Config
+	// AdminToken guards the delivery log and replay. Empty: a random one
+	// is made and logged at start.
+	AdminToken string
+	Logger     *slog.Logger
 }
 
 // Defaults for Config fields left zero.
@@ -75,6 +80,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.AnswerWait <= 0 {
 		cfg.AnswerWait = DefaultAnswerWait
+	}
+	if cfg.AdminToken == "" {
+		b := make([]byte, 18)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		cfg.AdminToken = base64.RawURLEncoding.EncodeToString(b)
+		cfg.Logger.Warn("no admin token set (-admin-token, JIRASYNC_ADMIN_TOKEN); using a random one for this run",
+			"admin_token", cfg.AdminToken)
 	}
 	st, err := store.Open(ctx, cfg.DBPath)
 	if err != nil {
@@ -127,6 +141,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a := &App{cfg: cfg, store: st, engine: eng, pipeline: pl, metrics: m, log: cfg.Logger, mux: http.NewServeMux()}
 	a.routes()
+	a.deliveryRoutes()
 	return a, nil
 }
 

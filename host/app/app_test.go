@@ -6,11 +6,14 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
+	"io"
 	"encoding/pem"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -24,7 +27,7 @@ func newTestApp(t *testing.T) (*App, *httptest.Server, string) {
 	t.Helper()
 	ctx := context.Background()
 	a, err := New(ctx, Config{DBPath: filepath.Join(t.TempDir(), "j.db"), Engine: "native", MaxBodyBytes: 4096,
-		Logger: slog.New(slog.DiscardHandler)})
+		Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,4 +159,126 @@ func TestUnknownEngineAndMissingPlugin(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "make plugin") {
 		t.Errorf("missing plugin: %v, want a hint to build it", err)
 	}
+}
+
+func adminGet(t *testing.T, url, token, accept string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestDeliveryLogAndReplay(t *testing.T) {
+	a, srv, tok := newTestApp(t)
+	lookup := `{"webhookEvent":"jira:issue_updated","issue":{"id":"1","key":"APP-1","fields":{"assignee":{"name":"alice"}}},"changelog":{"id":"9","items":[{"field":"assignee"}]}}`
+	assign := `{"webhookEvent":"jira:issue_updated","issue":{"id":"1","key":"APP-1","fields":{"assignee":{"emailAddress":"alice@example.com"}}},"changelog":{"id":"8","items":[{"field":"assignee"}]}}`
+	post(t, srv.URL+WebhookPath+tok, assign)
+	post(t, srv.URL+WebhookPath+tok, lookup) // Jira unreachable: retrying
+
+	if resp, _ := adminGet(t, srv.URL+DeliveriesPath, "", ""); resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("no token: %d, want 401 with a Basic challenge", resp.StatusCode)
+	}
+	if resp, _ := adminGet(t, srv.URL+DeliveriesPath, "wrong", ""); resp.StatusCode != 401 {
+		t.Fatalf("wrong token: %d", resp.StatusCode)
+	}
+	admin := a.cfg.AdminToken
+	resp, body := adminGet(t, srv.URL+DeliveriesPath+"?status=retrying", admin, "")
+	var list struct {
+		Deliveries []store.Delivery `json:"deliveries"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("list: %d %s", resp.StatusCode, body)
+	}
+	if len(list.Deliveries) != 1 || list.Deliveries[0].IssueKey != "APP-1" || list.Deliveries[0].Attempts != 1 {
+		t.Fatalf("retrying deliveries = %+v", list.Deliveries)
+	}
+	id := list.Deliveries[0].ID
+	resp, body = adminGet(t, srv.URL+DeliveriesPath+"?limit=1", admin, "")
+	if !strings.Contains(body, `"next_before"`) {
+		t.Errorf("a full page has no next_before: %s", body)
+	}
+	resp, body = adminGet(t, srv.URL+DeliveriesPath, admin, "text/html")
+	if resp.StatusCode != 200 || !strings.Contains(body, "<table>") || !strings.Contains(body, "retrying") {
+		t.Errorf("HTML list: %d %.300s", resp.StatusCode, body)
+	}
+	_, body = adminGet(t, srv.URL+DeliveriesPath+"/"+strconv.FormatInt(id, 10), admin, "")
+	if !strings.Contains(body, `"body":{"webhookEvent"`) || !strings.Contains(body, `"attempt_log":[{"attempt":1`) {
+		t.Errorf("detail lacks body or attempts: %.400s", body)
+	}
+
+	// A form post without the page's CSRF token is refused; a bearer
+	// client needs none.
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+DeliveriesPath+"/"+strconv.FormatInt(id, 10)+"/replay", strings.NewReader("csrf=forged"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("admin", admin)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("forged CSRF: %v %v, want 403", resp.StatusCode, err)
+	}
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+DeliveriesPath+"/"+strconv.FormatInt(id, 10)+"/replay", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ans map[string]any
+	json.NewDecoder(resp.Body).Decode(&ans)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || ans["status"] != store.DeliveryRetrying {
+		t.Fatalf("replay: %d %v, want 200 and the delivery retrying again (Jira still down)", resp.StatusCode, ans)
+	}
+	if d, _ := a.Store().Delivery(context.Background(), id); d.Attempts != 2 || d.AttemptBase != 1 {
+		t.Errorf("replayed delivery: attempt %d from %d, want 2 from 1 (a fresh budget)", d.Attempts, d.AttemptBase)
+	}
+	if resp, _ := adminGet(t, srv.URL+DeliveriesPath+"/999/replay", admin, ""); resp.StatusCode != 405 {
+		t.Errorf("GET replay: %d, want 405", resp.StatusCode)
+	}
+}
+
+func TestDuplicateIsAnsweredFromTheRecord(t *testing.T) {
+	a, srv, tok := newTestApp(t)
+	assign := `{"webhookEvent":"jira:issue_updated","issue":{"id":"1","key":"APP-1","fields":{"assignee":{"emailAddress":"alice@example.com"}}},"changelog":{"id":"8","items":[{"field":"assignee"}]}}`
+	_, first := post(t, srv.URL+WebhookPath+tok, assign)
+	status, second := post(t, srv.URL+WebhookPath+tok, assign)
+	if status != 200 || second["duplicate"] != true || second["delivery"] != first["delivery"] || second["assigned"] != 1.0 {
+		t.Fatalf("duplicate answered %d %v (first %v)", status, second, first)
+	}
+	counts, _ := a.Store().DeliveryCounts(context.Background())
+	if counts[store.DeliveryDone] != 1 || len(counts) != 1 {
+		t.Fatalf("counts = %v, want one stored delivery", counts)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	_, srv, tok := newTestApp(t)
+	post(t, srv.URL+WebhookPath+"nope", "{}")
+	post(t, srv.URL+WebhookPath+tok, `{"webhookEvent":"jira:issue_updated"}`)
+	resp, body := adminGet(t, srv.URL+"/metrics", "", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d", resp.StatusCode)
+	}
+	for _, want := range []string{`jirasync_deliveries_received_total{result="refused_token"} 1`,
+		`jirasync_deliveries_received_total{result="stored"} 1`, `jirasync_deliveries_processed_total{status="done"} 1`,
+		`jirasync_queue_depth 0`, `jirasync_delivery_processing_seconds_count 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
 }

@@ -33,6 +33,7 @@ type Delivery struct {
 	JiraTimestamp int64  `json:"jira_timestamp"`
 	Status        string `json:"status"`
 	Attempts      int    `json:"attempts"`
+	AttemptBase   int    `json:"attempt_base,omitempty"` // attempts made before the last replay
 	NextAttemptAt int64  `json:"next_attempt_at,omitempty"`
 	HTTPStatus    int    `json:"http_status,omitempty"`
 	Summary       string `json:"summary,omitempty"` // JSON sync summary when the plugin produced one
@@ -56,11 +57,11 @@ type NewDelivery struct {
 }
 
 const deliveryColumns = `id, installation_id, received_at, event, issue_id, issue_key, changelog_id, jira_timestamp,
-	status, attempts, next_attempt_at, http_status, summary, error, finished_at`
+	status, attempts, attempt_base, next_attempt_at, http_status, summary, error, finished_at`
 
 func scanDelivery(sc interface{ Scan(...any) error }, d *Delivery, extra ...any) error {
 	return sc.Scan(append([]any{&d.ID, &d.Installation, &d.ReceivedAt, &d.Event, &d.IssueID, &d.IssueKey,
-		&d.ChangelogID, &d.JiraTimestamp, &d.Status, &d.Attempts, &d.NextAttemptAt, &d.HTTPStatus, &d.Summary,
+		&d.ChangelogID, &d.JiraTimestamp, &d.Status, &d.Attempts, &d.AttemptBase, &d.NextAttemptAt, &d.HTTPStatus, &d.Summary,
 		&d.Error, &d.FinishedAt}, extra...)...)
 }
 
@@ -226,7 +227,7 @@ func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, erro
 
 // Replay makes a settled delivery due again, with a fresh retry budget.
 func (s *Store) Replay(ctx context.Context, id int64) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = 0, next_attempt_at = ?,
+	res, err := s.db.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempt_base = attempts, next_attempt_at = ?,
 		finished_at = 0 WHERE id = ? AND status NOT IN (?, ?)`,
 		DeliveryPending, s.now().UnixMilli(), id, DeliveryPending, DeliveryProcessing)
 	if err != nil {

@@ -108,6 +108,9 @@ ALTER TABLE deliveries ADD COLUMN changelog_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE deliveries ADD COLUMN jira_timestamp INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN dedupe_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE deliveries ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+-- attempts made before the last replay: they do not count against the
+-- retry budget, and keep their numbers in delivery_attempts.
+ALTER TABLE deliveries ADD COLUMN attempt_base INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN next_attempt_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX deliveries_dedupe ON deliveries(installation_id, dedupe_key) WHERE dedupe_key != '';

@@ -231,8 +231,8 @@ func TestInbox(t *testing.T) {
 	}
 
 	must(t, s.Replay(ctx, old))
-	if d, _ := s.Delivery(ctx, old); d.Status != DeliveryPending || d.Attempts != 0 {
-		t.Fatalf("replayed delivery = %s with %d attempts", d.Status, d.Attempts)
+	if d, _ := s.Delivery(ctx, old); d.Status != DeliveryPending || d.Attempts != 1 || d.AttemptBase != 1 {
+		t.Fatalf("replayed delivery = %s with %d attempts from %d", d.Status, d.Attempts, d.AttemptBase)
 	}
 	list, err := s.Deliveries(ctx, DeliveryFilter{Installation: "jira1", Status: DeliveryDone})
 	must(t, err)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jirasync/jirasync/host/app"
+	"github.com/jirasync/jirasync/host/internal/pipeline"
 	"github.com/jirasync/jirasync/host/webhooktoken"
 )
 
@@ -98,6 +99,11 @@ func serve(args []string) error {
 	jiraTimeout := fs.Duration("jira-timeout", 10*time.Second, "limit on one request to Jira")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	adminToken := fs.String("admin-token", "", "token for the delivery log and replay (bearer, or Basic password); empty: a random one, logged")
+	answerWait := fs.Duration("answer-wait", app.DefaultAnswerWait, "how long a webhook waits for its first attempt before a 202")
+	maxAttempts := fs.Int("max-attempts", pipeline.DefaultMaxAttempts, "attempts a delivery gets before it is dead")
+	retryBase := fs.Duration("retry-base", pipeline.DefaultBaseBackoff, "wait after the first failed attempt; doubles per attempt")
+	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM, how long in-flight work may take to finish")
 	demo := fs.Bool("demo", false, "seed demo data (an organization, users, groups and an installation) and print a curl command")
 	fs.Parse(args)
 	if err := envDefaults(fs); err != nil {
@@ -114,11 +120,23 @@ func serve(args []string) error {
 	defer stop()
 
 	a, err := app.New(ctx, app.Config{DBPath: c.db, PluginPath: *plugin, Engine: *eng, CacheDir: *cacheDir,
-		PoolSize: *pool, CallTimeout: *callTimeout, MaxBodyBytes: *maxBody, JiraTimeout: *jiraTimeout, Logger: log})
+		PoolSize: *pool, CallTimeout: *callTimeout, MaxBodyBytes: *maxBody, JiraTimeout: *jiraTimeout,
+		AnswerWait: *answerWait, AdminToken: *adminToken,
+		Retry:  pipeline.Config{MaxAttempts: *maxAttempts, BaseBackoff: *retryBase},
+		Logger: log})
 	if err != nil {
 		return err
 	}
-	defer a.Close(context.Background())
+	// Stop order on SIGTERM: stop taking requests (waiting for those in
+	// flight), then let the workers finish their attempts, both within the
+	// grace period. Whatever is left stays stored for the next start.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), *grace)
+		defer cancel()
+		if err := a.Close(cctx); err != nil {
+			log.Warn("closing", "error", err)
+		}
+	}()
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -140,7 +158,7 @@ func serve(args []string) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -348,7 +348,7 @@ func (p *Pipeline) run(ctx context.Context, log *slog.Logger, d store.Delivery) 
 			o.Status, o.HTTPStatus, o.Error = store.DeliveryFailed, http.StatusGone, "installation no longer exists"
 			return runResult{outcome: o, err: abi.Errorf(abi.CodeNotFound, o.Error)}
 		}
-		return p.retry(o, abi.Errorf(abi.CodeUnavailable, "loading installation: "+err.Error()))
+		return p.retry(d, o, abi.Errorf(abi.CodeUnavailable, "loading installation: "+err.Error()))
 	}
 	b := &capabilities.Binding{Installation: inst, Delivery: d.ID, Logger: log}
 	sum, err := engine.HandleIssueUpdated(ctx, p.engine, b, d.Body)
@@ -365,28 +365,28 @@ func (p *Pipeline) run(ctx context.Context, log *slog.Logger, d store.Delivery) 
 	var fault *engine.Fault
 	switch {
 	case errors.As(err, &ae) && ae.Code.Retryable():
-		return p.retry(o, ae)
+		return p.retry(d, o, ae)
 	case errors.As(err, &ae):
 		o.Status, o.HTTPStatus, o.Error = store.DeliveryFailed, StatusFor(ae.Code), ae.Error()
 		return runResult{outcome: o, err: ae}
 	case errors.As(err, &fault):
 		// A trap or a time-out may be the instance's, not the delivery's:
 		// a fresh instance gets another try.
-		return p.retry(o, abi.Errorf(abi.CodeUnavailable, fault.Error()))
+		return p.retry(d, o, abi.Errorf(abi.CodeUnavailable, fault.Error()))
 	default:
-		return p.retry(o, abi.Errorf(abi.CodeUnavailable, err.Error()))
+		return p.retry(d, o, abi.Errorf(abi.CodeUnavailable, err.Error()))
 	}
 }
 
 // retry schedules the next attempt, or gives up after the last.
-func (p *Pipeline) retry(o store.Outcome, ae *abi.Error) runResult {
+func (p *Pipeline) retry(d store.Delivery, o store.Outcome, ae *abi.Error) runResult {
 	o.Error = ae.Error()
 	o.HTTPStatus = http.StatusServiceUnavailable
-	if o.Attempt >= p.cfg.MaxAttempts {
+	if o.Attempt-d.AttemptBase >= p.cfg.MaxAttempts {
 		o.Status = store.DeliveryDead
 		return runResult{outcome: o, err: ae}
 	}
-	o.Status, o.NextAttempt = store.DeliveryRetrying, time.Now().Add(p.Backoff(o.Attempt))
+	o.Status, o.NextAttempt = store.DeliveryRetrying, time.Now().Add(p.Backoff(o.Attempt-d.AttemptBase))
 	return runResult{outcome: o, err: ae}
 }
 

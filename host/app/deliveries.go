@@ -1,0 +1,224 @@
+package app
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/plugin/abi"
+)
+
+// DeliveriesPath is the delivery log; admin only.
+const DeliveriesPath = "/extensions/jira-server/deliveries"
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"time": func(ms int64) string {
+		if ms == 0 {
+			return ""
+		}
+		return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05.000")
+	},
+	"summary": func(js string) *abi.Summary {
+		var s abi.Summary
+		if json.Unmarshal([]byte(js), &s) != nil {
+			return nil
+		}
+		return &s
+	},
+}).ParseFS(templateFS, "templates/*.html"))
+
+func (a *App) deliveryRoutes() {
+	a.mux.HandleFunc("GET "+DeliveriesPath, a.admin(a.listDeliveries))
+	a.mux.HandleFunc("GET "+DeliveriesPath+"/{id}", a.admin(a.showDelivery))
+	a.mux.HandleFunc("POST "+DeliveriesPath+"/{id}/replay", a.admin(a.replayDelivery))
+}
+
+// admin lets a request through with the admin token as a bearer token, or
+// as the password of HTTP Basic authentication so that a browser can open
+// the pages.
+func (a *App) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		given := ""
+		if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			given = v
+		} else if _, pw, ok := r.BasicAuth(); ok {
+			given = pw
+		}
+		if given == "" || subtle.ConstantTimeCompare([]byte(given), []byte(a.cfg.AdminToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="jirasync admin", charset="UTF-8"`)
+			writeJSON(w, http.StatusUnauthorized, errorBody{Error: "admin token required"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+func wantsHTML(r *http.Request) bool {
+	return r.URL.Query().Get("format") == "html" ||
+		(r.URL.Query().Get("format") == "" && strings.Contains(r.Header.Get("Accept"), "text/html"))
+}
+
+type deliveryList struct {
+	Deliveries []store.Delivery `json:"deliveries"`
+	// NextBefore pages on: pass it as before= for older deliveries.
+	NextBefore int64                `json:"next_before,omitempty"`
+	Filter     store.DeliveryFilter `json:"-"`
+	NextURL    string               `json:"-"`
+	Statuses   []string             `json:"-"`
+}
+
+func (a *App) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.DeliveryFilter{Installation: q.Get("installation"), Status: q.Get("status"), IssueKey: q.Get("issue_key")}
+	var err error
+	if v := q.Get("before"); v != "" {
+		if f.Before, err = strconv.ParseInt(v, 10, 64); err != nil {
+			writeJSON(w, http.StatusBadRequest, errorBody{Error: "before: not a delivery id"})
+			return
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 || f.Limit > 500 {
+			writeJSON(w, http.StatusBadRequest, errorBody{Error: "limit: a number from 1 to 500"})
+			return
+		}
+	}
+	if f.Limit == 0 {
+		f.Limit = 50
+	}
+	ds, err := a.store.Deliveries(r.Context(), f)
+	if err != nil {
+		a.log.Error("listing deliveries", "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "storage unavailable"})
+		return
+	}
+	list := deliveryList{Deliveries: ds, Filter: f, Statuses: []string{store.DeliveryPending, store.DeliveryProcessing,
+		store.DeliveryRetrying, store.DeliveryDone, store.DeliveryStale, store.DeliveryFailed, store.DeliveryDead}}
+	if ds == nil {
+		list.Deliveries = []store.Delivery{}
+	}
+	if len(ds) == f.Limit {
+		list.NextBefore = ds[len(ds)-1].ID
+		next := url.Values{}
+		for k, v := range q {
+			next[k] = v
+		}
+		next.Set("before", strconv.FormatInt(list.NextBefore, 10))
+		next.Set("format", "html")
+		list.NextURL = DeliveriesPath + "?" + next.Encode()
+	}
+	if wantsHTML(r) {
+		render(w, "deliveries.html", list)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+type deliveryDetail struct {
+	store.Delivery
+	Body       json.RawMessage `json:"body"`
+	Attempts   []store.Attempt `json:"attempt_log"`
+	ReplayCSRF string          `json:"-"`
+}
+
+func (a *App) showDelivery(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such delivery"})
+		return
+	}
+	d, err := a.store.Delivery(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such delivery"})
+		return
+	}
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "storage unavailable"})
+		return
+	}
+	attempts, err := a.store.Attempts(r.Context(), id)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "storage unavailable"})
+		return
+	}
+	detail := deliveryDetail{Delivery: d, Body: json.RawMessage(d.Body), Attempts: attempts, ReplayCSRF: a.csrf("replay", id)}
+	if wantsHTML(r) {
+		render(w, "delivery.html", detail)
+		return
+	}
+	writeJSON(w, http.StatusOK, detail)
+}
+
+// replayDelivery processes a stored delivery again. A form post from the
+// delivery page must carry the page's CSRF token: a browser sends Basic
+// credentials with any site's request.
+func (a *App) replayDelivery(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such delivery"})
+		return
+	}
+	if _, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !bearer {
+		if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(a.csrf("replay", id))) {
+			writeJSON(w, http.StatusForbidden, errorBody{Error: "missing or wrong CSRF token"})
+			return
+		}
+	}
+	switch err := a.store.Replay(r.Context(), id); {
+	case errors.Is(err, store.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such delivery"})
+		return
+	case errors.Is(err, store.ErrBusy):
+		writeJSON(w, http.StatusConflict, errorBody{Error: "the delivery is being processed", Delivery: id})
+		return
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "storage unavailable"})
+		return
+	}
+	a.log.Info("delivery replayed", "delivery", id)
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.AnswerWait)
+	defer cancel()
+	res, ok := a.pipeline.Wait(ctx, id, true)
+	if r.PostFormValue("csrf") != "" {
+		http.Redirect(w, r, DeliveriesPath+"/"+strconv.FormatInt(id, 10)+"?format=html", http.StatusSeeOther)
+		return
+	}
+	if !ok {
+		writeJSON(w, http.StatusAccepted, deliveryAnswer{Delivery: id, Status: "queued"})
+		return
+	}
+	status, ans := answerFor(res, false)
+	if status != http.StatusAccepted {
+		status = http.StatusOK // the replay itself worked; the delivery's own status is in the body
+	}
+	writeJSON(w, status, ans)
+}
+
+func (a *App) csrf(action string, id int64) string {
+	m := hmac.New(sha256.New, []byte(a.cfg.AdminToken))
+	m.Write([]byte(action + ":" + strconv.FormatInt(id, 10)))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func render(w http.ResponseWriter, name string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		http.Error(w, "rendering page", http.StatusInternalServerError)
+	}
+}
