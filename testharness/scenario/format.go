@@ -98,6 +98,7 @@ type Delivery struct {
 	TrailingSlash bool            `json:"trailing_slash,omitempty"`
 	PadBytes      int             `json:"pad_bytes,omitempty"`
 	JiraDown      *bool           `json:"jira_down,omitempty"`
+	JiraStatus    *int            `json:"jira_status,omitempty"`
 	ExpectStatus  json.RawMessage `json:"expect_status,omitempty"`
 	ExpectSummary map[string]any  `json:"expect_summary,omitempty"`
 }
@@ -116,6 +117,16 @@ type Expect struct {
 		Assignee *string `json:"assignee"`
 	} `json:"groups"`
 	JiraLookups *int `json:"jira_lookups,omitempty"`
+	// Deliveries, when given, lists every stored delivery in the order
+	// stored: refused requests are not stored, duplicates are stored once.
+	Deliveries []ExpectDelivery `json:"deliveries,omitempty"`
+}
+
+// ExpectDelivery is what one stored delivery must look like once settled.
+type ExpectDelivery struct {
+	Status   string `json:"status"`
+	Attempts *int   `json:"attempts,omitempty"`
+	IssueKey string `json:"issue_key,omitempty"`
 }
 
 // Load reads one scenario file. Unknown keys are an error: a misspelt

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -112,6 +113,9 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 				return res, err
 			}
 		}
+		if d.JiraStatus != nil {
+			jira.SetFailure(*d.JiraStatus)
+		}
 		fail := func(format string, args ...any) {
 			res.Failures = append(res.Failures, fmt.Sprintf("delivery %d: ", i+1)+fmt.Sprintf(format, args...))
 		}
@@ -140,6 +144,14 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 		}
 	}
 
+	// Retries and deliveries answered 202 go on after the answers; what
+	// is checked is the settled state.
+	if err := waitSettled(ctx, host.Store(), 30*time.Second); err != nil {
+		return res, err
+	}
+	if sc.Expect.Deliveries != nil {
+		res.Failures = append(res.Failures, checkDeliveries(ctx, host.Store(), sc.Expect.Deliveries)...)
+	}
 	for _, g := range sc.Expect.Groups {
 		got, err := host.Store().Group(ctx, g.ID)
 		if err != nil {
@@ -166,6 +178,53 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 		res.Failures = append(res.Failures, fmt.Sprintf("Jira user lookups: %d, want %d", lookups, *sc.Expect.JiraLookups))
 	}
 	return res, nil
+}
+
+// waitSettled waits until no delivery is pending or being processed.
+func waitSettled(ctx context.Context, st *store.Store, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		c, err := st.DeliveryCounts(ctx)
+		if err != nil {
+			return err
+		}
+		if c[store.DeliveryPending]+c[store.DeliveryProcessing] == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("deliveries not settled after %s: %v", limit, c)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func checkDeliveries(ctx context.Context, st *store.Store, want []ExpectDelivery) []string {
+	got, err := st.Deliveries(ctx, store.DeliveryFilter{Limit: 500})
+	if err != nil {
+		return []string{"listing deliveries: " + err.Error()}
+	}
+	slices.Reverse(got) // oldest first, as sent
+	var fails []string
+	if len(got) != len(want) {
+		var statuses []string
+		for _, d := range got {
+			statuses = append(statuses, d.Status)
+		}
+		return []string{fmt.Sprintf("%d deliveries stored %v, want %d", len(got), statuses, len(want))}
+	}
+	for i, w := range want {
+		d := got[i]
+		if d.Status != w.Status {
+			fails = append(fails, fmt.Sprintf("stored delivery %d: status %s, want %s (error %q)", i+1, d.Status, w.Status, d.Error))
+		}
+		if w.Attempts != nil && d.Attempts != *w.Attempts {
+			fails = append(fails, fmt.Sprintf("stored delivery %d: %d attempts, want %d", i+1, d.Attempts, *w.Attempts))
+		}
+		if w.IssueKey != "" && d.IssueKey != w.IssueKey {
+			fails = append(fails, fmt.Sprintf("stored delivery %d: issue %s, want %s", i+1, d.IssueKey, w.IssueKey))
+		}
+	}
+	return fails
 }
 
 // seed writes the scenario's platform into the host and gives every
