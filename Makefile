@@ -10,7 +10,7 @@ FUZZTIME    ?= 5s
 # the fuzzer for its whole budget, hence a short -fuzzminimizetime.
 FUZZ        := ./plugin/webhook:FuzzParse ./host/webhooktoken:FuzzPeek
 
-.PHONY: all build plugin host run test unit scenarios fuzz bench lint clean
+.PHONY: all build plugin host run test unit scenarios crash fuzz bench lint clean
 
 all: build
 
@@ -30,10 +30,15 @@ host:
 run: build
 	$(HOST) serve -demo
 
-test: lint plugin unit scenarios fuzz
+test: lint plugin unit scenarios crash fuzz
 
+# -short leaves the crash test to its own target, where it runs without
+# the race detector's slowdown and prints its counts.
 unit: plugin
-	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -race -count=1 ./...
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -race -short -count=1 ./...
+
+crash: plugin
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -count=1 -run '^TestCrashSafety$$' -v ./host/cmd/jirasync
 
 scenarios: plugin
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) run ./testharness/cmd/scenario fixtures/scenarios

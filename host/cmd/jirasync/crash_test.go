@@ -1,0 +1,362 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/host/webhooktoken"
+	"github.com/jirasync/jirasync/testharness/pluginbuild"
+)
+
+const (
+	crashIssues     = 25
+	crashUsers      = 8
+	crashDeliveries = 2000
+	crashKills      = 4
+	crashSenders    = 8
+	crashAdminToken = "crash-admin"
+)
+
+// event is one Jira issue-updated delivery the test sends.
+type event struct {
+	issue     int
+	changelog int
+	timestamp int64
+	user      int // -1 unassigns
+	acked     atomic.Bool
+}
+
+func (e *event) body() []byte {
+	assignee := "null"
+	if e.user >= 0 {
+		assignee = fmt.Sprintf(`{"name":"u%d","key":"JIRAUSER%d","emailAddress":"u%d@example.com"}`, e.user, 10000+e.user, e.user)
+	}
+	return []byte(fmt.Sprintf(`{"timestamp":%d,"webhookEvent":"jira:issue_updated","issue_event_type_name":"issue_assigned",`+
+		`"issue":{"id":"%d","key":"APP-%d","fields":{"summary":"crash test","assignee":%s}},`+
+		`"changelog":{"id":"%d","items":[{"field":"assignee","fieldtype":"jira"}]}}`,
+		e.timestamp, 20000+e.issue, e.issue, assignee, e.changelog))
+}
+
+// TestCrashSafety runs the real jirasync binary, sends it thousands of
+// deliveries while killing it with SIGKILL at random moments and starting
+// it again, then checks that every delivery answered 2xx was stored and
+// applied exactly once, and that every group ends with the assignee of the
+// newest Jira event of its issue.
+func TestCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "jirasync")
+	build := exec.Command(filepath.Join(os.Getenv("GOROOT"), "bin", "go"), "build", "-o", bin, ".")
+	if os.Getenv("GOROOT") == "" {
+		build = exec.Command("go", "build", "-o", bin, ".")
+	}
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building jirasync: %v\n%s", err, out)
+	}
+	plugin, err := pluginbuild.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "jirasync.db")
+	seedCrash(t, db)
+	token, err := webhooktoken.Mint("jira.example.com:crash", []byte("crash-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Events: per issue, increasing timestamps; sent in Jira's order but
+	// shuffled within windows of 40, so that some arrive after newer ones
+	// of their issue (and must end stale) while most apply.
+	events := make([]*event, crashDeliveries)
+	for i := range events {
+		events[i] = &event{issue: i % crashIssues, changelog: 50000 + i, timestamp: 1795000000000 + int64(i)*1000,
+			user: rand.IntN(crashUsers+1) - 1}
+	}
+	order := make([]int, len(events))
+	for i := range order {
+		order[i] = i
+	}
+	for w := 0; w < len(order); w += 40 {
+		win := order[w:min(w+40, len(order))]
+		rand.Shuffle(len(win), func(i, j int) { win[i], win[j] = win[j], win[i] })
+	}
+
+	addr := freeAddr(t)
+	h := &hostProc{t: t, bin: bin, args: []string{"serve", "-addr", addr, "-db", db, "-plugin", plugin,
+		"-cache-dir", filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache"),
+		"-admin-token", crashAdminToken, "-log-level", "warn", "-grace", "5s"}, log: filepath.Join(dir, "host.log")}
+	h.start()
+	defer h.kill()
+
+	client := &http.Client{Timeout: 15 * time.Second}
+	url := "http://" + addr + "/extensions/jira-server/issue-updated/" + token
+	var next atomic.Int64
+	var sent, acked, refusedConn atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for s := 0; s < crashSenders; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(len(order)) {
+					return
+				}
+				e := events[order[i]]
+				// Jira would give up; this sender keeps trying until the
+				// host answers, to exercise duplicates after a crash.
+				for ctx.Err() == nil {
+					sent.Add(1)
+					resp, err := client.Post(url, "application/json", bytes.NewReader(e.body()))
+					if err != nil {
+						refusedConn.Add(1)
+						time.Sleep(20 * time.Millisecond)
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode/100 == 2 {
+						e.acked.Store(true)
+						acked.Add(1)
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	kills := 0
+	for kills < crashKills && next.Load() < int64(len(order)) {
+		time.Sleep(time.Duration(300+rand.IntN(900)) * time.Millisecond)
+		h.kill()
+		kills++
+		h.start()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("sending did not finish in time: %d of %d acknowledged", acked.Load(), len(events))
+	}
+	waitQueueEmpty(t, addr)
+	h.stop()
+
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counts := verifyCrash(t, st, events)
+	t.Logf("crash test: %d deliveries, %d requests, %d acknowledged, %d connection failures, %d SIGKILLs; stored by status: %v",
+		len(events), sent.Load(), acked.Load(), refusedConn.Load(), kills, counts)
+}
+
+func seedCrash(t *testing.T, db string) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	check := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(st.PutOrganization(ctx, store.Organization{ID: "acme"}))
+	check(st.PutProject(ctx, store.Project{ID: "backend", Organization: "acme"}))
+	for u := 0; u < crashUsers; u++ {
+		check(st.PutUser(ctx, store.User{ID: fmt.Sprintf("u%d", u),
+			Emails: []store.Email{{Address: fmt.Sprintf("u%d@example.com", u), Verified: true}}, Projects: []string{"backend"}}))
+	}
+	check(st.PutInstallation(ctx, store.Installation{ID: "jira1", ExternalID: "jira.example.com:crash",
+		BaseURL: "http://127.0.0.1:1", ConsumerKey: "crash", WebhookSecret: "crash-secret",
+		Organizations: []store.InstallationOrg{{ID: "acme", InboundAssignee: true}}}))
+	for i := 0; i < crashIssues; i++ {
+		g := fmt.Sprintf("g%d", i)
+		check(st.PutGroup(ctx, store.Group{ID: g, Project: "backend"}))
+		check(st.LinkGroup(ctx, g, "jira1", fmt.Sprintf("APP-%d", i)))
+	}
+}
+
+// verifyCrash checks the database against what was sent and acknowledged.
+func verifyCrash(t *testing.T, st *store.Store, events []*event) map[string]int {
+	ctx := context.Background()
+	byChangelog := map[string]*event{}
+	for _, e := range events {
+		byChangelog[strconv.Itoa(e.changelog)] = e
+	}
+	stored := map[string]store.Delivery{}
+	for before := int64(0); ; {
+		page, err := st.Deliveries(ctx, store.DeliveryFilter{Before: before, Limit: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range page {
+			if _, dup := stored[d.ChangelogID]; dup {
+				t.Errorf("changelog %s stored twice", d.ChangelogID)
+			}
+			stored[d.ChangelogID] = d
+		}
+		if len(page) < 500 {
+			break
+		}
+		before = page[len(page)-1].ID
+	}
+	counts := map[string]int{}
+	newest := map[int]*event{}
+	for cl, d := range stored {
+		counts[d.Status]++
+		e := byChangelog[cl]
+		if e == nil {
+			t.Errorf("stored delivery %d has a changelog id %s nobody sent", d.ID, cl)
+			continue
+		}
+		if d.Status != store.DeliveryDone && d.Status != store.DeliveryStale {
+			t.Errorf("delivery %d (changelog %s) ended %s: %s", d.ID, cl, d.Status, d.Error)
+		}
+		if n := newest[e.issue]; n == nil || e.timestamp > n.timestamp {
+			newest[e.issue] = e
+		}
+		attempts, err := st.Attempts(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		applied := 0
+		for _, a := range attempts {
+			if a.Outcome == store.DeliveryDone || a.Outcome == store.DeliveryStale {
+				applied++
+			}
+		}
+		if applied != 1 {
+			t.Errorf("delivery %d settled %d times (attempts %+v), want exactly once", d.ID, applied, attempts)
+		}
+	}
+	for _, e := range events {
+		if e.acked.Load() {
+			if _, ok := stored[strconv.Itoa(e.changelog)]; !ok {
+				t.Errorf("acknowledged delivery (changelog %d) is not stored", e.changelog)
+			}
+		}
+	}
+	for issue, e := range newest {
+		g, err := st.Group(ctx, fmt.Sprintf("g%d", issue))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want *string
+		if e.user >= 0 {
+			u := fmt.Sprintf("u%d", e.user)
+			want = &u
+		}
+		if (g.Assignee == nil) != (want == nil) || (want != nil && *g.Assignee != *want) {
+			t.Errorf("group g%d: assignee %v, want %v (newest event, changelog %d)", issue, g.Assignee, want, e.changelog)
+		}
+	}
+	return counts
+}
+
+type hostProc struct {
+	t    *testing.T
+	bin  string
+	args []string
+	log  string
+	cmd  *exec.Cmd
+}
+
+func (h *hostProc) start() {
+	h.t.Helper()
+	logf, err := os.OpenFile(h.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.cmd = exec.Command(h.bin, h.args...)
+	h.cmd.Stdout, h.cmd.Stderr = logf, logf
+	if err := h.cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	addr := h.args[2]
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(h.log)
+	h.t.Fatalf("host not ready within 30s; log:\n%s", b)
+}
+
+func (h *hostProc) kill() {
+	if h.cmd != nil && h.cmd.Process != nil {
+		h.cmd.Process.Kill()
+		h.cmd.Wait()
+		h.cmd = nil
+	}
+}
+
+func (h *hostProc) stop() {
+	if h.cmd != nil {
+		h.cmd.Process.Signal(syscall.SIGTERM)
+		h.cmd.Wait()
+		h.cmd = nil
+	}
+}
+
+func waitQueueEmpty(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		busy := 0
+		for _, status := range []string{store.DeliveryPending, store.DeliveryProcessing, store.DeliveryRetrying} {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/extensions/jira-server/deliveries?limit=1&status="+status, nil)
+			req.Header.Set("Authorization", "Bearer "+crashAdminToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var list struct {
+				Deliveries []json.RawMessage `json:"deliveries"`
+			}
+			json.NewDecoder(resp.Body).Decode(&list)
+			resp.Body.Close()
+			busy += len(list.Deliveries)
+		}
+		if busy == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("deliveries still unsettled after 30s")
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
