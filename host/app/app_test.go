@@ -25,9 +25,17 @@ import (
 // covered by the engine tests and the scenarios) with one installation.
 func newTestApp(t *testing.T) (*App, *httptest.Server, string) {
 	t.Helper()
+	return newTestAppConfig(t, nil)
+}
+
+func newTestAppConfig(t *testing.T, change func(*Config)) (*App, *httptest.Server, string) {
+	t.Helper()
 	ctx := context.Background()
-	a, err := New(ctx, Config{DBPath: filepath.Join(t.TempDir(), "j.db"), Engine: "native", MaxBodyBytes: 4096,
-		Logger: testLogger(t)})
+	cfg := Config{DBPath: filepath.Join(t.TempDir(), "j.db"), Engine: "native", MaxBodyBytes: 4096, Logger: testLogger(t)}
+	if change != nil {
+		change(&cfg)
+	}
+	a, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

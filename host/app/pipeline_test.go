@@ -1,0 +1,144 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jirasync/jirasync/host/internal/pipeline"
+	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/testharness/fakejira"
+	"github.com/jirasync/jirasync/testharness/pluginbuild"
+)
+
+// seedJira gives the test app's installation real credentials on a
+// simulated Jira that knows alice.
+func seedJira(t *testing.T, a *App) *fakejira.Server {
+	t.Helper()
+	ctx := context.Background()
+	jira, err := fakejira.Start(fakejira.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { jira.Close() })
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jira.AddConsumer("k", &key.PublicKey)
+	jira.AddAccessToken("k", "tok", "")
+	jira.AddUser(fakejira.User{Name: "alice", Key: "JIRAUSER10000", EmailAddress: "alice@example.com", Active: true})
+	in, err := a.Store().Installation(ctx, "jira1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.BaseURL, in.AccessToken = jira.URL(), "tok"
+	in.PrivateKeyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	if err := a.Store().PutInstallation(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	return jira
+}
+
+func waitStatus(t *testing.T, st *store.Store, id int64, want string) store.Delivery {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d, err := st.Delivery(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status == want {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery %d is %s after 10s (attempts %d, error %q), want %s", id, d.Status, d.Attempts, d.Error, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+const lookupAlice = `{"timestamp":1,"webhookEvent":"jira:issue_updated","issue":{"id":"1","key":"APP-1","fields":{"assignee":{"name":"alice"}}},"changelog":{"id":"7","items":[{"field":"assignee"}]}}`
+
+// TestRetryAfterJiraComesBack: the pipeline's own retry, not a re-send,
+// applies the delivery once Jira answers again.
+func TestRetryAfterJiraComesBack(t *testing.T) {
+	a, srv, tok := newTestAppConfig(t, func(c *Config) {
+		c.Retry = pipeline.Config{BaseBackoff: 100 * time.Millisecond, PollInterval: 20 * time.Millisecond}
+	})
+	jira := seedJira(t, a)
+	if err := jira.SetDown(true); err != nil {
+		t.Fatal(err)
+	}
+	status, ans := post(t, srv.URL+WebhookPath+tok, lookupAlice)
+	if status != 503 || ans["status"] != store.DeliveryRetrying {
+		t.Fatalf("with Jira down: %d %v", status, ans)
+	}
+	id := int64(ans["delivery"].(float64))
+	time.Sleep(150 * time.Millisecond) // at least one more failed attempt
+	if err := jira.SetDown(false); err != nil {
+		t.Fatal(err)
+	}
+	d := waitStatus(t, a.Store(), id, store.DeliveryDone)
+	if d.Attempts < 2 {
+		t.Errorf("done after %d attempts, want a retry", d.Attempts)
+	}
+	if g, _ := a.Store().Group(context.Background(), "g1"); g.Assignee == nil || *g.Assignee != "alice" {
+		t.Errorf("g1 = %v after the retry, want alice", g.Assignee)
+	}
+	attempts, _ := a.Store().Attempts(context.Background(), id)
+	for _, at := range attempts[:len(attempts)-1] {
+		if at.Outcome != store.DeliveryRetrying || !strings.Contains(at.Error, "unreachable") {
+			t.Errorf("attempt %+v, want retrying with the reason", at)
+		}
+	}
+}
+
+func TestOutOfRetriesIsDead(t *testing.T) {
+	a, srv, tok := newTestAppConfig(t, func(c *Config) {
+		c.Retry = pipeline.Config{MaxAttempts: 3, BaseBackoff: 10 * time.Millisecond, PollInterval: 10 * time.Millisecond}
+	})
+	jira := seedJira(t, a)
+	jira.SetFailure(503)
+	_, ans := post(t, srv.URL+WebhookPath+tok, lookupAlice)
+	d := waitStatus(t, a.Store(), int64(ans["delivery"].(float64)), store.DeliveryDead)
+	if d.Attempts != 3 {
+		t.Errorf("dead after %d attempts, want 3", d.Attempts)
+	}
+}
+
+// TestPluginFaultsFailOneAttempt runs the host on a plugin that panics,
+// loops and hoards memory on request: each fault fails that attempt only,
+// is recorded on its delivery, and the next delivery is served.
+func TestPluginFaultsFailOneAttempt(t *testing.T) {
+	faulty := filepath.Join(os.TempDir(), "jirasync-plugin-build", "faulty.wasm")
+	if err := pluginbuild.Build("github.com/jirasync/jirasync/host/internal/engine/testdata/faulty", faulty); err != nil {
+		t.Fatal(err)
+	}
+	a, srv, tok := newTestAppConfig(t, func(c *Config) {
+		c.Engine, c.PluginPath, c.PoolSize = "wasm", faulty, 1
+		c.CacheDir = filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+		c.CallTimeout = 3 * time.Second
+	})
+	for _, tt := range []struct{ fault, reason string }{{"panic", "trap"}, {"loop", "timeout"}, {"memory", "trap"}, {"bad_output", "bad_output"}} {
+		status, ans := post(t, srv.URL+WebhookPath+tok, `{"fault":"`+tt.fault+`"}`)
+		if status != 503 || ans["status"] != store.DeliveryRetrying {
+			t.Fatalf("%s: %d %v, want 503 and a retry", tt.fault, status, ans)
+		}
+		d, _ := a.Store().Delivery(context.Background(), int64(ans["delivery"].(float64)))
+		if !strings.Contains(d.Error, tt.reason) {
+			t.Errorf("%s: recorded error %q, want it to say %s", tt.fault, d.Error, tt.reason)
+		}
+		if status, ans := post(t, srv.URL+WebhookPath+tok, `{"fault":"none","n":"`+tt.fault+`"}`); status != 200 {
+			t.Fatalf("delivery after %s: %d %v", tt.fault, status, ans)
+		}
+	}
+}
+
