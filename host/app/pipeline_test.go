@@ -141,4 +141,3 @@ func TestPluginFaultsFailOneAttempt(t *testing.T) {
 		}
 	}
 }
-
