@@ -231,7 +231,8 @@ func TestWasmConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < 4; j++ {
-				if _, err := HandleIssueUpdated(ctx, w, b, []byte(assignAlice)); err != nil {
+				call := *b // a binding is per call: it collects the call's staged changes
+				if _, err := HandleIssueUpdated(ctx, w, &call, []byte(assignAlice)); err != nil {
 					errs <- err
 				}
 			}
