@@ -13,12 +13,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/jirasync/jirasync/host/internal/capabilities"
 	"github.com/jirasync/jirasync/host/internal/engine"
 	"github.com/jirasync/jirasync/host/internal/jiraclient"
 	"github.com/jirasync/jirasync/host/internal/pipeline"
+	"github.com/jirasync/jirasync/host/internal/secrets"
 	"github.com/jirasync/jirasync/host/store"
 )
 
@@ -42,6 +44,10 @@ type Config struct {
 	Workers int
 	// Retry tunes retries (attempts, backoff); zero fields take defaults.
 	Retry pipeline.Config
+	// SecretKeyFile holds the key that seals secrets at rest, created on
+	// first run; $JIRASYNC_SECRET_KEY takes precedence. Default: beside
+	// the database.
+	SecretKeyFile string
 	// AdminToken guards the delivery log and replay. Empty: a random one
 	// is made and logged at start.
 	AdminToken string
@@ -90,7 +96,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.Logger.Warn("no admin token set (-admin-token, JIRASYNC_ADMIN_TOKEN); using a random one for this run",
 			"admin_token", cfg.AdminToken)
 	}
-	st, err := store.Open(ctx, cfg.DBPath)
+	if cfg.SecretKeyFile == "" {
+		cfg.SecretKeyFile = filepath.Join(filepath.Dir(cfg.DBPath), "secret.key")
+	}
+	box, err := secrets.Load(cfg.SecretKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	st, err := store.Open(ctx, cfg.DBPath, box)
 	if err != nil {
 		return nil, err
 	}

@@ -29,9 +29,22 @@ type InstallationOrg struct {
 	InboundAssignee bool
 }
 
+// secretFields are the installation's sealed columns, by name.
+func (in *Installation) secretFields() map[string]*string {
+	return map[string]*string{"private_key_pem": &in.PrivateKeyPEM, "access_token": &in.AccessToken,
+		"access_token_secret": &in.AccessTokenSecret, "webhook_secret": &in.WebhookSecret}
+}
+
 // PutInstallation creates or updates an installation and replaces the set
-// of organizations it serves.
+// of organizations it serves. Its credentials are sealed before writing.
 func (s *Store) PutInstallation(ctx context.Context, in Installation) error {
+	for col, v := range in.secretFields() {
+		sealed, err := s.secrets.Seal(*v, "installation:"+in.ID+":"+col)
+		if err != nil {
+			return fmt.Errorf("sealing %s: %w", col, err)
+		}
+		*v = sealed
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO installations(id, external_id, base_url, consumer_key,
 				private_key_pem, access_token, access_token_secret, webhook_secret, verify_tls, created_at)
@@ -81,6 +94,13 @@ func (s *Store) installationWhere(ctx context.Context, column, value string) (In
 	}
 	if err != nil {
 		return in, err
+	}
+	for col, v := range in.secretFields() {
+		plain, err := s.secrets.Open(*v, "installation:"+in.ID+":"+col)
+		if err != nil {
+			return in, fmt.Errorf("installation %s %s: %w", in.ID, col, err)
+		}
+		*v = plain
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT organization_id, inbound_assignee FROM installation_organizations
 		WHERE installation_id = ? ORDER BY organization_id`, in.ID)

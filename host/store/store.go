@@ -28,13 +28,25 @@ var ErrDenied = errors.New("denied")
 
 // Store is the database. It is safe for concurrent use.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db      *sql.DB
+	now     func() time.Time
+	secrets Sealer
+}
+
+// Sealer encrypts the secrets the store keeps (installation credentials)
+// before they are written and decrypts them when read. where names the
+// row and column, so a sealed value only opens where it was written.
+type Sealer interface {
+	Seal(plain, where string) (string, error)
+	Open(sealed, where string) (string, error)
 }
 
 // Open opens (creating if needed) the database at path and applies pending
-// migrations.
-func Open(ctx context.Context, path string) (*Store, error) {
+// migrations. Secrets are sealed with sealer.
+func Open(ctx context.Context, path string, sealer Sealer) (*Store, error) {
+	if sealer == nil {
+		return nil, errors.New("store: a Sealer is required: secrets are never stored in the clear")
+	}
 	q := url.Values{}
 	// WAL lets readers run beside the one writer; synchronous(FULL) makes a
 	// commit durable before it returns; IMMEDIATE transactions take the
@@ -49,7 +61,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(8)
-	s := &Store{db: db, now: time.Now}
+	s := &Store{db: db, now: time.Now, secrets: sealer}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err

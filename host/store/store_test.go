@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jirasync/jirasync/host/internal/secrets"
 )
 
 func open(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "j.db"))
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "j.db"), testBox(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +55,7 @@ func seed(t *testing.T, s *Store) {
 func TestMigrationsAreIdempotent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.db")
 	for i := 0; i < 2; i++ {
-		s, err := Open(context.Background(), path)
+		s, err := Open(context.Background(), path, testBox(t))
 		if err != nil {
 			t.Fatalf("open %d: %v", i, err)
 		}
@@ -256,5 +259,40 @@ func TestReleaseLeases(t *testing.T) {
 	}
 	if ids, _ := s.Due(ctx, 10); len(ids) != 1 {
 		t.Fatal("a released delivery is not due")
+	}
+}
+
+func testBox(t *testing.T) *secrets.Box {
+	t.Helper()
+	b, err := secrets.NewBox(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSecretsAreSealedAtRest(t *testing.T) {
+	s := open(t)
+	seed(t, s)
+	ctx := context.Background()
+	in, err := s.Installation(ctx, "jira1")
+	must(t, err)
+	in.PrivateKeyPEM, in.AccessToken, in.AccessTokenSecret = "-----BEGIN RSA PRIVATE KEY-----", "tok-123", "sec-456"
+	must(t, s.PutInstallation(ctx, in))
+	var pk, tok, sec, wh string
+	must(t, s.db.QueryRow(`SELECT private_key_pem, access_token, access_token_secret, webhook_secret FROM installations WHERE id = 'jira1'`).
+		Scan(&pk, &tok, &sec, &wh))
+	for _, v := range []string{pk, tok, sec, wh} {
+		if !strings.HasPrefix(v, "v1:") {
+			t.Errorf("stored %q in the clear", v)
+		}
+	}
+	got, err := s.Installation(ctx, "jira1")
+	must(t, err)
+	if got.PrivateKeyPEM != in.PrivateKeyPEM || got.AccessToken != "tok-123" || got.AccessTokenSecret != "sec-456" || got.WebhookSecret != "s" {
+		t.Errorf("read back %+v", got)
+	}
+	if _, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"), nil); err == nil {
+		t.Error("a store without a Sealer opened")
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jirasync/jirasync/host/internal/secrets"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/host/webhooktoken"
 	"github.com/jirasync/jirasync/testharness/pluginbuild"
@@ -76,6 +78,9 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := filepath.Join(dir, "jirasync.db")
+	// The test seeds and checks the database itself, so it and the
+	// binary share the key that seals the installation's secrets.
+	t.Setenv(secrets.EnvKey, base64.StdEncoding.EncodeToString(make([]byte, 32)))
 	seedCrash(t, db)
 	token, err := webhooktoken.Mint("jira.example.com:crash", []byte("crash-secret"))
 	if err != nil {
@@ -159,7 +164,7 @@ func TestCrashSafety(t *testing.T) {
 	waitQueueEmpty(t, addr)
 	h.stop()
 
-	st, err := store.Open(context.Background(), db)
+	st, err := openCrashStore(db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +176,7 @@ func TestCrashSafety(t *testing.T) {
 
 func seedCrash(t *testing.T, db string) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, db)
+	st, err := openCrashStore(db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,4 +364,13 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// openCrashStore opens the test's database with the key in the environment.
+func openCrashStore(db string) (*store.Store, error) {
+	box, err := secrets.Load(db + ".unused-key")
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(context.Background(), db, box)
 }

@@ -11,15 +11,20 @@ import (
 	"path/filepath"
 
 	"github.com/jirasync/jirasync/host/app"
+	"github.com/jirasync/jirasync/host/internal/secrets"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/host/webhooktoken"
 )
 
-func openStoreOnly(path string) (*store.Store, error) {
+func openStoreOnly(path, keyFile string) (*store.Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
-	return store.Open(context.Background(), path)
+	box, err := secrets.Load(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	return store.Open(context.Background(), path, box)
 }
 
 // Demo installation facts, shared with the simulated Jira the README starts.

@@ -78,11 +78,19 @@ func envDefaults(fs *flag.FlagSet) error {
 }
 
 type common struct {
-	db string
+	db, secretKeyFile string
 }
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.db, "db", filepath.Join("data", "jirasync.db"), "SQLite database file (created if missing)")
+	fs.StringVar(&c.secretKeyFile, "secret-key-file", "", "key sealing secrets at rest, created 0600 on first run (default: secret.key beside -db; $JIRASYNC_SECRET_KEY wins)")
+}
+
+func (c *common) keyFile() string {
+	if c.secretKeyFile != "" {
+		return c.secretKeyFile
+	}
+	return filepath.Join(filepath.Dir(c.db), "secret.key")
 }
 
 func serve(args []string) error {
@@ -121,7 +129,7 @@ func serve(args []string) error {
 
 	a, err := app.New(ctx, app.Config{DBPath: c.db, PluginPath: *plugin, Engine: *eng, CacheDir: *cacheDir,
 		PoolSize: *pool, CallTimeout: *callTimeout, MaxBodyBytes: *maxBody, JiraTimeout: *jiraTimeout,
-		AnswerWait: *answerWait, AdminToken: *adminToken,
+		AnswerWait: *answerWait, AdminToken: *adminToken, SecretKeyFile: c.keyFile(),
 		Retry:  pipeline.Config{MaxAttempts: *maxAttempts, BaseBackoff: *retryBase},
 		Logger: log})
 	if err != nil {
@@ -178,7 +186,7 @@ func token(args []string) error {
 	if *inst == "" {
 		return errors.New("token: -installation is required")
 	}
-	a, err := openStoreOnly(c.db)
+	a, err := openStoreOnly(c.db, c.keyFile())
 	if err != nil {
 		return err
 	}

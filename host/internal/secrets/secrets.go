@@ -1,0 +1,142 @@
+// Package secrets seals the host's secrets at rest (installation private
+// keys, OAuth tokens, webhook secrets) with AES-256-GCM.
+//
+// The key comes from JIRASYNC_SECRET_KEY (32 bytes, base64) or from a key
+// file created with 0600 permissions on first run. A sealed value names its
+// format version and is bound to where it is stored (the additional data),
+// so a ciphertext copied to another row or column does not open.
+package secrets
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// EnvKey is the environment variable holding the key.
+const EnvKey = "JIRASYNC_SECRET_KEY"
+
+const prefix = "v1:"
+
+// Box seals and opens values with one key.
+type Box struct{ aead cipher.AEAD }
+
+// NewBox returns a Box for a 32-byte key.
+func NewBox(key []byte) (*Box, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("secret key is %d bytes, want 32 (AES-256)", len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &Box{aead: aead}, nil
+}
+
+// Load returns the Box for the key in $JIRASYNC_SECRET_KEY, else in
+// keyFile, creating keyFile with a fresh random key when it does not exist.
+func Load(keyFile string) (*Box, error) {
+	if v := strings.TrimSpace(os.Getenv(EnvKey)); v != "" {
+		key, err := decodeKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvKey, err)
+		}
+		return NewBox(key)
+	}
+	b, err := os.ReadFile(keyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
+			return nil, err
+		}
+		// O_EXCL: two hosts starting at once must not each write a key.
+		f, err := os.OpenFile(keyFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return Load(keyFile)
+			}
+			return nil, err
+		}
+		if _, err := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := f.Close(); err != nil {
+			return nil, err
+		}
+		return NewBox(key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("key file %s is readable by others (mode %v); chmod 600 it", keyFile, fi.Mode().Perm())
+	}
+	key, err := decodeKey(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", keyFile, err)
+	}
+	return NewBox(key)
+}
+
+func decodeKey(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(s); err == nil {
+			if len(k) != 32 {
+				return nil, fmt.Errorf("key is %d bytes, want 32", len(k))
+			}
+			return k, nil
+		}
+	}
+	return nil, errors.New("key is not base64")
+}
+
+// Seal encrypts plain, bound to where; "" stays "".
+func (b *Box) Seal(plain, where string) (string, error) {
+	if plain == "" {
+		return "", nil
+	}
+	nonce := make([]byte, b.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	out := b.aead.Seal(nonce, nonce, []byte(plain), []byte(where))
+	return prefix + base64.RawStdEncoding.EncodeToString(out), nil
+}
+
+// ErrOpen is returned for a value that does not open with this key.
+var ErrOpen = errors.New("secret does not open: wrong key, tampered, or stored elsewhere")
+
+// Open decrypts a value sealed for where; "" stays "".
+func (b *Box) Open(sealed, where string) (string, error) {
+	if sealed == "" {
+		return "", nil
+	}
+	rest, ok := strings.CutPrefix(sealed, prefix)
+	if !ok {
+		return "", fmt.Errorf("%w: not a sealed value", ErrOpen)
+	}
+	raw, err := base64.RawStdEncoding.DecodeString(rest)
+	if err != nil || len(raw) < b.aead.NonceSize() {
+		return "", ErrOpen
+	}
+	plain, err := b.aead.Open(nil, raw[:b.aead.NonceSize()], raw[b.aead.NonceSize():], []byte(where))
+	if err != nil {
+		return "", ErrOpen
+	}
+	return string(plain), nil
+}
