@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jirasync/jirasync/host/internal/capabilities"
@@ -44,6 +45,9 @@ type Config struct {
 	Workers int
 	// Retry tunes retries (attempts, backoff); zero fields take defaults.
 	Retry pipeline.Config
+	// PublicURL is where Jira and browsers reach this host, for the OAuth
+	// callback and the webhook URL (e.g. https://jirasync.example.com).
+	PublicURL string
 	// SecretKeyFile holds the key that seals secrets at rest, created on
 	// first run; $JIRASYNC_SECRET_KEY takes precedence. Default: beside
 	// the database.
@@ -68,6 +72,7 @@ type App struct {
 	engine   engine.Engine
 	pipeline *pipeline.Pipeline
 	metrics  *metrics
+	jira     *jiraclient.Client
 	log      *slog.Logger
 	mux      *http.ServeMux
 }
@@ -87,6 +92,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.AnswerWait <= 0 {
 		cfg.AnswerWait = DefaultAnswerWait
 	}
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	if cfg.AdminToken == "" {
 		b := make([]byte, 18)
 		if _, err := rand.Read(b); err != nil {
@@ -152,9 +158,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("starting delivery workers: %w", err)
 	}
-	a := &App{cfg: cfg, store: st, engine: eng, pipeline: pl, metrics: m, log: cfg.Logger, mux: http.NewServeMux()}
+	a := &App{cfg: cfg, store: st, engine: eng, pipeline: pl, metrics: m, jira: jc, log: cfg.Logger, mux: http.NewServeMux()}
 	a.routes()
 	a.deliveryRoutes()
+	a.loginRoutes()
+	a.installRoutes()
 	return a, nil
 }
 

@@ -1,12 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -46,26 +43,6 @@ func (a *App) deliveryRoutes() {
 	a.mux.HandleFunc("GET "+DeliveriesPath, a.admin(a.listDeliveries))
 	a.mux.HandleFunc("GET "+DeliveriesPath+"/{id}", a.admin(a.showDelivery))
 	a.mux.HandleFunc("POST "+DeliveriesPath+"/{id}/replay", a.admin(a.replayDelivery))
-}
-
-// admin lets a request through with the admin token as a bearer token, or
-// as the password of HTTP Basic authentication so that a browser can open
-// the pages.
-func (a *App) admin(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		given := ""
-		if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-			given = v
-		} else if _, pw, ok := r.BasicAuth(); ok {
-			given = pw
-		}
-		if given == "" || subtle.ConstantTimeCompare([]byte(given), []byte(a.cfg.AdminToken)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Basic realm="jirasync admin", charset="UTF-8"`)
-			writeJSON(w, http.StatusUnauthorized, errorBody{Error: "admin token required"})
-			return
-		}
-		h(w, r)
-	}
 }
 
 func wantsHTML(r *http.Request) bool {
@@ -123,7 +100,7 @@ func (a *App) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		list.NextURL = DeliveriesPath + "?" + next.Encode()
 	}
 	if wantsHTML(r) {
-		render(w, "deliveries.html", list)
+		render(w, http.StatusOK, "deliveries.html", list)
 		return
 	}
 	writeJSON(w, http.StatusOK, list)
@@ -156,9 +133,9 @@ func (a *App) showDelivery(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "storage unavailable"})
 		return
 	}
-	detail := deliveryDetail{Delivery: d, Body: json.RawMessage(d.Body), Attempts: attempts, ReplayCSRF: a.csrf("replay", id)}
+	detail := deliveryDetail{Delivery: d, Body: json.RawMessage(d.Body), Attempts: attempts, ReplayCSRF: a.CSRF(r)}
 	if wantsHTML(r) {
-		render(w, "delivery.html", detail)
+		render(w, http.StatusOK, "delivery.html", detail)
 		return
 	}
 	writeJSON(w, http.StatusOK, detail)
@@ -172,12 +149,6 @@ func (a *App) replayDelivery(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such delivery"})
 		return
-	}
-	if _, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !bearer {
-		if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(a.csrf("replay", id))) {
-			writeJSON(w, http.StatusForbidden, errorBody{Error: "missing or wrong CSRF token"})
-			return
-		}
 	}
 	switch err := a.store.Replay(r.Context(), id); {
 	case errors.Is(err, store.ErrNotFound):
@@ -209,16 +180,22 @@ func (a *App) replayDelivery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, ans)
 }
 
-func (a *App) csrf(action string, id int64) string {
-	m := hmac.New(sha256.New, []byte(a.cfg.AdminToken))
-	m.Write([]byte(action + ":" + strconv.FormatInt(id, 10)))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-func render(w http.ResponseWriter, name string, data any) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
-	if err := pages.ExecuteTemplate(w, name, data); err != nil {
-		http.Error(w, "rendering page", http.StatusInternalServerError)
+func render(w http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+		http.Error(w, "rendering page: "+err.Error(), http.StatusInternalServerError)
+		return
 	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// Browsers apply form-action to the redirects after a submission too,
+	// and the setup form's answer redirects to the operator's Jira, at an
+	// origin not known when the page is made.
+	formAction := "'self'"
+	if name == "setup.html" {
+		formAction = "'self' http: https:"
+	}
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction)
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -82,6 +83,14 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		a.metrics.received.WithLabelValues("refused_body").Inc()
 		log.Warn("webhook body refused", "reason", reason, "status", status)
 		writeJSON(w, status, errorBody{Error: reason})
+		return
+	}
+	// Jira 10 signs each delivery with the webhook's secret; when it does,
+	// the signature must match too.
+	if sig := r.Header.Get("X-Hub-Signature"); sig != "" && !validBodySignature(sig, body, inst.WebhookSecret) {
+		a.metrics.received.WithLabelValues("refused_signature").Inc()
+		log.Warn("webhook refused", "reason", "body signature does not verify", "status", http.StatusUnauthorized)
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "Unauthorized: body signature does not verify"})
 		return
 	}
 
@@ -173,6 +182,9 @@ func (a *App) authenticate(ctx context.Context, token string) (store.Installatio
 	if errors.Is(err, store.ErrNotFound) {
 		return inst, http.StatusUnauthorized, "unknown installation " + strconv.Quote(id)
 	}
+	if err == nil && inst.UninstalledAt != 0 {
+		return inst, http.StatusUnauthorized, "installation " + inst.ID + " is uninstalled"
+	}
 	if err != nil {
 		return inst, http.StatusServiceUnavailable, "looking up installation: " + err.Error()
 	}
@@ -180,6 +192,22 @@ func (a *App) authenticate(ctx context.Context, token string) (store.Installatio
 		return inst, http.StatusUnauthorized, err.Error()
 	}
 	return inst, 0, ""
+}
+
+// validBodySignature checks an X-Hub-Signature header, "sha256=<hex>",
+// against the HMAC-SHA256 of the raw body.
+func validBodySignature(header string, body []byte, secret string) bool {
+	hexSig, ok := strings.CutPrefix(header, "sha256=")
+	if !ok {
+		return false
+	}
+	got, err := hex.DecodeString(hexSig)
+	if err != nil {
+		return false
+	}
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hmac.Equal(got, m.Sum(nil))
 }
 
 // readBody reads a bounded body and checks that it is a JSON object.
@@ -200,7 +228,7 @@ func (a *App) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, str
 	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
 		return nil, http.StatusBadRequest, "body is not a JSON object"
 	}
-	return trimmed, 0, ""
+	return body, 0, ""
 }
 
 // deliveryAnswer is the JSON answer to a stored delivery.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Installation is a connected Jira Server. The credential fields are
@@ -20,6 +21,13 @@ type Installation struct {
 	WebhookSecret     string
 	VerifyTLS         bool
 	Organizations     []InstallationOrg
+	// What the install flow learnt and registered on Jira.
+	JiraVersion string
+	WebhookAPI  string // "webhooks-1.0" (Jira before 10) or "jira-webhook-1.0"
+	WebhookID   string
+	// UninstalledAt is set when the operator uninstalled it: credentials
+	// are gone, deliveries are refused, links are kept for a reinstall.
+	UninstalledAt int64
 }
 
 // InstallationOrg is an organization an installation serves, with its
@@ -47,14 +55,18 @@ func (s *Store) PutInstallation(ctx context.Context, in Installation) error {
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO installations(id, external_id, base_url, consumer_key,
-				private_key_pem, access_token, access_token_secret, webhook_secret, verify_tls, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				private_key_pem, access_token, access_token_secret, webhook_secret, verify_tls, created_at,
+				jira_version, webhook_api, webhook_id, uninstalled_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET external_id = excluded.external_id, base_url = excluded.base_url,
 				consumer_key = excluded.consumer_key, private_key_pem = excluded.private_key_pem,
 				access_token = excluded.access_token, access_token_secret = excluded.access_token_secret,
-				webhook_secret = excluded.webhook_secret, verify_tls = excluded.verify_tls`,
+				webhook_secret = excluded.webhook_secret, verify_tls = excluded.verify_tls,
+				jira_version = excluded.jira_version, webhook_api = excluded.webhook_api,
+				webhook_id = excluded.webhook_id, uninstalled_at = excluded.uninstalled_at`,
 			in.ID, in.ExternalID, in.BaseURL, in.ConsumerKey, in.PrivateKeyPEM, in.AccessToken,
-			in.AccessTokenSecret, in.WebhookSecret, boolInt(in.VerifyTLS), s.now().UnixMilli())
+			in.AccessTokenSecret, in.WebhookSecret, boolInt(in.VerifyTLS), s.now().UnixMilli(),
+			in.JiraVersion, in.WebhookAPI, in.WebhookID, in.UninstalledAt)
 		if err != nil {
 			return err
 		}
@@ -85,10 +97,12 @@ func (s *Store) InstallationByExternalID(ctx context.Context, externalID string)
 func (s *Store) installationWhere(ctx context.Context, column, value string) (Installation, error) {
 	var in Installation
 	err := s.db.QueryRowContext(ctx, `SELECT id, external_id, base_url, consumer_key, private_key_pem,
-			access_token, access_token_secret, webhook_secret, verify_tls
+			access_token, access_token_secret, webhook_secret, verify_tls, jira_version, webhook_api, webhook_id,
+			uninstalled_at
 		FROM installations WHERE `+column+` = ?`, value).
 		Scan(&in.ID, &in.ExternalID, &in.BaseURL, &in.ConsumerKey, &in.PrivateKeyPEM,
-			&in.AccessToken, &in.AccessTokenSecret, &in.WebhookSecret, &in.VerifyTLS)
+			&in.AccessToken, &in.AccessTokenSecret, &in.WebhookSecret, &in.VerifyTLS, &in.JiraVersion,
+			&in.WebhookAPI, &in.WebhookID, &in.UninstalledAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return in, fmt.Errorf("installation %s %q: %w", column, value, ErrNotFound)
 	}
@@ -116,4 +130,98 @@ func (s *Store) installationWhere(ctx context.Context, column, value string) (In
 		in.Organizations = append(in.Organizations, o)
 	}
 	return in, rows.Err()
+}
+
+// Installations lists every installation, by id, without credentials.
+func (s *Store) Installations(ctx context.Context) ([]Installation, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM installations ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Installation, 0, len(ids))
+	for _, id := range ids {
+		in, err := s.Installation(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		in.PrivateKeyPEM, in.AccessToken, in.AccessTokenSecret, in.WebhookSecret = "", "", "", ""
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+// PendingSetup is an install waiting for the operator to approve it on
+// Jira: the request token and what the setup form said.
+type PendingSetup struct {
+	RequestToken       string
+	RequestTokenSecret string
+	BaseURL            string
+	ConsumerKey        string
+	PrivateKeyPEM      string
+	VerifyTLS          bool
+	Organization       string
+	CreatedAt          int64
+}
+
+func (p *PendingSetup) secretFields() map[string]*string {
+	return map[string]*string{"request_token_secret": &p.RequestTokenSecret, "private_key_pem": &p.PrivateKeyPEM}
+}
+
+// PutPendingSetup stores a pending setup, its secrets sealed.
+func (s *Store) PutPendingSetup(ctx context.Context, p PendingSetup) error {
+	for col, v := range p.secretFields() {
+		sealed, err := s.secrets.Seal(*v, "setup:"+p.RequestToken+":"+col)
+		if err != nil {
+			return err
+		}
+		*v = sealed
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO pending_setups(request_token, request_token_secret, base_url,
+		consumer_key, private_key_pem, verify_tls, organization_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.RequestToken, p.RequestTokenSecret, p.BaseURL, p.ConsumerKey, p.PrivateKeyPEM, boolInt(p.VerifyTLS),
+		p.Organization, s.now().UnixMilli())
+	return err
+}
+
+// TakePendingSetup removes and returns the pending setup of a request
+// token: a token is used once, whatever happens next.
+func (s *Store) TakePendingSetup(ctx context.Context, requestToken string) (PendingSetup, error) {
+	p := PendingSetup{RequestToken: requestToken}
+	err := s.db.QueryRowContext(ctx, `DELETE FROM pending_setups WHERE request_token = ?
+		RETURNING request_token_secret, base_url, consumer_key, private_key_pem, verify_tls, organization_id, created_at`,
+		requestToken).Scan(&p.RequestTokenSecret, &p.BaseURL, &p.ConsumerKey, &p.PrivateKeyPEM, &p.VerifyTLS,
+		&p.Organization, &p.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("setup for request token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return p, err
+	}
+	for col, v := range p.secretFields() {
+		plain, err := s.secrets.Open(*v, "setup:"+p.RequestToken+":"+col)
+		if err != nil {
+			return p, err
+		}
+		*v = plain
+	}
+	return p, nil
+}
+
+// DeletePendingSetupsBefore forgets setups started before t.
+func (s *Store) DeletePendingSetupsBefore(ctx context.Context, t time.Time) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM pending_setups WHERE created_at < ?`, t.UnixMilli())
+	return err
 }

@@ -2,7 +2,7 @@ package store
 
 // migrations are applied in order, each once, each in its own transaction.
 // A released migration is never edited: a change is a new entry.
-var migrations = []string{migration1, migration2}
+var migrations = []string{migration1, migration2, migration3}
 
 // migration1: platform data, installations, deliveries, plugin state.
 const migration1 = `
@@ -133,5 +133,24 @@ CREATE TABLE issue_watermarks (
 	jira_timestamp  INTEGER NOT NULL,
 	delivery_id     INTEGER NOT NULL,
 	PRIMARY KEY (installation_id, issue_id)
+);
+`
+
+// migration3 supports the install flow: OAuth setups waiting for the
+// operator's approval on Jira, and what an installation registered there.
+const migration3 = `
+ALTER TABLE installations ADD COLUMN jira_version TEXT NOT NULL DEFAULT '';
+ALTER TABLE installations ADD COLUMN webhook_api TEXT NOT NULL DEFAULT '';
+ALTER TABLE installations ADD COLUMN webhook_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE installations ADD COLUMN uninstalled_at INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE pending_setups (
+	request_token        TEXT PRIMARY KEY,
+	request_token_secret TEXT NOT NULL,
+	base_url             TEXT NOT NULL,
+	consumer_key         TEXT NOT NULL,
+	private_key_pem      TEXT NOT NULL,
+	verify_tls           INTEGER NOT NULL,
+	organization_id      TEXT NOT NULL,
+	created_at           INTEGER NOT NULL
 );
 `

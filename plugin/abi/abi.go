@@ -10,12 +10,15 @@ package abi
 
 // Version is the ABI version. A host refuses a plugin whose describe export
 // reports another major version; minor versions only add optional fields.
-const Version = "1.0"
+const Version = "1.1"
 
 // Exports of the plugin.
 const (
 	ExportDescribe           = "describe"
 	ExportHandleIssueUpdated = "handle_issue_updated"
+	// Since 1.1: the webhook's registration on Jira, for the install flow.
+	ExportRegisterWebhook   = "register_webhook"
+	ExportUnregisterWebhook = "unregister_webhook"
 )
 
 // HostNamespace is the Wasm import module of every host function. It is the
@@ -205,6 +208,48 @@ type JiraRequest struct {
 	Path   string              `json:"path"`
 	Query  map[string][]string `json:"query,omitempty"`
 	Body   string              `json:"body,omitempty"`
+	// Substitute (since 1.1) makes the host replace PlaceholderWebhookURL
+	// and PlaceholderWebhookSecret in Body with the call's values, so that
+	// registering a webhook never shows the plugin its secret.
+	Substitute bool `json:"substitute,omitempty"`
+}
+
+// Placeholders a JiraRequest body may carry with Substitute.
+const (
+	PlaceholderWebhookURL    = "{{webhook_url}}"
+	PlaceholderWebhookSecret = "{{webhook_secret}}"
+)
+
+// Webhook APIs of Jira Server / Data Center.
+const (
+	WebhookAPILegacy = "webhooks-1.0"     // /rest/webhooks/1.0/webhook, Jira before 10
+	WebhookAPIJira10 = "jira-webhook-1.0" // /rest/jira-webhook/1.0/webhooks, Jira 10 and later
+)
+
+// WebhookRef names a webhook registered on Jira.
+type WebhookRef struct {
+	API string `json:"api"`
+	ID  string `json:"id"`
+}
+
+// RegisterWebhookRequest is the input of register_webhook. The call is
+// bound to an installation whose credentials, webhook URL and secret the
+// host holds. Previous, when set, is removed once the new one exists.
+type RegisterWebhookRequest struct {
+	Name     string      `json:"name"`
+	Previous *WebhookRef `json:"previous,omitempty"`
+}
+
+// RegisterWebhookResponse tells what was registered.
+type RegisterWebhookResponse struct {
+	Webhook     *WebhookRef `json:"webhook,omitempty"`
+	JiraVersion string      `json:"jira_version,omitempty"`
+	Fault
+}
+
+// UnregisterWebhookRequest is the input of unregister_webhook.
+type UnregisterWebhookRequest struct {
+	Webhook WebhookRef `json:"webhook"`
 }
 
 // JiraResponse is Jira's answer. A transport failure (connection refused,

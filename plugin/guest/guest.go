@@ -11,6 +11,7 @@ import (
 
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/plugin/groupsync"
+	"github.com/jirasync/jirasync/plugin/jirawebhook"
 )
 
 // Name and Version identify this plugin in its description.
@@ -31,8 +32,9 @@ func Describe() abi.Description {
 		Name:       Name,
 		Version:    Version,
 		ABIVersion: abi.Version,
-		Exports:    []string{abi.ExportDescribe, abi.ExportHandleIssueUpdated},
-		Imports:    abi.HostFunctions[:],
+		Exports: []string{abi.ExportDescribe, abi.ExportHandleIssueUpdated, abi.ExportRegisterWebhook,
+			abi.ExportUnregisterWebhook},
+		Imports: abi.HostFunctions[:],
 	}
 }
 
@@ -48,6 +50,25 @@ func Dispatch(export string, input []byte, t Transport) ([]byte, bool) {
 			return mustMarshal(groupsync.AsABIError(err)), false
 		}
 		return mustMarshal(abi.HandleResponse{Summary: sum}), true
+	case abi.ExportRegisterWebhook:
+		var req abi.RegisterWebhookRequest
+		if err := json.Unmarshal(input, &req); err != nil {
+			return mustMarshal(abi.Errorf(abi.CodeInvalidRequest, "register_webhook input: "+err.Error())), false
+		}
+		resp, err := jirawebhook.Register(Client{t}, req)
+		if err != nil {
+			return mustMarshal(groupsync.AsABIError(err)), false
+		}
+		return mustMarshal(resp), true
+	case abi.ExportUnregisterWebhook:
+		var req abi.UnregisterWebhookRequest
+		if err := json.Unmarshal(input, &req); err != nil {
+			return mustMarshal(abi.Errorf(abi.CodeInvalidRequest, "unregister_webhook input: "+err.Error())), false
+		}
+		if err := jirawebhook.Unregister(Client{t}, req.Webhook); err != nil {
+			return mustMarshal(groupsync.AsABIError(err)), false
+		}
+		return mustMarshal(abi.Empty{}), true
 	default:
 		return mustMarshal(abi.Errorf(abi.CodeInvalidRequest, "unknown export "+export)), false
 	}

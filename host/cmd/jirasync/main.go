@@ -107,6 +107,7 @@ func serve(args []string) error {
 	jiraTimeout := fs.Duration("jira-timeout", 10*time.Second, "limit on one request to Jira")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	publicURL := fs.String("public-url", "", "URL where Jira and browsers reach this host (default: http://ADDR)")
 	adminToken := fs.String("admin-token", "", "token for the delivery log and replay (bearer, or Basic password); empty: a random one, logged")
 	answerWait := fs.Duration("answer-wait", app.DefaultAnswerWait, "how long a webhook waits for its first attempt before a 202")
 	maxAttempts := fs.Int("max-attempts", pipeline.DefaultMaxAttempts, "attempts a delivery gets before it is dead")
@@ -127,7 +128,10 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, app.Config{DBPath: c.db, PluginPath: *plugin, Engine: *eng, CacheDir: *cacheDir,
+	if *publicURL == "" {
+		*publicURL = "http://" + *addr
+	}
+	a, err := app.New(ctx, app.Config{PublicURL: *publicURL, DBPath: c.db, PluginPath: *plugin, Engine: *eng, CacheDir: *cacheDir,
 		PoolSize: *pool, CallTimeout: *callTimeout, MaxBodyBytes: *maxBody, JiraTimeout: *jiraTimeout,
 		AnswerWait: *answerWait, AdminToken: *adminToken, SecretKeyFile: c.keyFile(),
 		Retry:  pipeline.Config{MaxAttempts: *maxAttempts, BaseBackoff: *retryBase},

@@ -31,6 +31,10 @@ type Binding struct {
 	// that marks the delivery done, so that a delivery's effect and its
 	// record cannot part.
 	Staged []store.Assignment
+	// WebhookURL is what the plugin's PlaceholderWebhookURL becomes in a
+	// substituted Jira request: the installation's webhook URL, token
+	// included. Set only for the install flow.
+	WebhookURL string
 }
 
 // Set holds the host's services behind the host functions.
@@ -152,10 +156,19 @@ func (s *Set) jiraRequest(ctx context.Context, b *Binding, req []byte) any {
 		return abi.JiraResponse{Fault: abi.Fault{Error: e}}
 	}
 	in := b.Installation
+	body := r.Body
+	if r.Substitute {
+		if b.WebhookURL == "" || in.WebhookSecret == "" {
+			return abi.JiraResponse{Fault: abi.Fault{Error: abi.Errorf(abi.CodeDenied, "substitution is only for the install flow")}}
+		}
+		// JSON-encode the values: they land inside JSON strings.
+		body = strings.ReplaceAll(body, abi.PlaceholderWebhookURL, jsonStringContent(b.WebhookURL))
+		body = strings.ReplaceAll(body, abi.PlaceholderWebhookSecret, jsonStringContent(in.WebhookSecret))
+	}
 	start := time.Now()
 	resp, err := s.Jira.Do(ctx, jiraclient.Credentials{BaseURL: in.BaseURL, ConsumerKey: in.ConsumerKey,
 		PrivateKeyPEM: in.PrivateKeyPEM, AccessToken: in.AccessToken, AccessTokenSecret: in.AccessTokenSecret,
-		VerifyTLS: in.VerifyTLS}, jiraclient.Request{Method: r.Method, Path: r.Path, Query: r.Query, Body: r.Body})
+		VerifyTLS: in.VerifyTLS}, jiraclient.Request{Method: r.Method, Path: r.Path, Query: r.Query, Body: body})
 	switch {
 	case errors.Is(err, jiraclient.ErrRefused):
 		b.Logger.Warn("jira request refused", "path", r.Path, "error", err)
@@ -169,7 +182,18 @@ func (s *Set) jiraRequest(ctx context.Context, b *Binding, req []byte) any {
 		return abi.JiraResponse{Fault: abi.Fault{Error: abi.Errorf(abi.CodeJiraRejected, err.Error())}}
 	}
 	b.Logger.Debug("jira request", "method", r.Method, "path", r.Path, "status", resp.Status, "elapsed", time.Since(start))
-	return abi.JiraResponse{Status: resp.Status, Body: string(resp.Body)}
+	answer := string(resp.Body)
+	if r.Substitute && in.WebhookSecret != "" {
+		// Jira may echo what it was sent; the secret goes no further.
+		answer = strings.ReplaceAll(answer, in.WebhookSecret, abi.PlaceholderWebhookSecret)
+	}
+	return abi.JiraResponse{Status: resp.Status, Body: answer}
+}
+
+// jsonStringContent is s encoded for use inside a JSON string.
+func jsonStringContent(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
 }
 
 func (s *Set) groupsLinked(ctx context.Context, b *Binding, req []byte) any {

@@ -54,6 +54,34 @@ func HandleIssueUpdated(ctx context.Context, e Engine, b *capabilities.Binding, 
 	return resp.Summary, nil
 }
 
+// RegisterWebhook runs register_webhook for the installation in b, whose
+// WebhookURL and secret the host substitutes into the registration.
+func RegisterWebhook(ctx context.Context, e Engine, b *capabilities.Binding, req abi.RegisterWebhookRequest) (*abi.RegisterWebhookResponse, error) {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := e.Call(ctx, b, abi.ExportRegisterWebhook, in)
+	if err != nil {
+		return nil, err
+	}
+	var resp abi.RegisterWebhookResponse
+	if err := json.Unmarshal(out, &resp); err != nil || resp.Webhook == nil {
+		return nil, &Fault{Export: abi.ExportRegisterWebhook, Reason: "bad_output", Err: fmt.Errorf("output %.200q", out)}
+	}
+	return &resp, nil
+}
+
+// UnregisterWebhook runs unregister_webhook.
+func UnregisterWebhook(ctx context.Context, e Engine, b *capabilities.Binding, ref abi.WebhookRef) error {
+	in, err := json.Marshal(abi.UnregisterWebhookRequest{Webhook: ref})
+	if err != nil {
+		return err
+	}
+	_, err = e.Call(ctx, b, abi.ExportUnregisterWebhook, in)
+	return err
+}
+
 // pluginError reads the error a plugin reported; ok is false when the text
 // is not an encoded abi.Error (a trap message, for instance).
 func pluginError(text []byte) (*abi.Error, bool) {

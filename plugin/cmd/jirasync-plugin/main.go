@@ -24,6 +24,12 @@ func describe() int32 { return run(abi.ExportDescribe) }
 //go:wasmexport handle_issue_updated
 func handleIssueUpdated() int32 { return run(abi.ExportHandleIssueUpdated) }
 
+//go:wasmexport register_webhook
+func registerWebhook() int32 { return run(abi.ExportRegisterWebhook) }
+
+//go:wasmexport unregister_webhook
+func unregisterWebhook() int32 { return run(abi.ExportUnregisterWebhook) }
+
 // run dispatches an export. On failure it both sets the Extism error and
 // returns 1, so a host sees the failure whichever of the two it checks.
 func run(export string) int32 {
