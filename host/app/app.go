@@ -48,6 +48,8 @@ type Config struct {
 	// PublicURL is where Jira and browsers reach this host, for the OAuth
 	// callback and the webhook URL (e.g. https://jirasync.example.com).
 	PublicURL string
+	// SetupTimeout is how long an operator has to approve a setup on Jira.
+	SetupTimeout time.Duration
 	// SecretKeyFile holds the key that seals secrets at rest, created on
 	// first run; $JIRASYNC_SECRET_KEY takes precedence. Default: beside
 	// the database.
@@ -93,6 +95,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.AnswerWait = DefaultAnswerWait
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	if cfg.SetupTimeout <= 0 {
+		cfg.SetupTimeout = DefaultSetupTimeout
+	}
 	if cfg.AdminToken == "" {
 		b := make([]byte, 18)
 		if _, err := rand.Read(b); err != nil {

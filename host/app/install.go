@@ -30,8 +30,8 @@ const (
 	InstallationsPath = "/extensions/jira-server/installations"
 )
 
-// SetupTimeout is how long an operator has to approve on Jira.
-const SetupTimeout = 10 * time.Minute
+// DefaultSetupTimeout is how long an operator has to approve on Jira.
+const DefaultSetupTimeout = 10 * time.Minute
 
 // WebhookName is the name of the webhook jirasync registers on Jira.
 const WebhookName = "jirasync: issue updated"
@@ -248,7 +248,7 @@ func (a *App) setupCallback(w http.ResponseWriter, r *http.Request) {
 		a.message(w, http.StatusBadRequest, "Access not approved", text+" Start again and choose Allow to connect this Jira.")
 		return
 	}
-	if time.Since(time.UnixMilli(pending.CreatedAt)) > SetupTimeout {
+	if time.Since(time.UnixMilli(pending.CreatedAt)) > a.cfg.SetupTimeout {
 		a.message(w, http.StatusBadRequest, "The approval took too long",
 			"More than ten minutes passed between starting the setup and approving it on Jira. Nothing was stored. Start again.")
 		return

@@ -8,7 +8,8 @@ import (
 )
 
 // authMode is what a route demands of the caller. Jira's OAuth filter runs
-// before any resource: a request that attempts OAuth is verified everywhere,
+// before any resource: a request that attempts OAuth is verified everywhere
+// (except on the browser pages of the dance, which the filter leaves alone),
 // and only the mode decides whether an unsigned one may pass.
 type authMode int
 
@@ -18,16 +19,32 @@ const (
 	authAnonymous authMode = iota
 	// authAccessToken needs a request signed with a consumer's access token.
 	authAccessToken
+	// authConsumer needs a request signed by a known consumer without a
+	// token, carrying a usable oauth_callback: the request-token step.
+	authConsumer
+	// authRequestToken needs a request signed with an approved request
+	// token and its verifier: the access-token step.
+	authRequestToken
+	// authBrowser is a page the user's browser opens. Its oauth_token query
+	// parameter names a request token to decide on, not a signature to
+	// check, so the OAuth filter must not look at it.
+	authBrowser
 )
 
-// route is one endpoint. New endpoints (the OAuth dance under
-// /plugins/servlet/oauth/, webhook registration under /rest/webhooks/) are
-// added to routes with their own mode; the request pipeline in handle does
-// not change.
+// route is one endpoint. New endpoints are added to routes with their own
+// mode; the request pipeline in handle does not change.
 type route struct {
 	methods []string
 	auth    authMode
-	serve   func(s *Server, x *exchange)
+	// since and until bound the Jira major versions that offer the route
+	// (until exclusive, 0 for no bound): Jira 10 replaced the webhook REST
+	// API, and the other one answers 404 there as on a real server.
+	since, until int
+	serve        func(s *Server, x *exchange)
+}
+
+func (rt route) offeredBy(major int) bool {
+	return major >= rt.since && (rt.until == 0 || major < rt.until)
 }
 
 // exchange is one request being answered.
@@ -35,11 +52,43 @@ type exchange struct {
 	w   http.ResponseWriter
 	r   *http.Request
 	rec *Request // this request's record; fields are set under s.mu
+	sr  *signedRequest
+	id  string // the {id} path segment, for routes that have one
 }
 
+// routes maps paths to endpoints. A key ending in "/{id}" matches any one
+// further path segment, which the handler reads from exchange.id.
 var routes = map[string]route{
 	"/rest/api/2/serverInfo": {methods: []string{http.MethodGet}, auth: authAnonymous, serve: (*Server).serverInfo},
 	"/rest/api/2/user":       {methods: []string{http.MethodGet}, auth: authAccessToken, serve: (*Server).user},
+
+	// The OAuth dance. net.oauth's servlets answer GET and POST alike, so
+	// a client that sends the wrong one still works against Jira; the fake
+	// must not be stricter.
+	oauthRequestTokenPath: {methods: []string{http.MethodGet, http.MethodPost}, auth: authConsumer, serve: (*Server).requestToken},
+	oauthAuthorizePath:    {methods: []string{http.MethodGet, http.MethodPost}, auth: authBrowser, serve: (*Server).authorize},
+	oauthAccessTokenPath:  {methods: []string{http.MethodGet, http.MethodPost}, auth: authRequestToken, serve: (*Server).accessToken},
+
+	// Webhook administration: Jira before 10, then Jira 10's replacement.
+	legacyWebhooksPath:           {methods: []string{http.MethodGet, http.MethodPost}, auth: authAccessToken, until: 10, serve: (*Server).legacyWebhooks},
+	legacyWebhooksPath + "/{id}": {methods: []string{http.MethodGet, http.MethodDelete}, auth: authAccessToken, until: 10, serve: (*Server).legacyWebhook},
+	jira10WebhooksPath:           {methods: []string{http.MethodGet, http.MethodPost}, auth: authAccessToken, since: 10, serve: (*Server).jira10Webhooks},
+	jira10WebhooksPath + "/{id}": {methods: []string{http.MethodGet, http.MethodDelete}, auth: authAccessToken, since: 10, serve: (*Server).jira10Webhook},
+}
+
+// findRoute returns the route for path on this server's Jira version, and
+// the {id} segment when the route has one.
+func (s *Server) findRoute(path string) (route, string, bool) {
+	major := s.versionNumbers[0]
+	if rt, ok := routes[path]; ok && rt.offeredBy(major) {
+		return rt, "", true
+	}
+	if i := strings.LastIndexByte(path, '/'); i > 0 && i < len(path)-1 {
+		if rt, ok := routes[path[:i]+"/{id}"]; ok && rt.offeredBy(major) {
+			return rt, path[i+1:], true
+		}
+	}
+	return route{}, "", false
 }
 
 // handle is the whole request pipeline: record, authenticate, inject
@@ -71,7 +120,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("jira request", attrs...)
 	}()
 
-	rt, known := routes[r.URL.Path]
+	rt, id, known := s.findRoute(r.URL.Path)
 	if !known {
 		rt = route{auth: authAnonymous, serve: (*Server).notFound}
 	}
@@ -81,12 +130,17 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.writeError(sw, http.StatusBadRequest, err.Error())
 		return
 	}
-	checked := sr.attempted() || rt.auth == authAccessToken
+	x.sr, x.id = sr, id
+	checked := rt.auth != authBrowser && (sr.attempted() || rt.auth != authAnonymous)
 	var prob *oauthProblem
 	switch {
 	case !checked:
 	case sr.malformed != nil:
 		prob = sr.malformed
+	case rt.auth == authConsumer:
+		prob = s.verifyConsumer(sr)
+	case rt.auth == authRequestToken:
+		prob = s.verifyExchange(sr)
 	default:
 		prob = s.verifyAccess(sr)
 	}
@@ -115,6 +169,16 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.serve(s, x)
+}
+
+// refuse answers an OAuth problem found by the handler after the filter
+// let the request through (a race only the handler can settle), and
+// corrects the record so Requests does not show it as verified.
+func (s *Server) refuse(x *exchange, p *oauthProblem) {
+	s.mu.Lock()
+	x.rec.Verified, x.rec.Problem = false, p.problem
+	s.mu.Unlock()
+	writeOAuthProblem(x.w, s.url, p)
 }
 
 func contains(list []string, v string) bool {

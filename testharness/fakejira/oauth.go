@@ -39,6 +39,12 @@ const (
 	ProblemTimestampRefused        = "timestamp_refused"
 	ProblemNonceUsed               = "nonce_used"
 	ProblemSignatureInvalid        = "signature_invalid"
+	// The dance's own problems: a request token that is past its life,
+	// already exchanged, refused by the user, or not yet decided on.
+	ProblemTokenExpired      = "token_expired"
+	ProblemTokenUsed         = "token_used"
+	ProblemPermissionDenied  = "permission_denied"
+	ProblemPermissionUnknown = "permission_unknown"
 )
 
 const (
@@ -350,34 +356,85 @@ func percentEncode(s string) string {
 	return b.String()
 }
 
-// requiredForAccess are the protocol parameters a request signed with an
-// access token must carry. oauth_version is optional (§3.1).
-var requiredForAccess = []string{
-	"oauth_consumer_key", "oauth_token", "oauth_signature_method",
-	"oauth_signature", "oauth_timestamp", "oauth_nonce",
-}
+// The protocol parameters each kind of signed request must carry.
+// oauth_version is optional everywhere (§3.1).
+var (
+	// requiredForAccess: a request signed with an access token.
+	requiredForAccess = []string{
+		"oauth_consumer_key", "oauth_token", "oauth_signature_method",
+		"oauth_signature", "oauth_timestamp", "oauth_nonce",
+	}
+	// requiredForRequestToken: asking for temporary credentials (§2.1).
+	// There is no token yet; OAuth 1.0a added the callback, and Jira's
+	// application links speak 1.0a only.
+	requiredForRequestToken = []string{
+		"oauth_consumer_key", "oauth_signature_method",
+		"oauth_signature", "oauth_timestamp", "oauth_nonce", "oauth_callback",
+	}
+	// requiredForExchange: trading an approved request token for an access
+	// token (§2.3); the verifier proves the user's approval came back
+	// through the consumer's callback.
+	requiredForExchange = append(append([]string(nil), requiredForAccess...), "oauth_verifier")
+)
 
-// tokenKind separates what a token may be used for. Only access tokens
-// exist today; the OAuth dance adds request tokens, which must never open
-// the REST API.
+// tokenKind separates what a token may be used for: a request token must
+// never open the REST API, and an access token cannot be exchanged again.
 type tokenKind int
 
-const accessToken tokenKind = iota + 1
+const (
+	accessToken tokenKind = iota + 1
+	requestToken
+)
+
+// decision is the user's answer on the authorize page.
+type decision int
+
+const (
+	undecided decision = iota
+	approved
+	denied
+)
 
 type tokenRecord struct {
 	consumer string
 	secret   string
 	kind     tokenKind
+
+	// Request tokens only.
+	callback  string    // oauth_callback: an absolute http(s) URL or "oob"
+	expires   time.Time // requestTokenLife after issue
+	decision  decision
+	verifier  string // set on approval
+	exchanged bool   // traded for an access token; kept to answer token_used
+
+	// Access tokens issued by the dance only.
+	session string // oauth_session_handle
 }
 
-// verifyAccess checks a request signed with an access token, in the order
-// Jira does: shape, version, method, consumer, token, clock, signature,
-// replay. The nonce is checked last, together with recording it, so that
-// a forged request cannot burn a nonce and two copies of a good request
-// racing each other cannot both pass.
+// verifyAccess checks a request signed with an access token.
 func (s *Server) verifyAccess(sr *signedRequest) *oauthProblem {
+	return s.verifySigned(sr, requiredForAccess, func(consumer string, _ time.Time) *oauthProblem {
+		s.mu.Lock()
+		rec, known := s.tokens[sr.protocol["oauth_token"]]
+		s.mu.Unlock()
+		if !known || rec.consumer != consumer || rec.kind != accessToken {
+			return problem(ProblemTokenRejected)
+		}
+		return nil
+	})
+}
+
+// verifySigned checks a signed request in the order Jira does: shape,
+// version, method, consumer, token (checkToken, which may be nil), clock,
+// signature, replay. Token checks come before the clock and the signature
+// as in Atlassian's servlets, so an expired request token is reported as
+// token_expired even when the client's clock is off too. The nonce is
+// checked last, together with recording it, so that a forged request
+// cannot burn a nonce and two copies of a good request racing each other
+// cannot both pass.
+func (s *Server) verifySigned(sr *signedRequest, required []string, checkToken func(consumer string, now time.Time) *oauthProblem) *oauthProblem {
 	var absent []string
-	for _, name := range requiredForAccess {
+	for _, name := range required {
 		if sr.protocol[name] == "" {
 			absent = append(absent, name)
 		}
@@ -396,16 +453,17 @@ func (s *Server) verifyAccess(sr *signedRequest) *oauthProblem {
 	consumer, tok := sr.protocol["oauth_consumer_key"], sr.protocol["oauth_token"]
 	s.mu.Lock()
 	pub := s.consumers[consumer]
-	rec, tokenKnown := s.tokens[tok]
 	s.mu.Unlock()
 	if pub == nil {
 		return problem(ProblemConsumerKeyUnknown)
 	}
-	if !tokenKnown || rec.consumer != consumer || rec.kind != accessToken {
-		return problem(ProblemTokenRejected)
+	now := s.now()
+	if checkToken != nil {
+		if p := checkToken(consumer, now); p != nil {
+			return p
+		}
 	}
 
-	now := s.now()
 	ts, err := strconv.ParseInt(sr.protocol["oauth_timestamp"], 10, 64)
 	lo, hi := now.Add(-timestampWindow).Unix(), now.Add(timestampWindow).Unix()
 	if err != nil || ts < lo || ts > hi {

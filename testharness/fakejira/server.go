@@ -1,10 +1,13 @@
 // Package fakejira is a simulated Jira Server / Data Center for tests. It
 // listens on loopback only and behaves like the parts of Jira the product
 // touches: it really verifies OAuth 1.0a RSA-SHA1 signatures against the
-// consumer's public key, answers REST calls with Jira's JSON shapes and error
-// bodies, and can be taken down (connection refused) or made to fail (5xx)
-// on demand. Every request is recorded so tests can assert on what reached
-// Jira and whether it was properly signed.
+// consumer's public key, runs the OAuth dance of an application link
+// (request token, authorize page, access token), answers REST calls with
+// Jira's JSON shapes and error bodies, offers the webhook administration API
+// of its Jira version and fires events at the webhooks registered there, and
+// can be taken down (connection refused) or made to fail (5xx) on demand.
+// Every request is recorded so tests can assert on what reached Jira and
+// whether it was properly signed.
 package fakejira
 
 import (
@@ -89,6 +92,11 @@ type Server struct {
 	users     []User
 	failure   int
 	requests  []*Request
+	// webhooks are kept in registration order; webhookSeq numbers them as
+	// Jira's database sequence would, never reusing an id.
+	webhooks      []*webhookRecord
+	webhookSeq    int
+	webhookDenied bool
 }
 
 // Start listens on cfg.Addr (loopback, an ephemeral port by default) and

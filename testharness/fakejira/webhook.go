@@ -18,6 +18,12 @@ const WebhookUserAgent = "Atlassian HttpClient 4.0.1 / JIRA-9.12.2 (912002) / De
 // X-Atlassian-Webhook-Identifier (read it back from resp.Request.Header).
 // client nil means http.DefaultClient. The caller closes resp.Body.
 func SendWebhook(ctx context.Context, client *http.Client, url string, body []byte) (*http.Response, error) {
+	return sendWebhook(ctx, client, url, body, nil)
+}
+
+// sendWebhook is SendWebhook with headers set over the defaults: Fire adds
+// the version's User-Agent and Jira 10's body signature.
+func sendWebhook(ctx context.Context, client *http.Client, url string, body []byte, extra http.Header) (*http.Response, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
@@ -30,5 +36,8 @@ func SendWebhook(ctx context.Context, client *http.Client, url string, body []by
 	// Receivers use the identifier to drop redeliveries, so each call gets
 	// its own; a test that wants to redeliver sends the same request again.
 	req.Header.Set("X-Atlassian-Webhook-Identifier", strconv.FormatInt(rand.Int64(), 10))
+	for k, v := range extra {
+		req.Header[k] = v
+	}
 	return client.Do(req)
 }

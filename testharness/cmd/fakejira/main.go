@@ -1,26 +1,35 @@
 // Command fakejira runs the simulated Jira Server on loopback for manual
-// testing against a locally running host:
+// testing against a locally running host, the whole install flow included:
 //
 //	go run ./testharness/cmd/fakejira -addr 127.0.0.1:8090 -version 9.12.2 \
-//	    -users users.json -consumer-key K -public-key pub.pem -token T
+//	    -users users.json -consumer-key K -public-key pub.pem
 //
-// It prints its base URL on stdout, logs every request on stderr, and runs
-// until interrupted. -users is a JSON array of users in Jira's field names
-// ({"name", "key", "emailAddress", "displayName", "active"}; active defaults
-// to true). -public-key is the consumer's RSA public key in PEM, PKIX or
-// PKCS#1.
+// Give the host the printed base URL and consumer key; it runs the OAuth
+// dance against the printed endpoints, and the authorize page in your
+// browser approves as the simulated admin. The webhook the host then
+// registers uses Jira 9's API, or Jira 10's with -version 10.x. -token
+// skips the dance by accepting a fixed access token as well.
+//
+// The first line on stdout is the base URL, the next ones the endpoints;
+// every request is logged on stderr. It runs until interrupted. -users is a
+// JSON array of users in Jira's field names ({"name", "key",
+// "emailAddress", "displayName", "active"}; active defaults to true).
+// -public-key is the consumer's RSA public key in PEM, PKIX or PKCS#1.
 package main
 
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -29,19 +38,22 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8090", "listen address (loopback only)")
-	version := flag.String("version", "9.12.2", "Jira version reported by serverInfo")
+	version := flag.String("version", "9.12.2", "Jira version: serverInfo reports it, and 10 or later offers Jira 10's webhook API instead of the old one")
 	usersFile := flag.String("users", "", "JSON file with an array of users")
 	consumerKey := flag.String("consumer-key", "", "OAuth consumer key of the application link")
 	publicKey := flag.String("public-key", "", "PEM file with the consumer's RSA public key")
-	token := flag.String("token", "", "access token to accept for the consumer")
+	token := flag.String("token", "", "access token to accept for the consumer without the OAuth dance (optional)")
 	tokenSecret := flag.String("token-secret", "", "secret of the access token (unused by RSA-SHA1, kept as Jira keeps it)")
+	webhookPermission := flag.Bool("webhook-permission", true, "let the consumer register webhooks; false answers 403 as for a non-admin")
 	debug := flag.Bool("debug", false, "also log OAuth diagnostics such as the computed signature base string")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*addr, *version, *usersFile, *consumerKey, *publicKey, *token, *tokenSecret, *debug); err != nil {
+	o := options{addr: *addr, version: *version, usersFile: *usersFile, consumerKey: *consumerKey, publicKey: *publicKey,
+		token: *token, tokenSecret: *tokenSecret, webhookPermission: *webhookPermission, debug: *debug}
+	if err := run(o, os.Stdout); err != nil {
 		msg := err.Error()
 		if !strings.HasPrefix(msg, "fakejira: ") { // the package's own errors say so already
 			msg = "fakejira: " + msg
@@ -51,54 +63,90 @@ func main() {
 	}
 }
 
-func run(addr, version, usersFile, consumerKey, publicKey, token, tokenSecret string, debug bool) error {
+type options struct {
+	addr, version, usersFile string
+	consumerKey, publicKey   string
+	token, tokenSecret       string
+	webhookPermission, debug bool
+}
+
+func run(o options, stdout io.Writer) error {
 	// Check the flags hang together before listening: a consumer without a
 	// key, or a token without a consumer, would only show up later as a
 	// confusing oauth_problem.
-	if (consumerKey == "") != (publicKey == "") {
+	if (o.consumerKey == "") != (o.publicKey == "") {
 		return errors.New("-consumer-key and -public-key go together")
 	}
-	if token != "" && consumerKey == "" {
+	if o.token != "" && o.consumerKey == "" {
 		return errors.New("-token needs -consumer-key")
 	}
-	users, err := readUsers(usersFile)
+	users, err := readUsers(o.usersFile)
 	if err != nil {
 		return err
 	}
+	var pub *rsa.PublicKey
+	if o.publicKey != "" {
+		pem, err := os.ReadFile(o.publicKey)
+		if err != nil {
+			return err
+		}
+		if pub, err = fakejira.ParsePublicKeyPEM(pem); err != nil {
+			return fmt.Errorf("%s: %w", o.publicKey, err)
+		}
+	}
 
 	level := slog.LevelInfo
-	if debug {
+	if o.debug {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := fakejira.Start(fakejira.Config{Addr: addr, Version: version, Logger: logger})
+	srv, err := fakejira.Start(fakejira.Config{Addr: o.addr, Version: o.version, Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	if consumerKey != "" {
-		pem, err := os.ReadFile(publicKey)
-		if err != nil {
-			return err
-		}
-		pub, err := fakejira.ParsePublicKeyPEM(pem)
-		if err != nil {
-			return fmt.Errorf("%s: %w", publicKey, err)
-		}
-		srv.AddConsumer(consumerKey, pub)
-		if token != "" {
-			srv.AddAccessToken(consumerKey, token, tokenSecret)
+	if pub != nil {
+		srv.AddConsumer(o.consumerKey, pub)
+		if o.token != "" {
+			srv.AddAccessToken(o.consumerKey, o.token, o.tokenSecret)
 		}
 	}
+	srv.SetWebhookPermission(o.webhookPermission)
 	for _, u := range users {
 		srv.AddUser(u)
 	}
 
-	fmt.Println(srv.URL())
+	printEndpoints(stdout, srv.URL(), o)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()
 	return nil
+}
+
+// printEndpoints tells the person at the terminal what to paste where. The
+// base URL stays alone on the first line for scripts that read it.
+func printEndpoints(w io.Writer, base string, o options) {
+	// Start accepted the version, so its first number parses.
+	major, _, _ := strings.Cut(o.version, ".")
+	major, _, _ = strings.Cut(major, "-")
+	webhooks := base + "/rest/webhooks/1.0/webhook"
+	if n, _ := strconv.Atoi(major); n >= 10 {
+		webhooks = base + "/rest/jira-webhook/1.0/webhooks"
+	}
+	fmt.Fprintln(w, base)
+	fmt.Fprintf(w, "  Jira version     %s\n", o.version)
+	if o.consumerKey != "" {
+		fmt.Fprintf(w, "  consumer key     %s\n", o.consumerKey)
+	} else {
+		fmt.Fprintln(w, "  no consumer: every signed request is refused (consumer_key_unknown); see -consumer-key")
+	}
+	fmt.Fprintf(w, "  request token    %s/plugins/servlet/oauth/request-token\n", base)
+	fmt.Fprintf(w, "  authorize        %s/plugins/servlet/oauth/authorize\n", base)
+	fmt.Fprintf(w, "  access token     %s/plugins/servlet/oauth/access-token\n", base)
+	fmt.Fprintf(w, "  webhooks         %s\n", webhooks)
+	if o.token != "" {
+		fmt.Fprintf(w, "  access token %q is accepted without the dance\n", o.token)
+	}
 }
 
 // readUsers reads the users file. Unknown fields are errors so a typo such
