@@ -121,9 +121,16 @@ func start(t *testing.T) *env {
 }
 
 func browser(t *testing.T) context.Context {
+	// Not t.TempDir: Chromium may still be writing its profile when the
+	// test's cleanup runs, and a failed removal would fail the test.
+	profile, err := os.MkdirTemp("", "jirasync-e2e-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(profile) })
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
 		chromedp.WindowSize(1200, 1000))
