@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -289,4 +292,31 @@ func testLogger(t *testing.T) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// TestBodySignature: Jira 10 signs deliveries with the webhook secret; a
+// signature that does not match is refused even with a valid token.
+func TestBodySignature(t *testing.T) {
+	_, srv, tok := newTestApp(t)
+	body := `{"webhookEvent":"jira:issue_updated"}`
+	send := func(sig string) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+WebhookPath+tok, strings.NewReader(body))
+		req.Header.Set("X-Hub-Signature", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	m := hmac.New(sha256.New, []byte("s3cret"))
+	m.Write([]byte(body))
+	if got := send("sha256=" + hex.EncodeToString(m.Sum(nil))); got != 200 {
+		t.Errorf("valid signature: %d", got)
+	}
+	for _, bad := range []string{"sha256=00", "sha1=abc", "sha256=" + strings.Repeat("ab", 32)} {
+		if got := send(bad); got != 401 {
+			t.Errorf("signature %q: %d, want 401", bad, got)
+		}
+	}
 }
