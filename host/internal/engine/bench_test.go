@@ -2,8 +2,8 @@ package engine
 
 import (
 	"context"
-	"fmt"
-	"strings"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,27 +11,38 @@ import (
 	"github.com/jirasync/jirasync/plugin/abi"
 )
 
-// payloadOfSize builds a jira:issue_updated body of about n bytes that
-// assigns APP-1 to alice: the assignee snapshot plus custom fields and a
-// long description, like a real Jira Server issue.
-func payloadOfSize(n int) []byte {
-	var b strings.Builder
-	b.WriteString(`{"timestamp":1764410000000,"webhookEvent":"jira:issue_updated","issue_event_type_name":"issue_assigned",`)
-	b.WriteString(`"user":{"name":"bob","key":"JIRAUSER10001","emailAddress":"bob@example.com","displayName":"Bob Builder","active":true},`)
-	b.WriteString(`"issue":{"id":"10002","key":"APP-1","fields":{`)
-	for i := 0; b.Len() < n-600; i++ {
-		fmt.Fprintf(&b, `"customfield_%d":{"self":"https://jira.example.com/rest/api/2/customFieldOption/%d","value":"Option %d","id":"%d"},`, 10000+i, 20000+i, i, 20000+i)
+// memoryHost answers every host function from memory, as one linked
+// group whose project alice is a member of: the plugin's own cost, without
+// SQLite's.
+type memoryHost struct{}
+
+var memoryAnswers = map[string][]byte{
+	abi.FuncInstallationGet: []byte(`{"id":"jira1","external_id":"jira.example.com:k","base_url":"http://127.0.0.1:1","organizations":[{"id":"acme","inbound_assignee":true}]}`),
+	abi.FuncGroupsLinked:    []byte(`{"groups":[{"id":"g1","organization":"acme","project":"backend","assignee":"bob"}]}`),
+	abi.FuncUsersByEmail:    []byte(`{"users":[{"id":"alice","verified":true,"projects":["backend"]}]}`),
+	abi.FuncGroupsAssign:    []byte(`{"changed":1}`),
+	abi.FuncStateGet:        []byte(`{"value":"","found":false}`),
+}
+
+func (memoryHost) Call(_ context.Context, _ *capabilities.Binding, fn string, _ []byte) []byte {
+	if a, ok := memoryAnswers[fn]; ok {
+		return a
 	}
-	b.WriteString(`"summary":"Checkout fails for carts over 100 items","description":"Steps to reproduce...",`)
-	b.WriteString(`"assignee":{"name":"alice","key":"JIRAUSER10000","emailAddress":"alice@example.com","displayName":"Alice Adams","active":true}}},`)
-	b.WriteString(`"changelog":{"id":"10431","items":[{"field":"assignee","fieldtype":"jira","from":"bob","fromString":"Bob Builder","to":"alice","toString":"Alice Adams"}]}}`)
-	return []byte(b.String())
+	return []byte(`{}`)
+}
+
+func fixturePayload(b *testing.B, name string) []byte {
+	body, err := os.ReadFile(filepath.Join("..", "..", "..", "fixtures", "payloads", name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
 }
 
 // compareEngines runs op on the wasm and the native engine alternately, b.N
 // times each, over the same store, and reports both times and their ratio.
-func compareEngines(b *testing.B, op func(ctx context.Context, e Engine, bind *capabilities.Binding) error) {
-	caps, bind := fixture(b)
+func compareEngines(b *testing.B, caps Host, op func(ctx context.Context, e Engine, bind *capabilities.Binding) error) {
+	_, bind := fixture(b)
 	ctx := context.Background()
 	w, err := NewWasm(ctx, caps, WasmConfig{Module: realPlugin(b), PoolSize: 1})
 	if err != nil {
@@ -58,13 +69,14 @@ func compareEngines(b *testing.B, op func(ctx context.Context, e Engine, bind *c
 	b.ReportMetric(float64(wasmT)/float64(nativeT), "wasm/native")
 }
 
-// BenchmarkHandle is one delivery that assigns a group, through the real
-// host functions on a real (temporary) SQLite store.
+// BenchmarkHandle is one delivery that assigns a group (fixtures'
+// large-*.json: 4, 16 and 64 KiB Jira Server bodies), host functions
+// answering from memory.
 func BenchmarkHandle(b *testing.B) {
-	for _, size := range []int{4 << 10, 16 << 10, 64 << 10} {
-		body := payloadOfSize(size)
-		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			compareEngines(b, func(ctx context.Context, e Engine, bind *capabilities.Binding) error {
+	for _, size := range []string{"4k", "16k", "64k"} {
+		body := fixturePayload(b, "large-"+size+".json")
+		b.Run(size, func(b *testing.B) {
+			compareEngines(b, memoryHost{}, func(ctx context.Context, e Engine, bind *capabilities.Binding) error {
 				_, err := HandleIssueUpdated(ctx, e, bind, body)
 				return err
 			})
@@ -72,9 +84,21 @@ func BenchmarkHandle(b *testing.B) {
 	}
 }
 
+// BenchmarkHandleSQLite is the same delivery through the real host
+// functions on a real (temporary) SQLite store.
+func BenchmarkHandleSQLite(b *testing.B) {
+	caps, _ := fixture(b)
+	body := fixturePayload(b, "large-16k.json")
+	compareEngines(b, caps, func(ctx context.Context, e Engine, bind *capabilities.Binding) error {
+		call := *bind
+		_, err := HandleIssueUpdated(ctx, e, &call, body)
+		return err
+	})
+}
+
 // BenchmarkEmptyCall is the round trip of the smallest export, describe.
 func BenchmarkEmptyCall(b *testing.B) {
-	compareEngines(b, func(ctx context.Context, e Engine, bind *capabilities.Binding) error {
+	compareEngines(b, memoryHost{}, func(ctx context.Context, e Engine, bind *capabilities.Binding) error {
 		_, err := e.Call(ctx, bind, abi.ExportDescribe, nil)
 		return err
 	})

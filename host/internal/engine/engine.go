@@ -25,6 +25,13 @@ type Engine interface {
 	Close(ctx context.Context) error
 }
 
+// Host answers the plugin's host-function calls: a JSON request in, a JSON
+// response out, failures inside it. capabilities.Set is the product's;
+// benchmarks use one that answers from memory.
+type Host interface {
+	Call(ctx context.Context, b *capabilities.Binding, function string, request []byte) []byte
+}
+
 // Fault is a failure of the plugin call itself, as opposed to one the
 // plugin reported. It is always worth a retry with a fresh instance.
 type Fault struct {

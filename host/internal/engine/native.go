@@ -12,12 +12,12 @@ import (
 // JSON envelopes and host functions as the Wasm engine, without a sandbox.
 // It exists to debug plugin logic and to measure what the sandbox costs.
 type Native struct {
-	Caps *capabilities.Set
+	Caps Host
 }
 
 type nativeTransport struct {
 	ctx  context.Context
-	caps *capabilities.Set
+	caps Host
 	b    *capabilities.Binding
 }
 

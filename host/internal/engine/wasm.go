@@ -45,7 +45,7 @@ const (
 // into a bounded pool, an instance used by one call at a time and dropped
 // after any fault.
 type Wasm struct {
-	caps     *capabilities.Set
+	caps     Host
 	compiled *extism.CompiledPlugin
 	cfg      WasmConfig
 	log      *slog.Logger
@@ -67,7 +67,7 @@ type bindingKey struct{}
 
 // NewWasm compiles the module, checks its description against this host's
 // ABI, and leaves one warm instance in the pool.
-func NewWasm(ctx context.Context, caps *capabilities.Set, cfg WasmConfig) (*Wasm, error) {
+func NewWasm(ctx context.Context, caps Host, cfg WasmConfig) (*Wasm, error) {
 	if cfg.PoolSize <= 0 {
 		cfg.PoolSize = max(2, runtime.NumCPU())
 	}
