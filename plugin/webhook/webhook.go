@@ -5,11 +5,8 @@
 package webhook
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"strconv"
 )
 
 // EventIssueUpdated is the only event group sync acts on.
@@ -56,98 +53,139 @@ func (p *IssueUpdated) ChangesField(field string) bool {
 // ErrNotObject is returned for a body that is valid JSON but not an object.
 var ErrNotObject = errors.New("webhook body is not a JSON object")
 
-// wire mirrors the JSON layout; unknown fields are skipped by the decoder.
-type wire struct {
-	WebhookEvent string     `json:"webhookEvent"`
-	Timestamp    flexNumber `json:"timestamp"`
-	Issue        *struct {
-		ID     flexString `json:"id"`
-		Key    string     `json:"key"`
-		Fields struct {
-			Assignee *User `json:"assignee"`
-		} `json:"fields"`
-	} `json:"issue"`
-	Changelog *struct {
-		ID    flexString      `json:"id"`
-		Items []ChangelogItem `json:"items"`
-	} `json:"changelog"`
-}
-
 // Parse decodes a webhook body. It fails on malformed JSON, on a body that
 // is not an object, and on fields of the wrong type; it does not judge
-// whether the event is one to act on.
+// whether the event is one to act on. Keys match exactly, as Jira sends
+// them.
 func Parse(body []byte) (*IssueUpdated, error) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 {
+	s := &scanner{b: body}
+	switch s.ws(); {
+	case s.i == len(s.b):
 		return nil, errors.New("webhook body is empty")
-	}
-	if trimmed[0] != '{' {
-		if json.Valid(trimmed) {
+	case s.b[s.i] == '{':
+	default:
+		if json.Valid(body) {
 			return nil, ErrNotObject
 		}
 		return nil, errors.New("webhook body is not valid JSON")
 	}
-	var w wire
-	if err := json.Unmarshal(trimmed, &w); err != nil {
-		return nil, fmt.Errorf("webhook body: %w", err)
+	p := &IssueUpdated{}
+	err := s.object(func(key string) error {
+		switch key {
+		case "webhookEvent":
+			return s.stringField(key, &p.Event)
+		case "timestamp":
+			return s.intField(key, &p.Timestamp)
+		case "issue":
+			return s.issue(p)
+		case "changelog":
+			return s.changelog(p)
+		}
+		return s.skip()
+	})
+	if err != nil {
+		return nil, err
 	}
-	p := &IssueUpdated{Event: w.WebhookEvent, Timestamp: int64(w.Timestamp)}
-	if w.Issue != nil {
-		p.IssueID = string(w.Issue.ID)
-		p.IssueKey = w.Issue.Key
-		p.Assignee = w.Issue.Fields.Assignee
-	}
-	if w.Changelog != nil {
-		p.ChangelogID = string(w.Changelog.ID)
-		p.Items = w.Changelog.Items
+	if s.ws(); s.i != len(s.b) {
+		return nil, s.fail("data after the object")
 	}
 	return p, nil
 }
 
-// flexString accepts a JSON string or number: Jira sends ids as strings,
-// but tools that replay webhooks often turn them into numbers.
-type flexString string
-
-func (s *flexString) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*s = ""
-		return nil
+func (s *scanner) issue(p *IssueUpdated) error {
+	if isNull, err := s.null(); isNull || err != nil {
+		return err
 	}
-	if len(b) > 0 && b[0] == '"' {
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
+	if s.peek() != '{' {
+		return errors.New("webhook body: issue is not an object")
+	}
+	return s.object(func(key string) error {
+		switch key {
+		case "id":
+			return s.idField("issue.id", &p.IssueID)
+		case "key":
+			return s.stringField("issue.key", &p.IssueKey)
+		case "fields":
+			if isNull, err := s.null(); isNull || err != nil {
+				return err
+			}
+			if s.peek() != '{' {
+				return errors.New("webhook body: issue.fields is not an object")
+			}
+			return s.object(func(key string) error {
+				if key != "assignee" {
+					return s.skip()
+				}
+				p.Assignee = nil
+				if isNull, err := s.null(); isNull || err != nil {
+					return err
+				}
+				if s.peek() != '{' {
+					return errors.New("webhook body: issue.fields.assignee is not an object")
+				}
+				u := &User{}
+				p.Assignee = u
+				return s.object(func(key string) error {
+					switch key {
+					case "name":
+						return s.stringField("assignee.name", &u.Name)
+					case "key":
+						return s.stringField("assignee.key", &u.Key)
+					case "emailAddress":
+						return s.stringField("assignee.emailAddress", &u.EmailAddress)
+					case "displayName":
+						return s.stringField("assignee.displayName", &u.DisplayName)
+					}
+					return s.skip()
+				})
+			})
 		}
-		*s = flexString(v)
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("want a string or number id, got %.20s", b)
-	}
-	*s = flexString(n.String())
-	return nil
+		return s.skip()
+	})
 }
 
-// flexNumber accepts a JSON number or a numeric string (the same replay
-// tools again).
-type flexNumber int64
-
-func (n *flexNumber) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*n = 0
-		return nil
+func (s *scanner) changelog(p *IssueUpdated) error {
+	if isNull, err := s.null(); isNull || err != nil {
+		return err
 	}
-	s := string(b)
-	if len(b) > 0 && b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+	if s.peek() != '{' {
+		return errors.New("webhook body: changelog is not an object")
+	}
+	return s.object(func(key string) error {
+		switch key {
+		case "id":
+			return s.idField("changelog.id", &p.ChangelogID)
+		case "items":
+			p.Items = nil
+			if isNull, err := s.null(); isNull || err != nil {
+				return err
+			}
+			if s.peek() != '[' {
+				return errors.New("webhook body: changelog.items is not an array")
+			}
+			p.Items = []ChangelogItem{}
+			return s.array(func() error {
+				if isNull, err := s.null(); isNull || err != nil {
+					p.Items = append(p.Items, ChangelogItem{})
+					return err
+				}
+				if s.peek() != '{' {
+					return errors.New("webhook body: a changelog item is not an object")
+				}
+				var it ChangelogItem
+				err := s.object(func(key string) error {
+					switch key {
+					case "field":
+						return s.stringField("item.field", &it.Field)
+					case "fieldtype":
+						return s.stringField("item.fieldtype", &it.FieldType)
+					}
+					return s.skip()
+				})
+				p.Items = append(p.Items, it)
+				return err
+			})
 		}
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return fmt.Errorf("want an integer timestamp, got %.20s", b)
-	}
-	*n = flexNumber(v)
-	return nil
+		return s.skip()
+	})
 }
