@@ -54,6 +54,7 @@ fuzz:
 # native engines alternate; cold and warm compiles alternate).
 bench: plugin
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench . -benchtime 30x ./host/internal/engine/
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench EndToEnd -benchtime 1x ./host/cmd/jirasync
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

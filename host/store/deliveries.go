@@ -103,12 +103,13 @@ func (s *Store) Claim(ctx context.Context, id int64, lease time.Duration, now bo
 	return d, err == nil, err
 }
 
-// Due lists deliveries ready for an attempt, oldest first.
-func (s *Store) Due(ctx context.Context, limit int) ([]int64, error) {
+// Due lists deliveries ready for an attempt with ids above after, oldest
+// first: a caller pages through a backlog with the last id it got.
+func (s *Store) Due(ctx context.Context, after int64, limit int) ([]int64, error) {
 	t := s.now().UnixMilli()
 	rows, err := s.db.QueryContext(ctx, `SELECT id FROM deliveries
-		WHERE (status IN (?, ?) AND next_attempt_at <= ?) OR (status = ? AND lease_until < ?)
-		ORDER BY id LIMIT ?`, DeliveryPending, DeliveryRetrying, t, DeliveryProcessing, t, limit)
+		WHERE id > ? AND ((status IN (?, ?) AND next_attempt_at <= ?) OR (status = ? AND lease_until < ?))
+		ORDER BY id LIMIT ?`, after, DeliveryPending, DeliveryRetrying, t, DeliveryProcessing, t, limit)
 	if err != nil {
 		return nil, err
 	}

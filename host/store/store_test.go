@@ -180,11 +180,11 @@ func TestInbox(t *testing.T) {
 	if err != nil || st != DeliveryRetrying {
 		t.Fatalf("Finish retry = %s, %v", st, err)
 	}
-	if ids, _ := s.Due(ctx, 10); len(ids) != 0 {
+	if ids, _ := s.Due(ctx, 0, 10); len(ids) != 0 {
 		t.Fatalf("a retry due in a minute is due now: %v", ids)
 	}
 	s.now = func() time.Time { return now.Add(2 * time.Minute) }
-	if ids, _ := s.Due(ctx, 10); len(ids) != 1 {
+	if ids, _ := s.Due(ctx, 0, 10); len(ids) != 1 {
 		t.Fatalf("Due after the backoff = %v, want the delivery", ids)
 	}
 	d, ok, err = s.Claim(ctx, id, time.Minute, false)
@@ -257,7 +257,7 @@ func TestReleaseLeases(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("ReleaseLeases = %d, %v", n, err)
 	}
-	if ids, _ := s.Due(ctx, 10); len(ids) != 1 {
+	if ids, _ := s.Due(ctx, 0, 10); len(ids) != 1 {
 		t.Fatal("a released delivery is not due")
 	}
 }

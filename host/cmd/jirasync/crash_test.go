@@ -174,7 +174,7 @@ func TestCrashSafety(t *testing.T) {
 		len(events), sent.Load(), acked.Load(), refusedConn.Load(), kills, counts)
 }
 
-func seedCrash(t *testing.T, db string) {
+func seedCrash(t testing.TB, db string) {
 	ctx := context.Background()
 	st, err := openCrashStore(db)
 	if err != nil {
@@ -281,7 +281,7 @@ func verifyCrash(t *testing.T, st *store.Store, events []*event) map[string]int 
 }
 
 type hostProc struct {
-	t    *testing.T
+	t    testing.TB
 	bin  string
 	args []string
 	log  string
@@ -330,7 +330,7 @@ func (h *hostProc) stop() {
 	}
 }
 
-func waitQueueEmpty(t *testing.T, addr string) {
+func waitQueueEmpty(t testing.TB, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -357,7 +357,7 @@ func waitQueueEmpty(t *testing.T, addr string) {
 	t.Fatal("deliveries still unsettled after 30s")
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

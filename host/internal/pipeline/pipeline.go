@@ -240,17 +240,25 @@ func (p *Pipeline) poller() {
 			return
 		case <-t.C:
 		}
-		ids, err := p.store.Due(context.Background(), cap(p.queue))
-		if err != nil {
-			p.log.Warn("looking for due deliveries", "error", err)
-			continue
-		}
-		for _, id := range ids {
-			select {
-			case p.queue <- job{id: id}:
-			case <-p.stop:
-				return
+		// Drain the whole backlog before sleeping again: after a restart,
+		// or when the intake outran the queue, thousands may be due.
+		for after := int64(0); ; {
+			ids, err := p.store.Due(context.Background(), after, 256)
+			if err != nil {
+				p.log.Warn("looking for due deliveries", "error", err)
+				break
 			}
+			for _, id := range ids {
+				select {
+				case p.queue <- job{id: id}:
+				case <-p.stop:
+					return
+				}
+			}
+			if len(ids) < 256 {
+				break
+			}
+			after = ids[len(ids)-1]
 		}
 	}
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jirasync/jirasync/host/internal/secrets"
+	"github.com/jirasync/jirasync/host/webhooktoken"
+	"github.com/jirasync/jirasync/testharness/pluginbuild"
+)
+
+// BenchmarkEndToEnd measures the real binary over loopback: start to
+// ready with a warm compilation cache, deliveries accepted per second
+// (durable, answered 202 without waiting for processing), processed per
+// second with the wasm engine against the native one, p99 accept latency
+// at a paced 1,000 deliveries/s, and peak resident memory. It runs once
+// whatever b.N is; the figures are its metrics.
+func BenchmarkEndToEnd(b *testing.B) {
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "jirasync")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("building jirasync: %v\n%s", err, out)
+	}
+	plugin, err := pluginbuild.Path()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Setenv(secrets.EnvKey, base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	token, err := webhooktoken.Mint("jira.example.com:crash", []byte("crash-secret"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache := filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+	results := map[string]float64{}
+	for _, engine := range []string{"native", "wasm"} {
+		db := filepath.Join(dir, engine+".db")
+		seedCrash(b, db)
+		addr := freeAddr(b)
+		h := &hostProc{t: b, bin: bin, log: filepath.Join(dir, engine+".log"), args: []string{"serve", "-addr", addr,
+			"-db", db, "-plugin", plugin, "-engine", engine, "-cache-dir", cache, "-admin-token", crashAdminToken,
+			"-log-level", "error", "-answer-wait", "1ns"}}
+		start := time.Now()
+		h.start()
+		results[engine+" start-ms"] = float64(time.Since(start).Microseconds()) / 1000
+		url := "http://" + addr + "/extensions/jira-server/issue-updated/" + token
+
+		// Accept throughput: 16 clients, 3,000 deliveries.
+		const n = 3000
+		var next atomic.Int64
+		var failed atomic.Int64
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+		acceptStart := time.Now()
+		var wg sync.WaitGroup
+		for c := 0; c < 16; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := next.Add(1) - 1
+					if i >= n {
+						return
+					}
+					e := &event{issue: int(i) % crashIssues, changelog: 100000 + int(i), timestamp: 1795000000000 + i*1000, user: int(i) % crashUsers}
+					if status := post(client, url, e.body()); status/100 != 2 {
+						failed.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		acceptElapsed := time.Since(acceptStart)
+		waitQueueEmpty(b, addr)
+		processElapsed := time.Since(acceptStart)
+		if failed.Load() > 0 {
+			b.Fatalf("%s: %d deliveries not accepted", engine, failed.Load())
+		}
+		results[engine+" accepted/s"] = n / acceptElapsed.Seconds()
+		results[engine+" processed/s"] = n / processElapsed.Seconds()
+
+		// Accept latency at a paced 1,000/s for 3 s.
+		var mu sync.Mutex
+		var lat []time.Duration
+		tick := time.NewTicker(time.Millisecond)
+		var pw sync.WaitGroup
+		for i := 0; i < 3000; i++ {
+			<-tick.C
+			pw.Add(1)
+			go func(i int) {
+				defer pw.Done()
+				e := &event{issue: i % crashIssues, changelog: 200000 + i, timestamp: 1796000000000 + int64(i)*1000, user: i % crashUsers}
+				s := time.Now()
+				post(client, url, e.body())
+				d := time.Since(s)
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}(i)
+		}
+		tick.Stop()
+		pw.Wait()
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		results[engine+" p99-ms@1000/s"] = float64(lat[len(lat)*99/100].Microseconds()) / 1000
+		waitQueueEmpty(b, addr)
+		results[engine+" rss-MB"] = peakRSS(h.cmd.Process.Pid)
+		h.stop()
+	}
+	for k, v := range results {
+		b.ReportMetric(v, strings.ReplaceAll(k, " ", "_"))
+	}
+	ratio := results["wasm processed/s"] / results["native processed/s"]
+	b.ReportMetric(ratio, "processed_wasm/native")
+	fmt.Printf("\nend to end (2 cores, loopback, durable SQLite)          wasm      native   goal\n")
+	fmt.Printf("  deliveries accepted per second              %9.0f  %9.0f   >= 3000\n", results["wasm accepted/s"], results["native accepted/s"])
+	fmt.Printf("  deliveries processed per second             %9.0f  %9.0f   wasm/native %.2f (>= 0.7)\n", results["wasm processed/s"], results["native processed/s"], ratio)
+	fmt.Printf("  p99 accept latency at 1000/s (ms)           %9.1f  %9.1f   <= 10\n", results["wasm p99-ms@1000/s"], results["native p99-ms@1000/s"])
+	fmt.Printf("  start to ready, warm cache (ms)             %9.0f  %9.0f   <= 250\n", results["wasm start-ms"], results["native start-ms"])
+	fmt.Printf("  peak resident memory (MB)                   %9.0f  %9.0f   <= 150\n", results["wasm rss-MB"], results["native rss-MB"])
+}
+
+func post(c *http.Client, url string, body []byte) int {
+	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// peakRSS reads a process's peak resident set (VmHWM) in MB.
+func peakRSS(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return -1
+}
