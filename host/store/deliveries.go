@@ -68,16 +68,103 @@ func scanDelivery(sc interface{ Scan(...any) error }, d *Delivery, extra ...any)
 // AcceptDelivery stores a delivery as pending. When one with the same
 // dedupe key is already stored it stores nothing and returns that one's id
 // with duplicate set. It returns once the row is durable.
+//
+// Accepts are group-committed: one writer takes every accept waiting and
+// commits them in one transaction, so concurrent webhooks share an fsync
+// instead of queueing for one each. The batching window is whatever the
+// previous commit took; a lone accept commits at once.
 func (s *Store) AcceptDelivery(ctx context.Context, d NewDelivery) (id int64, duplicate bool, err error) {
+	s.acceptOnce.Do(func() { go s.acceptLoop() })
+	req := acceptReq{d: d, done: make(chan acceptRes, 1)}
+	select {
+	case s.accepts <- req:
+	case <-s.closing:
+		return 0, false, errors.New("store closed")
+	case <-ctx.Done():
+		return 0, false, ctx.Err()
+	}
+	select {
+	case r := <-req.done:
+		return r.id, r.dup, r.err
+	case <-ctx.Done():
+		// The row may yet be written: at-least-once, and a re-send is a
+		// duplicate.
+		return 0, false, ctx.Err()
+	}
+}
+
+type acceptReq struct {
+	d    NewDelivery
+	done chan acceptRes
+}
+
+type acceptRes struct {
+	id  int64
+	dup bool
+	err error
+}
+
+const maxAcceptBatch = 256
+
+func (s *Store) acceptLoop() {
+	for {
+		var first acceptReq
+		select {
+		case first = <-s.accepts:
+		case <-s.closing:
+			return
+		}
+		batch := []acceptReq{first}
+	collect:
+		for len(batch) < maxAcceptBatch {
+			select {
+			case r := <-s.accepts:
+				batch = append(batch, r)
+			default:
+				break collect
+			}
+		}
+		res := make([]acceptRes, len(batch))
+		err := s.tx(context.Background(), func(tx *sql.Tx) error {
+			for i, r := range batch {
+				id, dup, err := s.acceptOne(tx, r.d)
+				if err != nil {
+					return err
+				}
+				res[i] = acceptRes{id: id, dup: dup}
+			}
+			return nil
+		})
+		if err != nil && len(batch) > 1 {
+			// One bad row must not fail its neighbours: each on its own.
+			for i, r := range batch {
+				res[i] = acceptRes{}
+				res[i].err = s.tx(context.Background(), func(tx *sql.Tx) error {
+					var err error
+					res[i].id, res[i].dup, err = s.acceptOne(tx, r.d)
+					return err
+				})
+			}
+		} else if err != nil {
+			res[0].err = err
+		}
+		for i, r := range batch {
+			r.done <- res[i]
+		}
+	}
+}
+
+func (s *Store) acceptOne(tx *sql.Tx, d NewDelivery) (id int64, duplicate bool, err error) {
+	ctx := context.Background()
 	now := s.now().UnixMilli()
-	err = s.db.QueryRowContext(ctx, `INSERT INTO deliveries(installation_id, received_at, body, status, event,
+	err = tx.QueryRowContext(ctx, `INSERT INTO deliveries(installation_id, received_at, body, status, event,
 			issue_id, issue_key, changelog_id, jira_timestamp, dedupe_key, next_attempt_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(installation_id, dedupe_key) WHERE dedupe_key != '' DO NOTHING
 		RETURNING id`, d.Installation, now, d.Body, DeliveryPending, d.Event, d.IssueID, d.IssueKey,
 		d.ChangelogID, d.JiraTimestamp, d.DedupeKey, now).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = s.db.QueryRowContext(ctx, `SELECT id FROM deliveries WHERE installation_id = ? AND dedupe_key = ?`,
+		err = tx.QueryRowContext(ctx, `SELECT id FROM deliveries WHERE installation_id = ? AND dedupe_key = ?`,
 			d.Installation, d.DedupeKey).Scan(&id)
 		return id, true, err
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -31,6 +32,11 @@ type Store struct {
 	db      *sql.DB
 	now     func() time.Time
 	secrets Sealer
+
+	accepts    chan acceptReq
+	acceptOnce sync.Once
+	closing    chan struct{}
+	closeOnce  sync.Once
 }
 
 // Sealer encrypts the secrets the store keeps (installation credentials)
@@ -61,7 +67,7 @@ func Open(ctx context.Context, path string, sealer Sealer) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(8)
-	s := &Store{db: db, now: time.Now, secrets: sealer}
+	s := &Store{db: db, now: time.Now, secrets: sealer, accepts: make(chan acceptReq), closing: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -69,8 +75,11 @@ func Open(ctx context.Context, path string, sealer Sealer) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the accept writer and closes the database.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	return s.db.Close()
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -294,5 +296,50 @@ func TestSecretsAreSealedAtRest(t *testing.T) {
 	}
 	if _, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"), nil); err == nil {
 		t.Error("a store without a Sealer opened")
+	}
+}
+
+// TestAcceptGroupCommit sends many accepts at once, a third of them
+// repeats: every key is stored once and every repeat gets its id.
+func TestAcceptGroupCommit(t *testing.T) {
+	s := open(t)
+	seed(t, s)
+	ctx := context.Background()
+	const n = 300
+	ids := make([]int64, n)
+	dups := make([]bool, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			var err error
+			ids[i], dups[i], err = s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`),
+				DedupeKey: "key-" + strconv.Itoa(i%200)})
+			if err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	byKey := map[int]int64{}
+	dupCount := 0
+	for i := 0; i < n; i++ {
+		if id, ok := byKey[i%200]; ok && id != ids[i] {
+			t.Fatalf("key %d stored as %d and %d", i%200, id, ids[i])
+		}
+		byKey[i%200] = ids[i]
+		if dups[i] {
+			dupCount++
+		}
+	}
+	counts, _ := s.DeliveryCounts(ctx)
+	if counts[DeliveryPending] != 200 || dupCount != 100 {
+		t.Fatalf("%d stored, %d duplicates; want 200 and 100", counts[DeliveryPending], dupCount)
 	}
 }
