@@ -408,13 +408,8 @@ func (a *App) showInstallation(w http.ResponseWriter, r *http.Request) {
 // setInstallationOrg adds an organization to those an installation serves,
 // or switches its inbound assignee sync.
 func (a *App) setInstallationOrg(w http.ResponseWriter, r *http.Request) {
-	in, err := a.store.Installation(r.Context(), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		a.message(w, http.StatusNotFound, "No such installation", "There is no installation "+r.PathValue("id")+".")
-		return
-	}
-	if err != nil {
-		a.storeDown(w, err)
+	in, ok := a.installationOrAnswer(w, r)
+	if !ok {
 		return
 	}
 	org, inbound := r.PostFormValue("organization"), r.PostFormValue("inbound_assignee") != ""
@@ -451,13 +446,8 @@ func (a *App) setInstallationOrg(w http.ResponseWriter, r *http.Request) {
 // cannot be told, the page says so and offers to forget the installation
 // anyway (force).
 func (a *App) uninstall(w http.ResponseWriter, r *http.Request) {
-	in, err := a.store.Installation(r.Context(), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		a.message(w, http.StatusNotFound, "No such installation", "There is no installation "+r.PathValue("id")+".")
-		return
-	}
-	if err != nil {
-		a.storeDown(w, err)
+	in, ok := a.installationOrAnswer(w, r)
+	if !ok {
 		return
 	}
 	log := a.log.With("installation", in.ID, "jira", in.BaseURL)
@@ -490,6 +480,21 @@ func (a *App) uninstall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, InstallationsPath+"/"+in.ID, http.StatusSeeOther)
+}
+
+// installationOrAnswer loads the installation a path names, or answers
+// the request itself (404, or 503 when storage fails).
+func (a *App) installationOrAnswer(w http.ResponseWriter, r *http.Request) (store.Installation, bool) {
+	in, err := a.store.Installation(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		a.message(w, http.StatusNotFound, "No such installation", "There is no installation "+r.PathValue("id")+".")
+		return in, false
+	case err != nil:
+		a.storeDown(w, err)
+		return in, false
+	}
+	return in, true
 }
 
 func (a *App) storeDown(w http.ResponseWriter, err error) {

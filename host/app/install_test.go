@@ -56,16 +56,7 @@ func newInstallEnv(t *testing.T, jiraVersion string) *installEnv {
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 
-	jira, err := fakejira.Start(fakejira.Config{Version: jiraVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { jira.Close() })
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jira.AddConsumer("jirasync-test", &key.PublicKey)
+	jira, key := startJira(t, jiraVersion, "jirasync-test")
 	der, _ := x509.MarshalPKCS8PrivateKey(key)
 	e := &installEnv{t: t, app: a, public: public, jira: jira,
 		keyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))}

@@ -23,16 +23,7 @@ import (
 func seedJira(t *testing.T, a *App) *fakejira.Server {
 	t.Helper()
 	ctx := context.Background()
-	jira, err := fakejira.Start(fakejira.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { jira.Close() })
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jira.AddConsumer("k", &key.PublicKey)
+	jira, key := startJira(t, "", "k")
 	jira.AddAccessToken("k", "tok", "")
 	jira.AddUser(fakejira.User{Name: "alice", Key: "JIRAUSER10000", EmailAddress: "alice@example.com", Active: true})
 	in, err := a.Store().Installation(ctx, "jira1")
@@ -45,6 +36,23 @@ func seedJira(t *testing.T, a *App) *fakejira.Server {
 		t.Fatal(err)
 	}
 	return jira
+}
+
+// startJira starts a simulated Jira that knows one consumer, whose key it
+// returns.
+func startJira(t *testing.T, version, consumer string) (*fakejira.Server, *rsa.PrivateKey) {
+	t.Helper()
+	jira, err := fakejira.Start(fakejira.Config{Version: version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { jira.Close() })
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jira.AddConsumer(consumer, &key.PublicKey)
+	return jira, key
 }
 
 func waitStatus(t *testing.T, st *store.Store, id int64, want string) store.Delivery {
