@@ -75,15 +75,7 @@ func press(t *testing.T, s *Server, tok, button string) (*http.Response, string)
 	case "deny":
 		form.Set("deny", "Deny")
 	}
-	resp, err := browserClient().PostForm(s.URL()+"/plugins/servlet/oauth/authorize", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := readAnswer(t)(browserClient().PostForm(s.URL()+"/plugins/servlet/oauth/authorize", form))
 	return resp, string(b)
 }
 

@@ -126,16 +126,24 @@ func plainClient() *http.Client {
 
 func get(t *testing.T, c *http.Client, u string) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
+	return readAnswer(t)(c.Get(u))
+}
+
+// readAnswer returns a function that fails the test on a transport error
+// and otherwise reads the whole answer: readAnswer(t)(client.Do(req)).
+func readAnswer(t *testing.T) func(*http.Response, error) (*http.Response, []byte) {
+	return func(resp *http.Response, err error) (*http.Response, []byte) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
 }
 
 func lastRequest(t *testing.T, s *Server) Request {

@@ -31,16 +31,7 @@ func send(t *testing.T, c *http.Client, method, u, body string) (*http.Response,
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return readAnswer(t)(c.Do(req))
 }
 
 func decodeObject(t *testing.T, b []byte) map[string]any {
