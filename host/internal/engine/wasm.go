@@ -124,7 +124,28 @@ func NewWasm(ctx context.Context, caps Host, cfg WasmConfig) (*Wasm, error) {
 		w.compiled.Close(ctx)
 		return nil, err
 	}
+	go w.prewarm()
 	return w, nil
+}
+
+// prewarm fills the pool in the background, so that the first deliveries
+// after a start do not each pay for an instance's Go runtime start-up,
+// while readiness waits only for the first instance.
+func (w *Wasm) prewarm() {
+	for i := 1; i < w.cfg.PoolSize; i++ {
+		select {
+		case w.slots <- struct{}{}:
+		default:
+			return // calls are using every slot: they make their own
+		}
+		inst, err := w.newInstance(context.Background())
+		if err != nil {
+			<-w.slots
+			w.log.Warn("pre-warming a plugin instance", "error", err)
+			return
+		}
+		w.release(inst, true)
+	}
 }
 
 func (w *Wasm) hostFunctions() []extism.HostFunction {
