@@ -225,25 +225,10 @@ type Assignment struct {
 	Assignee *string
 }
 
-// AssignGroups applies assignments in one transaction on behalf of an
-// installation, recording each change with the delivery that made it. A
-// group the installation has no link to (through an organization it serves)
-// fails the whole call with ErrDenied: the plugin is sandboxed, and this is
-// where its reach ends.
-func (s *Store) AssignGroups(ctx context.Context, installationID string, deliveryID int64, as []Assignment) (int, error) {
-	changed := 0
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		changed, err = s.applyAssignments(ctx, tx, installationID, deliveryID, as)
-		return err
-	})
-	return changed, err
-}
-
 // CheckAssignments reports how many of as would change a group, or
-// ErrDenied if one names a group the installation may not touch. It
-// changes nothing: the pipeline applies staged assignments when it commits
-// the delivery.
+// ErrDenied if one names a group the installation may not touch: the
+// plugin is sandboxed, and this is where its reach ends. It changes
+// nothing: Finish applies staged assignments when it commits the delivery.
 func (s *Store) CheckAssignments(ctx context.Context, installationID string, as []Assignment) (int, error) {
 	changed := 0
 	for _, a := range as {

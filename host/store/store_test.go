@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"strconv"
@@ -105,18 +106,29 @@ func TestLinkedGroupsOnlyInServedOrganizations(t *testing.T) {
 	}
 }
 
+// assign applies assignments in one transaction, as Finish does.
+func assign(s *Store, ctx context.Context, deliveryID int64, as []Assignment) (int, error) {
+	changed := 0
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		changed, err = s.applyAssignments(ctx, tx, "jira1", deliveryID, as)
+		return err
+	})
+	return changed, err
+}
+
 func TestAssignGroups(t *testing.T) {
 	s := open(t)
 	seed(t, s)
 	ctx := context.Background()
-	n, err := s.AssignGroups(ctx, "jira1", 7, []Assignment{{Group: "g1", Assignee: ptr("alice")}, {Group: "g2", Assignee: ptr("alice")}})
+	n, err := assign(s, ctx, 7, []Assignment{{Group: "g1", Assignee: ptr("alice")}, {Group: "g2", Assignee: ptr("alice")}})
 	must(t, err)
 	if n != 1 {
 		t.Errorf("changed %d, want 1 (g2 already had alice)", n)
 	}
 	// g3 is linked, but through an organization jira1 does not serve: the
 	// whole call is refused and g1's unassignment rolled back.
-	_, err = s.AssignGroups(ctx, "jira1", 8, []Assignment{{Group: "g1"}, {Group: "g3", Assignee: ptr("alice")}})
+	_, err = assign(s, ctx, 8, []Assignment{{Group: "g1"}, {Group: "g3", Assignee: ptr("alice")}})
 	if !errors.Is(err, ErrDenied) {
 		t.Fatalf("assigning g3: %v, want ErrDenied", err)
 	}

@@ -161,15 +161,6 @@ func (p *Pipeline) Stop(ctx context.Context) error {
 	}
 }
 
-// Submit asks for an attempt on a delivery soon. It never blocks: when the
-// queue is full the poller finds the delivery in the store.
-func (p *Pipeline) Submit(id int64, now bool) {
-	select {
-	case p.queue <- job{id: id, now: now}:
-	default:
-	}
-}
-
 // Wait submits a delivery and waits for the outcome of its next attempt,
 // or until ctx is done (then ok is false; the attempt goes on).
 func (p *Pipeline) Wait(ctx context.Context, id int64, now bool) (Result, bool) {
