@@ -128,6 +128,11 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		render(w, status, "setup.html", p)
 		return
 	}
+	// Setups abandoned on Jira's page would otherwise keep their sealed
+	// private keys forever; none older than the timeout can finish.
+	if err := a.store.DeletePendingSetupsBefore(r.Context(), time.Now().Add(-a.cfg.SetupTimeout)); err != nil {
+		a.log.Warn("setup: forgetting abandoned setups", "error", err)
+	}
 	if err := a.store.PutPendingSetup(r.Context(), store.PendingSetup{RequestToken: token, RequestTokenSecret: secret,
 		BaseURL: base, ConsumerKey: p.ConsumerKey, PrivateKeyPEM: keyPEM, VerifyTLS: p.VerifyTLS, Organization: p.Organization}); err != nil {
 		a.storeDown(w, err)

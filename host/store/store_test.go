@@ -355,3 +355,26 @@ func TestAcceptGroupCommit(t *testing.T) {
 		t.Fatalf("%d stored, %d duplicates; want 200 and 100", counts[DeliveryPending], dupCount)
 	}
 }
+
+func TestPendingSetups(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	must(t, s.PutPendingSetup(ctx, PendingSetup{RequestToken: "old", RequestTokenSecret: "sec", BaseURL: "http://j",
+		ConsumerKey: "k", PrivateKeyPEM: "pem", Organization: "acme"}))
+	s.now = func() time.Time { return now.Add(20 * time.Minute) }
+	must(t, s.PutPendingSetup(ctx, PendingSetup{RequestToken: "new", RequestTokenSecret: "sec2", BaseURL: "http://j",
+		ConsumerKey: "k", PrivateKeyPEM: "pem2", Organization: "acme"}))
+	must(t, s.DeletePendingSetupsBefore(ctx, now.Add(10*time.Minute)))
+	if _, err := s.TakePendingSetup(ctx, "old"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an abandoned setup survived: %v", err)
+	}
+	p, err := s.TakePendingSetup(ctx, "new")
+	if err != nil || p.RequestTokenSecret != "sec2" || p.PrivateKeyPEM != "pem2" {
+		t.Fatalf("recent setup = %+v, %v", p, err)
+	}
+	if _, err := s.TakePendingSetup(ctx, "new"); !errors.Is(err, ErrNotFound) {
+		t.Error("a setup was taken twice")
+	}
+}
