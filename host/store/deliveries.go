@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -125,7 +126,7 @@ func (s *Store) acceptLoop() {
 			}
 		}
 		res := make([]acceptRes, len(batch))
-		err := s.tx(context.Background(), func(tx *sql.Tx) error {
+		err := s.tx(context.Background(), func(tx runner) error {
 			for i, r := range batch {
 				id, dup, err := s.acceptOne(tx, r.d)
 				if err != nil {
@@ -139,7 +140,7 @@ func (s *Store) acceptLoop() {
 			// One bad row must not fail its neighbours: each on its own.
 			for i, r := range batch {
 				res[i] = acceptRes{}
-				res[i].err = s.tx(context.Background(), func(tx *sql.Tx) error {
+				res[i].err = s.tx(context.Background(), func(tx runner) error {
 					var err error
 					res[i].id, res[i].dup, err = s.acceptOne(tx, r.d)
 					return err
@@ -154,7 +155,7 @@ func (s *Store) acceptLoop() {
 	}
 }
 
-func (s *Store) acceptOne(tx *sql.Tx, d NewDelivery) (id int64, duplicate bool, err error) {
+func (s *Store) acceptOne(tx runner, d NewDelivery) (id int64, duplicate bool, err error) {
 	ctx := context.Background()
 	now := s.now().UnixMilli()
 	err = tx.QueryRowContext(ctx, `INSERT INTO deliveries(installation_id, received_at, body, status, event,
@@ -190,30 +191,32 @@ func (s *Store) Claim(ctx context.Context, id int64, lease time.Duration, now bo
 	return d, err == nil, err
 }
 
-// Due lists deliveries ready for an attempt with ids above after, oldest
-// first: a caller pages through a backlog with the last id it got.
-func (s *Store) Due(ctx context.Context, after int64, limit int) ([]int64, error) {
+// ClaimNext claims the oldest delivery ready for an attempt, as Claim
+// does, and returns false when there is none. Hosts sharing the database
+// claim different deliveries: one that another host is claiming this
+// moment is passed over, not waited for.
+func (s *Store) ClaimNext(ctx context.Context, lease time.Duration) (Delivery, bool, error) {
 	t := s.now().UnixMilli()
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM deliveries
-		WHERE id > ? AND ((status IN (?, ?) AND next_attempt_at <= ?) OR (status = ? AND lease_until < ?))
-		ORDER BY id LIMIT ?`, after, DeliveryPending, DeliveryRetrying, t, DeliveryProcessing, t, limit)
-	if err != nil {
-		return nil, err
+	var d Delivery
+	err := scanDelivery(s.db.QueryRowContext(ctx, `UPDATE deliveries
+		SET status = ?, attempts = attempts + 1, lease_until = ?
+		WHERE id = (SELECT id FROM deliveries
+			WHERE status IN (?, ?, ?)
+				AND ((status != ? AND next_attempt_at <= ?) OR (status = ? AND lease_until < ?))
+			ORDER BY id LIMIT 1`+s.dialect.skipLocked()+`)
+		RETURNING `+deliveryColumns+`, body`,
+		DeliveryProcessing, t+lease.Milliseconds(), DeliveryPending, DeliveryRetrying, DeliveryProcessing,
+		DeliveryProcessing, t, DeliveryProcessing, t), &d, &d.Body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, false, nil
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return d, err == nil, err
 }
 
 // ReleaseLeases makes every delivery left processing by a previous run of
-// this host due now. Only for a host that owns the database alone.
+// this host due now. Only for a host that owns the database alone (not
+// Shared): elsewhere the deliveries may be other hosts' work in progress,
+// and their leases are left to expire.
 func (s *Store) ReleaseLeases(ctx context.Context) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = 0
 		WHERE status = ?`, DeliveryRetrying, s.now().UnixMilli(), DeliveryProcessing)
@@ -253,10 +256,13 @@ var ErrLeaseLost = errors.New("lease lost")
 // status.
 func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, error) {
 	status := o.Status
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx runner) error {
 		var cur string
 		var attempts int
-		if err := tx.QueryRowContext(ctx, `SELECT status, attempts FROM deliveries WHERE id = ?`, d.ID).Scan(&cur, &attempts); err != nil {
+		// Locked until commit: a host that claims the delivery after its
+		// lease expired waits for this outcome, then finds it settled.
+		if err := tx.QueryRowContext(ctx, `SELECT status, attempts FROM deliveries WHERE id = ?`+s.dialect.lockRows(""),
+			d.ID).Scan(&cur, &attempts); err != nil {
 			return err
 		}
 		if cur != DeliveryProcessing || attempts != o.Attempt {
@@ -264,12 +270,17 @@ func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, erro
 		}
 		now := s.now()
 		if status == DeliveryDone && o.Synced && d.IssueID != "" {
+			// The issue's watermark row, made if missing and locked, orders
+			// deliveries of one issue finishing on several hosts at once:
+			// each decides against the mark the one before it left.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO issue_watermarks(installation_id, issue_id, jira_timestamp, delivery_id)
+				VALUES (?, ?, ?, 0) ON CONFLICT (installation_id, issue_id) DO NOTHING`,
+				d.Installation, d.IssueID, int64(math.MinInt64)); err != nil {
+				return err
+			}
 			var mark int64
-			err := tx.QueryRowContext(ctx, `SELECT jira_timestamp FROM issue_watermarks WHERE installation_id = ? AND issue_id = ?`,
-				d.Installation, d.IssueID).Scan(&mark)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
+			if err := tx.QueryRowContext(ctx, `SELECT jira_timestamp FROM issue_watermarks
+				WHERE installation_id = ? AND issue_id = ?`+s.dialect.lockRows(""), d.Installation, d.IssueID).Scan(&mark); err != nil {
 				return err
 			}
 			if d.JiraTimestamp < mark {
@@ -278,10 +289,8 @@ func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, erro
 				if _, err := s.applyAssignments(ctx, tx, d.Installation, d.ID, o.Assignments); err != nil {
 					return err
 				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO issue_watermarks(installation_id, issue_id, jira_timestamp, delivery_id)
-					VALUES (?, ?, ?, ?) ON CONFLICT(installation_id, issue_id) DO UPDATE
-					SET jira_timestamp = excluded.jira_timestamp, delivery_id = excluded.delivery_id`,
-					d.Installation, d.IssueID, d.JiraTimestamp, d.ID); err != nil {
+				if _, err := tx.ExecContext(ctx, `UPDATE issue_watermarks SET jira_timestamp = ?, delivery_id = ?
+					WHERE installation_id = ? AND issue_id = ?`, d.JiraTimestamp, d.ID, d.Installation, d.IssueID); err != nil {
 					return err
 				}
 			}

@@ -53,7 +53,7 @@ func (s *Store) PutInstallation(ctx context.Context, in Installation) error {
 		}
 		*v = sealed
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx runner) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO installations(id, external_id, base_url, consumer_key,
 				private_key_pem, access_token, access_token_secret, webhook_secret, verify_tls, created_at,
 				jira_version, webhook_api, webhook_id, uninstalled_at)

@@ -79,7 +79,7 @@ func (s *Store) PutProject(ctx context.Context, p Project) error {
 
 // PutUser creates or updates a user, replacing its emails and memberships.
 func (s *Store) PutUser(ctx context.Context, u User) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx runner) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO users(id, name) VALUES (?, ?)
 			ON CONFLICT(id) DO UPDATE SET name = excluded.name`, u.ID, u.Name); err != nil {
 			return err
@@ -89,7 +89,8 @@ func (s *Store) PutUser(ctx context.Context, u User) error {
 		}
 		for _, e := range u.Emails {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO user_emails(user_id, email, email_lower, verified)
-				VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET verified = max(verified, excluded.verified)`,
+				VALUES (?, ?, ?, ?) ON CONFLICT (user_id, email_lower) DO UPDATE
+				SET verified = CASE WHEN excluded.verified > user_emails.verified THEN excluded.verified ELSE user_emails.verified END`,
 				u.ID, e.Address, strings.ToLower(strings.TrimSpace(e.Address)), boolInt(e.Verified)); err != nil {
 				return err
 			}
@@ -117,14 +118,15 @@ type UserMatch struct {
 // UsersByEmail finds the users having an address equal to email, ignoring
 // case, oldest user first.
 func (s *Store) UsersByEmail(ctx context.Context, email string) ([]UserMatch, error) {
+	// One row per user and project (or none): aggregating into one row per
+	// user is spelt differently in each dialect, and is as easy here.
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT u.id, e.verified, coalesce(group_concat(m.project_id, char(31)), '')
+		SELECT u.id, e.verified, m.project_id
 		FROM user_emails e
 		JOIN users u ON u.id = e.user_id
 		LEFT JOIN project_members m ON m.user_id = u.id
 		WHERE e.email_lower = ?
-		GROUP BY u.seq, u.id, e.verified
-		ORDER BY u.seq`, strings.ToLower(strings.TrimSpace(email)))
+		ORDER BY u.seq, m.project_id`, strings.ToLower(strings.TrimSpace(email)))
 	if err != nil {
 		return nil, err
 	}
@@ -132,14 +134,17 @@ func (s *Store) UsersByEmail(ctx context.Context, email string) ([]UserMatch, er
 	var out []UserMatch
 	for rows.Next() {
 		var m UserMatch
-		var projects string
-		if err := rows.Scan(&m.ID, &m.Verified, &projects); err != nil {
+		var project sql.NullString
+		if err := rows.Scan(&m.ID, &m.Verified, &project); err != nil {
 			return nil, err
 		}
-		if projects != "" {
-			m.Projects = strings.Split(projects, "\x1f")
+		if n := len(out); n == 0 || out[n-1].ID != m.ID {
+			out = append(out, m)
 		}
-		out = append(out, m)
+		if project.Valid {
+			last := &out[len(out)-1]
+			last.Projects = append(last.Projects, project.String)
+		}
 	}
 	return out, rows.Err()
 }
@@ -232,7 +237,7 @@ type Assignment struct {
 func (s *Store) CheckAssignments(ctx context.Context, installationID string, as []Assignment) (int, error) {
 	changed := 0
 	for _, a := range as {
-		current, err := assignable(ctx, s.db, installationID, a.Group)
+		current, err := s.assignable(ctx, s.db, installationID, a.Group, false)
 		if err != nil {
 			return 0, err
 		}
@@ -243,12 +248,14 @@ func (s *Store) CheckAssignments(ctx context.Context, installationID string, as 
 	return changed, nil
 }
 
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // assignable returns a group's assignee if the installation may change it.
-func assignable(ctx context.Context, q querier, installationID, groupID string) (*string, error) {
+// With lock, the group's row stays locked until the transaction q is in
+// ends, so that the assignee it read is the one it replaces.
+func (s *Store) assignable(ctx context.Context, q runner, installationID, groupID string, lock bool) (*string, error) {
+	suffix := ""
+	if lock {
+		suffix = s.dialect.lockRows("g")
+	}
 	var current sql.NullString
 	err := q.QueryRowContext(ctx, `
 		SELECT g.assignee_id FROM issue_groups g
@@ -256,7 +263,7 @@ func assignable(ctx context.Context, q querier, installationID, groupID string) 
 		WHERE g.id = ? AND EXISTS (
 			SELECT 1 FROM group_links l
 			JOIN installation_organizations io ON io.installation_id = l.installation_id
-			WHERE l.group_id = g.id AND l.installation_id = ? AND io.organization_id = p.organization_id)`,
+			WHERE l.group_id = g.id AND l.installation_id = ? AND io.organization_id = p.organization_id)`+suffix,
 		groupID, installationID).Scan(&current)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("group %s is not linked to installation %s: %w", groupID, installationID, ErrDenied)
@@ -267,7 +274,7 @@ func assignable(ctx context.Context, q querier, installationID, groupID string) 
 	return &current.String, nil
 }
 
-func (s *Store) applyAssignments(ctx context.Context, tx *sql.Tx, installationID string, deliveryID int64, as []Assignment) (int, error) {
+func (s *Store) applyAssignments(ctx context.Context, tx runner, installationID string, deliveryID int64, as []Assignment) (int, error) {
 	changed := 0
 	now := s.now().UnixMilli()
 	var delivery any
@@ -275,7 +282,7 @@ func (s *Store) applyAssignments(ctx context.Context, tx *sql.Tx, installationID
 		delivery = deliveryID
 	}
 	for _, a := range as {
-		current, err := assignable(ctx, tx, installationID, a.Group)
+		current, err := s.assignable(ctx, tx, installationID, a.Group, true)
 		if err != nil {
 			return 0, err
 		}

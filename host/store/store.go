@@ -1,10 +1,12 @@
-// Package store keeps the host's data in SQLite: the platform's
-// organizations, projects, users and issue groups, the Jira installations
-// with their credentials, the links between groups and Jira issues, the
-// delivery log and the plugin's per-installation state.
+// Package store keeps the host's data: the platform's organizations,
+// projects, users and issue groups, the Jira installations with their
+// credentials, the links between groups and Jira issues, the delivery log
+// and the plugin's per-installation state.
 //
-// It is the only package that speaks SQL. The driver is modernc.org/sqlite,
-// pure Go, so the host builds without cgo.
+// It is the only package that speaks SQL, to one of two databases: SQLite
+// (modernc.org/sqlite, pure Go, so the host builds without cgo), the
+// embedded default for one host, or PostgreSQL (pgx), which several hosts
+// share. The queries are the same for both; what differs is in a dialect.
 package store
 
 import (
@@ -12,12 +14,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // ErrNotFound is returned when a named row does not exist.
@@ -29,7 +28,9 @@ var ErrDenied = errors.New("denied")
 
 // Store is the database. It is safe for concurrent use.
 type Store struct {
-	db      *sql.DB
+	raw     *sql.DB
+	db      runner // raw, speaking the dialect
+	dialect dialect
 	now     func() time.Time
 	secrets Sealer
 
@@ -47,51 +48,66 @@ type Sealer interface {
 	Open(sealed, where string) (string, error)
 }
 
-// Open opens (creating if needed) the database at path and applies pending
-// migrations. Secrets are sealed with sealer.
-func Open(ctx context.Context, path string, sealer Sealer) (*Store, error) {
+// Open opens the database dsn names and applies pending migrations: a
+// postgres:// or postgresql:// URL is a PostgreSQL database, which other
+// hosts may share; anything else is the path of a SQLite file, created if
+// missing, which this host owns alone. Secrets are sealed with sealer.
+func Open(ctx context.Context, dsn string, sealer Sealer) (*Store, error) {
 	if sealer == nil {
 		return nil, errors.New("store: a Sealer is required: secrets are never stored in the clear")
 	}
-	q := url.Values{}
-	// WAL lets readers run beside the one writer; synchronous(FULL) makes a
-	// commit durable before it returns; IMMEDIATE transactions take the
-	// write lock up front, so two writers queue on busy_timeout instead of
-	// one failing with SQLITE_BUSY on upgrade.
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)", "busy_timeout(10000)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	d := dialectFor(dsn)
+	db, err := d.open(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(8)
-	s := &Store{db: db, now: time.Now, secrets: sealer, accepts: make(chan acceptReq), closing: make(chan struct{})}
+	s := &Store{raw: db, db: runner{db, d}, dialect: d, now: time.Now, secrets: sealer,
+		accepts: make(chan acceptReq), closing: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", d.name(), err)
 	}
 	return s, nil
 }
 
+// Shared reports whether other hosts may use this database at once, so
+// that a delivery left in flight may be another host's, not a dead one's.
+func (s *Store) Shared() bool { return s.dialect.shared() }
+
+// Dialect names the database: "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect.name() }
+
 // Close stops the accept writer and closes the database.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { close(s.closing) })
-	return s.db.Close()
+	return s.raw.Close()
 }
 
 // Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *Store) Ping(ctx context.Context) error { return s.raw.PingContext(ctx) }
 
+// migrate applies pending migrations on one connection that holds the
+// dialect's migration lock throughout, so that hosts starting together
+// migrate one after the other: the second finds nothing left to do.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+	c, err := s.raw.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	unlock, err := s.dialect.lockMigrations(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	conn := runner{c, s.dialect}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrations table: %w", err)
 	}
-	for i, m := range migrations {
+	for i, m := range s.dialect.migrations() {
 		version := i + 1
-		err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := inTx(ctx, c, s.dialect, func(tx runner) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
 				return err
@@ -119,12 +135,20 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	return int(v.Int64), err
 }
 
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+func (s *Store) tx(ctx context.Context, fn func(tx runner) error) error {
+	return inTx(ctx, s.raw, s.dialect, fn)
+}
+
+// inTx runs fn in a transaction on db (a database or one connection),
+// committing if fn returns nil and rolling back otherwise.
+func inTx(ctx context.Context, db interface {
+	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+}, d dialect, fn func(tx runner) error) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(runner{tx, d}); err != nil {
 		tx.Rollback()
 		return err
 	}

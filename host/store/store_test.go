@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"strconv"
@@ -12,11 +11,20 @@ import (
 	"time"
 
 	"github.com/jirasync/jirasync/host/internal/secrets"
+	"github.com/jirasync/jirasync/host/store/storetest"
 )
 
-func open(t *testing.T) *Store {
+// eachKind runs test on a fresh store of each kind: these tests are the
+// storage conformance suite, the same assertions on SQLite and PostgreSQL.
+func eachKind(t *testing.T, test func(t *testing.T, s *Store)) {
+	for _, kind := range storetest.Kinds {
+		t.Run(kind, func(t *testing.T) { test(t, open(t, storetest.DSN(t, kind))) })
+	}
+}
+
+func open(t *testing.T, dsn string) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "j.db"), testBox(t))
+	s, err := Open(context.Background(), dsn, testBox(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,60 +64,66 @@ func seed(t *testing.T, s *Store) {
 }
 
 func TestMigrationsAreIdempotent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "j.db")
-	for i := 0; i < 2; i++ {
-		s, err := Open(context.Background(), path, testBox(t))
-		if err != nil {
-			t.Fatalf("open %d: %v", i, err)
-		}
-		v, err := s.SchemaVersion(context.Background())
-		if err != nil || v != len(migrations) {
-			t.Fatalf("open %d: schema version %d, %v; want %d", i, v, err, len(migrations))
-		}
-		s.Close()
+	for _, kind := range storetest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			dsn := storetest.DSN(t, kind)
+			for i := 0; i < 2; i++ {
+				s, err := Open(context.Background(), dsn, testBox(t))
+				if err != nil {
+					t.Fatalf("open %d: %v", i, err)
+				}
+				v, err := s.SchemaVersion(context.Background())
+				if err != nil || v != len(s.dialect.migrations()) {
+					t.Fatalf("open %d: schema version %d, %v; want %d", i, v, err, len(s.dialect.migrations()))
+				}
+				s.Close()
+			}
+		})
 	}
 }
 
 func TestUsersByEmail(t *testing.T) {
-	s := open(t)
-	seed(t, s)
-	got, err := s.UsersByEmail(context.Background(), "  Alice@Example.COM ")
-	must(t, err)
-	if len(got) != 2 || got[0].ID != "alice-old" || got[0].Verified || got[1].ID != "alice" || !got[1].Verified {
-		t.Fatalf("UsersByEmail = %+v, want alice-old (unverified) then alice (verified)", got)
-	}
-	if len(got[1].Projects) != 2 {
-		t.Errorf("alice's projects = %v, want backend and ops", got[1].Projects)
-	}
-	none, err := s.UsersByEmail(context.Background(), "nobody@example.com")
-	if err != nil || len(none) != 0 {
-		t.Errorf("unknown email: %v, %v", none, err)
-	}
+	eachKind(t, func(t *testing.T, s *Store) {
+		seed(t, s)
+		got, err := s.UsersByEmail(context.Background(), "  Alice@Example.COM ")
+		must(t, err)
+		if len(got) != 2 || got[0].ID != "alice-old" || got[0].Verified || got[1].ID != "alice" || !got[1].Verified {
+			t.Fatalf("UsersByEmail = %+v, want alice-old (unverified) then alice (verified)", got)
+		}
+		if len(got[1].Projects) != 2 {
+			t.Errorf("alice's projects = %v, want backend and ops", got[1].Projects)
+		}
+		none, err := s.UsersByEmail(context.Background(), "nobody@example.com")
+		if err != nil || len(none) != 0 {
+			t.Errorf("unknown email: %v, %v", none, err)
+		}
+	})
 }
 
 func TestLinkedGroupsOnlyInServedOrganizations(t *testing.T) {
-	s := open(t)
-	seed(t, s)
-	ctx := context.Background()
-	got, err := s.LinkedGroups(ctx, "jira1", "APP-1", []string{"acme", "globex", "initech"})
-	must(t, err)
-	if len(got) != 2 || got[0].ID != "g1" || got[1].ID != "g2" || got[1].Organization != "globex" {
-		t.Fatalf("LinkedGroups = %+v; want g1 and g2 (g3's organization is not served by jira1)", got)
-	}
-	got, err = s.LinkedGroups(ctx, "jira1", "APP-1", []string{"acme"})
-	must(t, err)
-	if len(got) != 1 || got[0].ID != "g1" {
-		t.Fatalf("LinkedGroups(acme) = %+v, want g1", got)
-	}
-	if got, _ := s.LinkedGroups(ctx, "jira1", "APP-2", []string{"acme"}); len(got) != 0 {
-		t.Errorf("APP-2 has groups %+v", got)
-	}
+	eachKind(t, func(t *testing.T, s *Store) {
+		seed(t, s)
+		ctx := context.Background()
+		got, err := s.LinkedGroups(ctx, "jira1", "APP-1", []string{"acme", "globex", "initech"})
+		must(t, err)
+		if len(got) != 2 || got[0].ID != "g1" || got[1].ID != "g2" || got[1].Organization != "globex" {
+			t.Fatalf("LinkedGroups = %+v; want g1 and g2 (g3's organization is not served by jira1)", got)
+		}
+		got, err = s.LinkedGroups(ctx, "jira1", "APP-1", []string{"acme"})
+		must(t, err)
+		if len(got) != 1 || got[0].ID != "g1" {
+			t.Fatalf("LinkedGroups(acme) = %+v, want g1", got)
+		}
+		if got, _ := s.LinkedGroups(ctx, "jira1", "APP-2", []string{"acme"}); len(got) != 0 {
+			t.Errorf("APP-2 has groups %+v", got)
+		}
+	})
 }
 
 // assign applies assignments in one transaction, as Finish does.
 func assign(s *Store, ctx context.Context, deliveryID int64, as []Assignment) (int, error) {
 	changed := 0
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx runner) error {
 		var err error
 		changed, err = s.applyAssignments(ctx, tx, "jira1", deliveryID, as)
 		return err
@@ -118,162 +132,163 @@ func assign(s *Store, ctx context.Context, deliveryID int64, as []Assignment) (i
 }
 
 func TestAssignGroups(t *testing.T) {
-	s := open(t)
-	seed(t, s)
-	ctx := context.Background()
-	n, err := assign(s, ctx, 7, []Assignment{{Group: "g1", Assignee: ptr("alice")}, {Group: "g2", Assignee: ptr("alice")}})
-	must(t, err)
-	if n != 1 {
-		t.Errorf("changed %d, want 1 (g2 already had alice)", n)
-	}
-	// g3 is linked, but through an organization jira1 does not serve: the
-	// whole call is refused and g1's unassignment rolled back.
-	_, err = assign(s, ctx, 8, []Assignment{{Group: "g1"}, {Group: "g3", Assignee: ptr("alice")}})
-	if !errors.Is(err, ErrDenied) {
-		t.Fatalf("assigning g3: %v, want ErrDenied", err)
-	}
-	g1, err := s.Group(ctx, "g1")
-	must(t, err)
-	if g1.Assignee == nil || *g1.Assignee != "alice" {
-		t.Errorf("g1 = %v after a refused batch, want alice (rolled back)", g1.Assignee)
-	}
-	var changes int
-	must(t, s.db.QueryRow(`SELECT count(*) FROM assignee_changes WHERE delivery_id = 7`).Scan(&changes))
-	if changes != 1 {
-		t.Errorf("%d audit rows for delivery 7, want 1", changes)
-	}
+	eachKind(t, func(t *testing.T, s *Store) {
+		seed(t, s)
+		ctx := context.Background()
+		n, err := assign(s, ctx, 7, []Assignment{{Group: "g1", Assignee: ptr("alice")}, {Group: "g2", Assignee: ptr("alice")}})
+		must(t, err)
+		if n != 1 {
+			t.Errorf("changed %d, want 1 (g2 already had alice)", n)
+		}
+		// g3 is linked, but through an organization jira1 does not serve: the
+		// whole call is refused and g1's unassignment rolled back.
+		_, err = assign(s, ctx, 8, []Assignment{{Group: "g1"}, {Group: "g3", Assignee: ptr("alice")}})
+		if !errors.Is(err, ErrDenied) {
+			t.Fatalf("assigning g3: %v, want ErrDenied", err)
+		}
+		g1, err := s.Group(ctx, "g1")
+		must(t, err)
+		if g1.Assignee == nil || *g1.Assignee != "alice" {
+			t.Errorf("g1 = %v after a refused batch, want alice (rolled back)", g1.Assignee)
+		}
+		var changes int
+		must(t, s.db.QueryRowContext(ctx, `SELECT count(*) FROM assignee_changes WHERE delivery_id = 7`).Scan(&changes))
+		if changes != 1 {
+			t.Errorf("%d audit rows for delivery 7, want 1", changes)
+		}
+	})
 }
 
 func TestState(t *testing.T) {
-	s := open(t)
-	seed(t, s)
-	ctx := context.Background()
-	now := time.Now()
-	s.now = func() time.Time { return now }
-	must(t, s.StatePut(ctx, "jira1", "k", "v", time.Minute))
-	if v, ok, err := s.StateGet(ctx, "jira1", "k"); err != nil || !ok || v != "v" {
-		t.Fatalf("StateGet = %q, %v, %v", v, ok, err)
-	}
-	s.now = func() time.Time { return now.Add(2 * time.Minute) }
-	if _, ok, _ := s.StateGet(ctx, "jira1", "k"); ok {
-		t.Error("an expired key is still found")
-	}
-	must(t, s.StatePut(ctx, "jira1", "k", "w", 0))
-	must(t, s.StateDelete(ctx, "jira1", "k"))
-	if _, ok, _ := s.StateGet(ctx, "jira1", "k"); ok {
-		t.Error("a deleted key is still found")
-	}
+	eachKind(t, func(t *testing.T, s *Store) {
+		seed(t, s)
+		ctx := context.Background()
+		now := time.Now()
+		s.now = func() time.Time { return now }
+		must(t, s.StatePut(ctx, "jira1", "k", "v", time.Minute))
+		if v, ok, err := s.StateGet(ctx, "jira1", "k"); err != nil || !ok || v != "v" {
+			t.Fatalf("StateGet = %q, %v, %v", v, ok, err)
+		}
+		s.now = func() time.Time { return now.Add(2 * time.Minute) }
+		if _, ok, _ := s.StateGet(ctx, "jira1", "k"); ok {
+			t.Error("an expired key is still found")
+		}
+		must(t, s.StatePut(ctx, "jira1", "k", "w", 0))
+		must(t, s.StateDelete(ctx, "jira1", "k"))
+		if _, ok, _ := s.StateGet(ctx, "jira1", "k"); ok {
+			t.Error("a deleted key is still found")
+		}
+	})
 }
 
 func TestInbox(t *testing.T) {
-	s := open(t)
-	seed(t, s)
-	ctx := context.Background()
-	now := time.Now()
-	s.now = func() time.Time { return now }
-	nd := NewDelivery{Installation: "jira1", Body: []byte(`{}`), IssueID: "10001", IssueKey: "APP-1", JiraTimestamp: 200, DedupeKey: "k1"}
-	id, dup, err := s.AcceptDelivery(ctx, nd)
-	must(t, err)
-	if dup {
-		t.Fatal("first delivery reported as a duplicate")
-	}
-	if again, dup, err := s.AcceptDelivery(ctx, nd); err != nil || !dup || again != id {
-		t.Fatalf("same dedupe key again: id %d dup %v err %v; want %d, true", again, dup, err, id)
-	}
+	eachKind(t, func(t *testing.T, s *Store) {
+		seed(t, s)
+		ctx := context.Background()
+		now := time.Now()
+		s.now = func() time.Time { return now }
+		nd := NewDelivery{Installation: "jira1", Body: []byte(`{}`), IssueID: "10001", IssueKey: "APP-1", JiraTimestamp: 200, DedupeKey: "k1"}
+		id, dup, err := s.AcceptDelivery(ctx, nd)
+		must(t, err)
+		if dup {
+			t.Fatal("first delivery reported as a duplicate")
+		}
+		if again, dup, err := s.AcceptDelivery(ctx, nd); err != nil || !dup || again != id {
+			t.Fatalf("same dedupe key again: id %d dup %v err %v; want %d, true", again, dup, err, id)
+		}
 
-	d, ok, err := s.Claim(ctx, id, time.Minute, false)
-	must(t, err)
-	if !ok || d.Attempts != 1 || string(d.Body) != `{}` {
-		t.Fatalf("claim = %+v, %v", d, ok)
-	}
-	if _, ok, _ := s.Claim(ctx, id, time.Minute, true); ok {
-		t.Fatal("a delivery under lease was claimed twice")
-	}
-	st, err := s.Finish(ctx, d, Outcome{Attempt: 1, StartedAt: now, Status: DeliveryRetrying, HTTPStatus: 503,
-		Error: "unavailable: jira down", NextAttempt: now.Add(time.Minute)})
-	if err != nil || st != DeliveryRetrying {
-		t.Fatalf("Finish retry = %s, %v", st, err)
-	}
-	if ids, _ := s.Due(ctx, 0, 10); len(ids) != 0 {
-		t.Fatalf("a retry due in a minute is due now: %v", ids)
-	}
-	s.now = func() time.Time { return now.Add(2 * time.Minute) }
-	if ids, _ := s.Due(ctx, 0, 10); len(ids) != 1 {
-		t.Fatalf("Due after the backoff = %v, want the delivery", ids)
-	}
-	d, ok, err = s.Claim(ctx, id, time.Minute, false)
-	must(t, err)
-	if !ok || d.Attempts != 2 {
-		t.Fatalf("second claim = %+v, %v", d, ok)
-	}
-	// A lease lost to an expiry: the late outcome is refused.
-	s.now = func() time.Time { return now.Add(10 * time.Minute) }
-	d2, ok, err := s.Claim(ctx, id, time.Minute, false)
-	must(t, err)
-	if !ok || d2.Attempts != 3 {
-		t.Fatalf("claim after lease expiry = %+v, %v", d2, ok)
-	}
-	if _, err := s.Finish(ctx, d, Outcome{Attempt: 2, Status: DeliveryDone}); !errors.Is(err, ErrLeaseLost) {
-		t.Fatalf("Finish with a lost lease: %v, want ErrLeaseLost", err)
-	}
-	st, err = s.Finish(ctx, d2, Outcome{Attempt: 3, StartedAt: now, Status: DeliveryDone, HTTPStatus: 200, Synced: true,
-		Assignments: []Assignment{{Group: "g1", Assignee: ptr("alice")}}})
-	if err != nil || st != DeliveryDone {
-		t.Fatalf("Finish done = %s, %v", st, err)
-	}
-	if g, _ := s.Group(ctx, "g1"); g.Assignee == nil || *g.Assignee != "alice" {
-		t.Fatalf("g1 = %v, want alice", g.Assignee)
-	}
-	attempts, err := s.Attempts(ctx, id)
-	must(t, err)
-	if len(attempts) != 2 || attempts[0].Outcome != DeliveryRetrying || attempts[1].Outcome != DeliveryDone {
-		t.Fatalf("attempts = %+v, want retrying then done (the lost one recorded nothing)", attempts)
-	}
+		d, ok, err := s.Claim(ctx, id, time.Minute, false)
+		must(t, err)
+		if !ok || d.Attempts != 1 || string(d.Body) != `{}` {
+			t.Fatalf("claim = %+v, %v", d, ok)
+		}
+		if _, ok, _ := s.Claim(ctx, id, time.Minute, true); ok {
+			t.Fatal("a delivery under lease was claimed twice")
+		}
+		st, err := s.Finish(ctx, d, Outcome{Attempt: 1, StartedAt: now, Status: DeliveryRetrying, HTTPStatus: 503,
+			Error: "unavailable: jira down", NextAttempt: now.Add(time.Minute)})
+		if err != nil || st != DeliveryRetrying {
+			t.Fatalf("Finish retry = %s, %v", st, err)
+		}
+		if early, ok, err := s.ClaimNext(ctx, time.Minute); err != nil || ok {
+			t.Fatalf("a retry due in a minute was claimed now: %+v, %v", early, err)
+		}
+		s.now = func() time.Time { return now.Add(2 * time.Minute) }
+		d, ok, err = s.ClaimNext(ctx, time.Minute)
+		must(t, err)
+		if !ok || d.ID != id || d.Attempts != 2 || string(d.Body) != `{}` {
+			t.Fatalf("claim after the backoff = %+v, %v; want the delivery's second attempt", d, ok)
+		}
+		// A lease lost to an expiry: the late outcome is refused.
+		s.now = func() time.Time { return now.Add(10 * time.Minute) }
+		d2, ok, err := s.Claim(ctx, id, time.Minute, false)
+		must(t, err)
+		if !ok || d2.Attempts != 3 {
+			t.Fatalf("claim after lease expiry = %+v, %v", d2, ok)
+		}
+		if _, err := s.Finish(ctx, d, Outcome{Attempt: 2, Status: DeliveryDone}); !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("Finish with a lost lease: %v, want ErrLeaseLost", err)
+		}
+		st, err = s.Finish(ctx, d2, Outcome{Attempt: 3, StartedAt: now, Status: DeliveryDone, HTTPStatus: 200, Synced: true,
+			Assignments: []Assignment{{Group: "g1", Assignee: ptr("alice")}}})
+		if err != nil || st != DeliveryDone {
+			t.Fatalf("Finish done = %s, %v", st, err)
+		}
+		if g, _ := s.Group(ctx, "g1"); g.Assignee == nil || *g.Assignee != "alice" {
+			t.Fatalf("g1 = %v, want alice", g.Assignee)
+		}
+		attempts, err := s.Attempts(ctx, id)
+		must(t, err)
+		if len(attempts) != 2 || attempts[0].Outcome != DeliveryRetrying || attempts[1].Outcome != DeliveryDone {
+			t.Fatalf("attempts = %+v, want retrying then done (the lost one recorded nothing)", attempts)
+		}
 
-	// An older delivery of the same issue arriving later is stale.
-	old, _, err := s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`), IssueID: "10001", JiraTimestamp: 100, DedupeKey: "k0"})
-	must(t, err)
-	od, ok, err := s.Claim(ctx, old, time.Minute, false)
-	must(t, err)
-	if !ok {
-		t.Fatal("old delivery not claimed")
-	}
-	st, err = s.Finish(ctx, od, Outcome{Attempt: 1, StartedAt: now, Status: DeliveryDone, Synced: true,
-		Assignments: []Assignment{{Group: "g1"}}})
-	if err != nil || st != DeliveryStale {
-		t.Fatalf("older delivery: %s, %v; want stale", st, err)
-	}
-	if g, _ := s.Group(ctx, "g1"); g.Assignee == nil {
-		t.Fatal("a stale delivery unassigned g1")
-	}
+		// An older delivery of the same issue arriving later is stale.
+		old, _, err := s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`), IssueID: "10001", JiraTimestamp: 100, DedupeKey: "k0"})
+		must(t, err)
+		od, ok, err := s.Claim(ctx, old, time.Minute, false)
+		must(t, err)
+		if !ok {
+			t.Fatal("old delivery not claimed")
+		}
+		st, err = s.Finish(ctx, od, Outcome{Attempt: 1, StartedAt: now, Status: DeliveryDone, Synced: true,
+			Assignments: []Assignment{{Group: "g1"}}})
+		if err != nil || st != DeliveryStale {
+			t.Fatalf("older delivery: %s, %v; want stale", st, err)
+		}
+		if g, _ := s.Group(ctx, "g1"); g.Assignee == nil {
+			t.Fatal("a stale delivery unassigned g1")
+		}
 
-	must(t, s.Replay(ctx, old))
-	if d, _ := s.Delivery(ctx, old); d.Status != DeliveryPending || d.Attempts != 1 || d.AttemptBase != 1 {
-		t.Fatalf("replayed delivery = %s with %d attempts from %d", d.Status, d.Attempts, d.AttemptBase)
-	}
-	list, err := s.Deliveries(ctx, DeliveryFilter{Installation: "jira1", Status: DeliveryDone})
-	must(t, err)
-	if len(list) != 1 || list[0].ID != id || list[0].Body != nil {
-		t.Fatalf("Deliveries(done) = %+v", list)
-	}
+		must(t, s.Replay(ctx, old))
+		if d, _ := s.Delivery(ctx, old); d.Status != DeliveryPending || d.Attempts != 1 || d.AttemptBase != 1 {
+			t.Fatalf("replayed delivery = %s with %d attempts from %d", d.Status, d.Attempts, d.AttemptBase)
+		}
+		list, err := s.Deliveries(ctx, DeliveryFilter{Installation: "jira1", Status: DeliveryDone})
+		must(t, err)
+		if len(list) != 1 || list[0].ID != id || list[0].Body != nil {
+			t.Fatalf("Deliveries(done) = %+v", list)
+		}
+	})
 }
 
 func TestReleaseLeases(t *testing.T) {
-	s := open(t)
-	seed(t, s)
-	ctx := context.Background()
-	id, _, err := s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`), DedupeKey: "x"})
-	must(t, err)
-	if _, ok, _ := s.Claim(ctx, id, time.Hour, false); !ok {
-		t.Fatal("not claimed")
-	}
-	n, err := s.ReleaseLeases(ctx)
-	if err != nil || n != 1 {
-		t.Fatalf("ReleaseLeases = %d, %v", n, err)
-	}
-	if ids, _ := s.Due(ctx, 0, 10); len(ids) != 1 {
-		t.Fatal("a released delivery is not due")
-	}
+	eachKind(t, func(t *testing.T, s *Store) {
+		seed(t, s)
+		ctx := context.Background()
+		id, _, err := s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`), DedupeKey: "x"})
+		must(t, err)
+		if _, ok, _ := s.Claim(ctx, id, time.Hour, false); !ok {
+			t.Fatal("not claimed")
+		}
+		n, err := s.ReleaseLeases(ctx)
+		if err != nil || n != 1 {
+			t.Fatalf("ReleaseLeases = %d, %v", n, err)
+		}
+		if d, ok, err := s.ClaimNext(ctx, time.Hour); err != nil || !ok || d.ID != id {
+			t.Fatalf("a released delivery is not due: %+v, %v, %v", d, ok, err)
+		}
+	})
 }
 
 func testBox(t *testing.T) *secrets.Box {
@@ -286,95 +301,98 @@ func testBox(t *testing.T) *secrets.Box {
 }
 
 func TestSecretsAreSealedAtRest(t *testing.T) {
-	s := open(t)
-	seed(t, s)
-	ctx := context.Background()
-	in, err := s.Installation(ctx, "jira1")
-	must(t, err)
-	in.PrivateKeyPEM, in.AccessToken, in.AccessTokenSecret = "-----BEGIN RSA PRIVATE KEY-----", "tok-123", "sec-456"
-	must(t, s.PutInstallation(ctx, in))
-	var pk, tok, sec, wh string
-	must(t, s.db.QueryRow(`SELECT private_key_pem, access_token, access_token_secret, webhook_secret FROM installations WHERE id = 'jira1'`).
-		Scan(&pk, &tok, &sec, &wh))
-	for _, v := range []string{pk, tok, sec, wh} {
-		if !strings.HasPrefix(v, "v1:") {
-			t.Errorf("stored %q in the clear", v)
+	eachKind(t, func(t *testing.T, s *Store) {
+		seed(t, s)
+		ctx := context.Background()
+		in, err := s.Installation(ctx, "jira1")
+		must(t, err)
+		in.PrivateKeyPEM, in.AccessToken, in.AccessTokenSecret = "-----BEGIN RSA PRIVATE KEY-----", "tok-123", "sec-456"
+		must(t, s.PutInstallation(ctx, in))
+		var pk, tok, sec, wh string
+		must(t, s.db.QueryRowContext(ctx, `SELECT private_key_pem, access_token, access_token_secret, webhook_secret FROM installations WHERE id = 'jira1'`).
+			Scan(&pk, &tok, &sec, &wh))
+		for _, v := range []string{pk, tok, sec, wh} {
+			if !strings.HasPrefix(v, "v1:") {
+				t.Errorf("stored %q in the clear", v)
+			}
 		}
-	}
-	got, err := s.Installation(ctx, "jira1")
-	must(t, err)
-	if got.PrivateKeyPEM != in.PrivateKeyPEM || got.AccessToken != "tok-123" || got.AccessTokenSecret != "sec-456" || got.WebhookSecret != "s" {
-		t.Errorf("read back %+v", got)
-	}
-	if _, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"), nil); err == nil {
-		t.Error("a store without a Sealer opened")
-	}
+		got, err := s.Installation(ctx, "jira1")
+		must(t, err)
+		if got.PrivateKeyPEM != in.PrivateKeyPEM || got.AccessToken != "tok-123" || got.AccessTokenSecret != "sec-456" || got.WebhookSecret != "s" {
+			t.Errorf("read back %+v", got)
+		}
+		if _, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"), nil); err == nil {
+			t.Error("a store without a Sealer opened")
+		}
+	})
 }
 
 // TestAcceptGroupCommit sends many accepts at once, a third of them
 // repeats: every key is stored once and every repeat gets its id.
 func TestAcceptGroupCommit(t *testing.T) {
-	s := open(t)
-	seed(t, s)
-	ctx := context.Background()
-	const n = 300
-	ids := make([]int64, n)
-	dups := make([]bool, n)
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			var err error
-			ids[i], dups[i], err = s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`),
-				DedupeKey: "key-" + strconv.Itoa(i%200)})
-			if err != nil {
-				errs <- err
+	eachKind(t, func(t *testing.T, s *Store) {
+		seed(t, s)
+		ctx := context.Background()
+		const n = 300
+		ids := make([]int64, n)
+		dups := make([]bool, n)
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				var err error
+				ids[i], dups[i], err = s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`),
+					DedupeKey: "key-" + strconv.Itoa(i%200)})
+				if err != nil {
+					errs <- err
+				}
+			}(i)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		byKey := map[int]int64{}
+		dupCount := 0
+		for i := 0; i < n; i++ {
+			if id, ok := byKey[i%200]; ok && id != ids[i] {
+				t.Fatalf("key %d stored as %d and %d", i%200, id, ids[i])
 			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	byKey := map[int]int64{}
-	dupCount := 0
-	for i := 0; i < n; i++ {
-		if id, ok := byKey[i%200]; ok && id != ids[i] {
-			t.Fatalf("key %d stored as %d and %d", i%200, id, ids[i])
+			byKey[i%200] = ids[i]
+			if dups[i] {
+				dupCount++
+			}
 		}
-		byKey[i%200] = ids[i]
-		if dups[i] {
-			dupCount++
+		counts, _ := s.DeliveryCounts(ctx)
+		if counts[DeliveryPending] != 200 || dupCount != 100 {
+			t.Fatalf("%d stored, %d duplicates; want 200 and 100", counts[DeliveryPending], dupCount)
 		}
-	}
-	counts, _ := s.DeliveryCounts(ctx)
-	if counts[DeliveryPending] != 200 || dupCount != 100 {
-		t.Fatalf("%d stored, %d duplicates; want 200 and 100", counts[DeliveryPending], dupCount)
-	}
+	})
 }
 
 func TestPendingSetups(t *testing.T) {
-	s := open(t)
-	ctx := context.Background()
-	now := time.Now()
-	s.now = func() time.Time { return now }
-	must(t, s.PutPendingSetup(ctx, PendingSetup{RequestToken: "old", RequestTokenSecret: "sec", BaseURL: "http://j",
-		ConsumerKey: "k", PrivateKeyPEM: "pem", Organization: "acme"}))
-	s.now = func() time.Time { return now.Add(20 * time.Minute) }
-	must(t, s.PutPendingSetup(ctx, PendingSetup{RequestToken: "new", RequestTokenSecret: "sec2", BaseURL: "http://j",
-		ConsumerKey: "k", PrivateKeyPEM: "pem2", Organization: "acme"}))
-	must(t, s.DeletePendingSetupsBefore(ctx, now.Add(10*time.Minute)))
-	if _, err := s.TakePendingSetup(ctx, "old"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("an abandoned setup survived: %v", err)
-	}
-	p, err := s.TakePendingSetup(ctx, "new")
-	if err != nil || p.RequestTokenSecret != "sec2" || p.PrivateKeyPEM != "pem2" {
-		t.Fatalf("recent setup = %+v, %v", p, err)
-	}
-	if _, err := s.TakePendingSetup(ctx, "new"); !errors.Is(err, ErrNotFound) {
-		t.Error("a setup was taken twice")
-	}
+	eachKind(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		now := time.Now()
+		s.now = func() time.Time { return now }
+		must(t, s.PutPendingSetup(ctx, PendingSetup{RequestToken: "old", RequestTokenSecret: "sec", BaseURL: "http://j",
+			ConsumerKey: "k", PrivateKeyPEM: "pem", Organization: "acme"}))
+		s.now = func() time.Time { return now.Add(20 * time.Minute) }
+		must(t, s.PutPendingSetup(ctx, PendingSetup{RequestToken: "new", RequestTokenSecret: "sec2", BaseURL: "http://j",
+			ConsumerKey: "k", PrivateKeyPEM: "pem2", Organization: "acme"}))
+		must(t, s.DeletePendingSetupsBefore(ctx, now.Add(10*time.Minute)))
+		if _, err := s.TakePendingSetup(ctx, "old"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("an abandoned setup survived: %v", err)
+		}
+		p, err := s.TakePendingSetup(ctx, "new")
+		if err != nil || p.RequestTokenSecret != "sec2" || p.PrivateKeyPEM != "pem2" {
+			t.Fatalf("recent setup = %+v, %v", p, err)
+		}
+		if _, err := s.TakePendingSetup(ctx, "new"); !errors.Is(err, ErrNotFound) {
+			t.Error("a setup was taken twice")
+		}
+	})
 }

@@ -73,6 +73,7 @@ type Pipeline struct {
 	cfg    Config
 
 	queue chan job
+	wake  chan struct{} // the poller's signal to idle workers: look for due deliveries
 	stop  chan struct{}
 	wg    sync.WaitGroup
 
@@ -107,18 +108,23 @@ func New(st *store.Store, eng engine.Engine, log *slog.Logger, obs Observer, cfg
 		cfg.AttemptTimeout = DefaultAttemptTimeout
 	}
 	return &Pipeline{store: st, engine: eng, log: log, obs: obs, cfg: cfg,
-		queue: make(chan job, 4*cfg.Workers), stop: make(chan struct{}), waiters: map[int64][]chan Result{}}
+		queue: make(chan job, 4*cfg.Workers), wake: make(chan struct{}, cfg.Workers), stop: make(chan struct{}),
+		waiters: map[int64][]chan Result{}}
 }
 
-// Start releases the leases of a previous run (this host owns its
-// database) and starts the workers and the poller.
+// Start starts the workers and the poller. A host that owns its database
+// first makes the deliveries its previous run left in flight due again; on
+// a shared database they may be another host's, and wait for their leases
+// to expire.
 func (p *Pipeline) Start(ctx context.Context) error {
-	n, err := p.store.ReleaseLeases(ctx)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		p.log.Info("deliveries left in flight by the previous run are due again", "count", n)
+	if !p.store.Shared() {
+		n, err := p.store.ReleaseLeases(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			p.log.Info("deliveries left in flight by the previous run are due again", "count", n)
+		}
 	}
 	p.mu.Lock()
 	p.running = true
@@ -216,11 +222,42 @@ func (p *Pipeline) worker() {
 		case <-p.stop:
 			return
 		case j := <-p.queue:
-			p.attempt(j)
+			p.attemptJob(j)
+		case <-p.wake:
+			p.drain()
 		}
 	}
 }
 
+// drain claims and processes due deliveries until none is left, taking
+// submitted ones first: a webhook waiting for its answer goes before the
+// backlog.
+func (p *Pipeline) drain() {
+	for {
+		select {
+		case <-p.stop:
+			return
+		case j := <-p.queue:
+			p.attemptJob(j)
+			continue
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.AttemptTimeout)
+		d, ok, err := p.store.ClaimNext(ctx, p.lease())
+		if err != nil {
+			p.log.Warn("claiming a due delivery", "error", err)
+		}
+		if !ok {
+			cancel()
+			return
+		}
+		p.process(ctx, d)
+		cancel()
+	}
+}
+
+// poller wakes idle workers every PollInterval to take up what is due:
+// retries, deliveries of a previous run, and those of a host that died.
 func (p *Pipeline) poller() {
 	defer p.wg.Done()
 	t := time.NewTicker(p.cfg.PollInterval)
@@ -231,36 +268,25 @@ func (p *Pipeline) poller() {
 			return
 		case <-t.C:
 		}
-		// Drain the whole backlog before sleeping again: after a restart,
-		// or when the intake outran the queue, thousands may be due.
-		for after := int64(0); ; {
-			ids, err := p.store.Due(context.Background(), after, 256)
-			if err != nil {
-				p.log.Warn("looking for due deliveries", "error", err)
-				break
+		for i := 0; i < p.cfg.Workers; i++ {
+			select {
+			case p.wake <- struct{}{}:
+			default: // that many are awake already
 			}
-			for _, id := range ids {
-				select {
-				case p.queue <- job{id: id}:
-				case <-p.stop:
-					return
-				}
-			}
-			if len(ids) < 256 {
-				break
-			}
-			after = ids[len(ids)-1]
 		}
 	}
 }
 
-// attempt makes one attempt at a delivery, if it can be claimed.
-func (p *Pipeline) attempt(j job) {
+// lease is how long a claim lasts: longer than the attempt's own time-out,
+// so that only a dead processor ever loses one.
+func (p *Pipeline) lease() time.Duration { return 2 * p.cfg.AttemptTimeout }
+
+// attemptJob makes one attempt at a submitted delivery, if it can be
+// claimed.
+func (p *Pipeline) attemptJob(j job) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.AttemptTimeout)
 	defer cancel()
-	// The lease outlives the attempt's own time-out, so that only a dead
-	// processor ever loses one.
-	d, ok, err := p.store.Claim(ctx, j.id, 2*p.cfg.AttemptTimeout, j.now)
+	d, ok, err := p.store.Claim(ctx, j.id, p.lease(), j.now)
 	if err != nil {
 		p.log.Warn("claiming delivery", "delivery", j.id, "error", err)
 		return
@@ -269,6 +295,11 @@ func (p *Pipeline) attempt(j job) {
 		p.notifyCurrent(j.id)
 		return
 	}
+	p.process(ctx, d)
+}
+
+// process runs a claimed delivery's attempt and records its outcome.
+func (p *Pipeline) process(ctx context.Context, d store.Delivery) {
 	log := p.log.With("delivery", d.ID, "installation", d.Installation, "issue_key", d.IssueKey, "attempt", d.Attempts)
 	start := time.Now()
 	res := p.run(ctx, log, d)
@@ -298,17 +329,48 @@ func (p *Pipeline) attempt(j job) {
 // notifyCurrent answers waiters of a delivery that was not claimed (someone
 // else has it, or it is settled) with what is stored.
 func (p *Pipeline) notifyCurrent(id int64) {
-	p.mu.Lock()
-	waiting := len(p.waiters[id]) > 0
-	p.mu.Unlock()
-	if !waiting {
+	if !p.waiting(id) {
 		return
 	}
 	d, err := p.store.Delivery(context.Background(), id)
-	if err != nil || d.Status == store.DeliveryProcessing {
-		return // its processor will notify
+	if err != nil {
+		return
 	}
-	p.notify(Stored(d))
+	if d.Status != store.DeliveryProcessing {
+		p.notify(Stored(d))
+		return
+	}
+	// In flight: if on this host, its worker notifies; if on another
+	// host sharing the database, only the record tells when it is done.
+	go p.watch(id)
+}
+
+// watch answers a delivery's waiters from the record once its attempt has
+// an outcome, unless they are answered or gone first.
+func (p *Pipeline) watch(id int64) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		if !p.waiting(id) {
+			return
+		}
+		d, err := p.store.Delivery(context.Background(), id)
+		if err == nil && d.Status != store.DeliveryProcessing && d.Status != store.DeliveryPending {
+			p.notify(Stored(d))
+			return
+		}
+	}
+}
+
+func (p *Pipeline) waiting(id int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.waiters[id]) > 0
 }
 
 // Stored turns a stored, settled delivery into a Result.

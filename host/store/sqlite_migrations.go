@@ -1,8 +1,10 @@
 package store
 
-// migrations are applied in order, each once, each in its own transaction.
-// A released migration is never edited: a change is a new entry.
-var migrations = []string{migration1, migration2, migration3}
+// The schema's versions, for SQLite. Migrations are applied in order, each
+// once, each in its own transaction. A released migration is never edited:
+// a change is a new entry here and in postgres_migrations.go, with the same
+// number and the same tables and columns (TestSchemasAgree checks).
+var sqliteMigrations = []string{migration1, migration2, migration3}
 
 // migration1: platform data, installations, deliveries, plugin state.
 const migration1 = `

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// A dialect is what differs between the two databases the store runs on.
+// Queries are written once, in the SQL both accept, with ? placeholders;
+// a dialect opens its database, rewrites placeholders, supplies its own
+// migrations and row-locking clauses, and serializes migrations.
+type dialect interface {
+	// name is "sqlite" or "postgres", for logs and errors.
+	name() string
+	open(dsn string) (*sql.DB, error)
+	migrations() []string
+	rebind(query string) string
+	// lockRows is appended to a SELECT that reads rows it will then
+	// change in the same transaction: "FOR UPDATE [OF alias]" where
+	// readers and writers run at once, "" where transactions are
+	// serialized anyway.
+	lockRows(alias string) string
+	// skipLocked is lockRows for a queue: rows another transaction holds
+	// are passed over, not waited for.
+	skipLocked() string
+	// lockMigrations takes a lock that a migrating process holds until
+	// unlock, so that hosts starting together migrate one at a time.
+	lockMigrations(ctx context.Context, c *sql.Conn) (unlock func(), err error)
+	// shared reports whether other hosts may use the database at once.
+	shared() bool
+}
+
+// dialectFor picks the dialect a DSN names: a postgres:// or postgresql://
+// URL is PostgreSQL; anything else is the path of a SQLite file.
+func dialectFor(dsn string) dialect {
+	if IsPostgres(dsn) {
+		return &postgres{}
+	}
+	return sqlite{}
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// execer is what *sql.DB, *sql.Tx and *sql.Conn share.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// runner runs queries written with ? placeholders in its dialect; it has
+// the method set of *sql.DB's query methods so that query code reads the
+// same over a database, a transaction or a connection.
+type runner struct {
+	x execer
+	d dialect
+}
+
+func (r runner) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return r.x.ExecContext(ctx, r.d.rebind(query), args...)
+}
+
+func (r runner) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return r.x.QueryContext(ctx, r.d.rebind(query), args...)
+}
+
+func (r runner) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return r.x.QueryRowContext(ctx, r.d.rebind(query), args...)
+}
+
+// numbered rewrites ? placeholders as $1, $2, ..., leaving ? inside quoted
+// strings and identifiers alone. Results are cached: the store's queries
+// are a fixed set of strings.
+type numbered struct{ cache sync.Map }
+
+func (n *numbered) rebind(query string) string {
+	if v, ok := n.cache.Load(query); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	arg := 0
+	var quote byte
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			arg++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(arg))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	out := b.String()
+	n.cache.Store(query, out)
+	return out
+}

@@ -1,0 +1,45 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// sqlite is the embedded default: one file, one host. Its transactions
+// take the write lock when they begin, so they run one at a time and need
+// no row locks.
+type sqlite struct{}
+
+func (sqlite) name() string { return "sqlite" }
+
+func (sqlite) open(path string) (*sql.DB, error) {
+	q := url.Values{}
+	// WAL lets readers run beside the one writer; synchronous(FULL) makes a
+	// commit durable before it returns; IMMEDIATE transactions take the
+	// write lock up front, so two writers queue on busy_timeout instead of
+	// one failing with SQLITE_BUSY on upgrade.
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)", "busy_timeout(10000)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	return db, nil
+}
+
+func (sqlite) migrations() []string   { return sqliteMigrations }
+func (sqlite) rebind(q string) string { return q }
+func (sqlite) lockRows(string) string { return "" }
+func (sqlite) skipLocked() string     { return "" }
+func (sqlite) shared() bool           { return false }
+
+// lockMigrations: each migration's IMMEDIATE transaction already excludes
+// other writers.
+func (sqlite) lockMigrations(context.Context, *sql.Conn) (func(), error) { return func() {}, nil }
