@@ -27,7 +27,9 @@ import (
 
 // Config is everything the host can be told.
 type Config struct {
-	DBPath      string
+	// DB names the database: the path of a SQLite file this host owns, or
+	// the postgres:// URL of a database several hosts share.
+	DB          string
 	PluginPath  string // the plugin .wasm; ignored by the native engine
 	Engine      string // "wasm" (default) or "native"
 	CacheDir    string // wazero compilation cache; "" for none
@@ -51,8 +53,9 @@ type Config struct {
 	// SetupTimeout is how long an operator has to approve a setup on Jira.
 	SetupTimeout time.Duration
 	// SecretKeyFile holds the key that seals secrets at rest, created on
-	// first run; $JIRASYNC_SECRET_KEY takes precedence. Default: beside
-	// the database.
+	// first run; $JIRASYNC_SECRET_KEY takes precedence. Default: beside a
+	// SQLite database; with PostgreSQL one of the two must be given, since
+	// every host sharing the database needs the same key.
 	SecretKeyFile string
 	// AdminToken guards the delivery log and replay. Empty: a random one
 	// is made and logged at start.
@@ -108,13 +111,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			"admin_token", cfg.AdminToken)
 	}
 	if cfg.SecretKeyFile == "" {
-		cfg.SecretKeyFile = filepath.Join(filepath.Dir(cfg.DBPath), "secret.key")
+		if store.IsPostgres(cfg.DB) && os.Getenv(secrets.EnvKey) == "" {
+			return nil, fmt.Errorf("with PostgreSQL, every host must seal secrets with the same key: set %s or give a key file (-secret-key-file) that each host has a copy of", secrets.EnvKey)
+		}
+		cfg.SecretKeyFile = filepath.Join(filepath.Dir(cfg.DB), "secret.key")
 	}
 	box, err := secrets.Load(cfg.SecretKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DBPath, box)
+	st, err := store.Open(ctx, cfg.DB, box)
 	if err != nil {
 		return nil, err
 	}

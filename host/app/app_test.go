@@ -34,7 +34,7 @@ func newTestApp(t *testing.T) (*App, *httptest.Server, string) {
 func newTestAppConfig(t *testing.T, change func(*Config)) (*App, *httptest.Server, string) {
 	t.Helper()
 	ctx := context.Background()
-	cfg := Config{DBPath: filepath.Join(t.TempDir(), "j.db"), Engine: "native", MaxBodyBytes: 4096, Logger: testLogger(t)}
+	cfg := Config{DB: filepath.Join(t.TempDir(), "j.db"), Engine: "native", MaxBodyBytes: 4096, Logger: testLogger(t)}
 	if change != nil {
 		change(&cfg)
 	}
@@ -163,10 +163,10 @@ func TestHealth(t *testing.T) {
 
 func TestUnknownEngineAndMissingPlugin(t *testing.T) {
 	ctx := context.Background()
-	if _, err := New(ctx, Config{DBPath: filepath.Join(t.TempDir(), "a.db"), Engine: "jvm"}); err == nil {
+	if _, err := New(ctx, Config{DB: filepath.Join(t.TempDir(), "a.db"), Engine: "jvm"}); err == nil {
 		t.Error("engine jvm accepted")
 	}
-	_, err := New(ctx, Config{DBPath: filepath.Join(t.TempDir(), "b.db"), PluginPath: filepath.Join(t.TempDir(), "none.wasm")})
+	_, err := New(ctx, Config{DB: filepath.Join(t.TempDir(), "b.db"), PluginPath: filepath.Join(t.TempDir(), "none.wasm")})
 	if err == nil || !strings.Contains(err.Error(), "make plugin") {
 		t.Errorf("missing plugin: %v, want a hint to build it", err)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/jirasync/jirasync/host/app"
 	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/host/store/storetest"
 	"github.com/jirasync/jirasync/host/webhooktoken"
 	"github.com/jirasync/jirasync/testharness/fakejira"
 )
@@ -37,6 +38,9 @@ type Runner struct {
 	Engine     string
 	PluginPath string
 	CacheDir   string
+	// Postgres, a postgres:// URL, runs each scenario in a fresh schema of
+	// that database; empty, in a fresh SQLite file.
+	Postgres string
 	// Log receives the host's and the simulated Jira's logs; nil drops them.
 	Log io.Writer
 	// Trace, when set, gets one line per delivery.
@@ -87,7 +91,16 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	host, err := app.New(ctx, app.Config{DBPath: filepath.Join(dir, "jirasync.db"), PluginPath: r.PluginPath,
+	db := filepath.Join(dir, "jirasync.db")
+	if r.Postgres != "" {
+		dsn, drop, err := storetest.NewSchema(ctx, r.Postgres)
+		if err != nil {
+			return res, err
+		}
+		defer drop()
+		db = dsn
+	}
+	host, err := app.New(ctx, app.Config{DB: db, PluginPath: r.PluginPath, SecretKeyFile: filepath.Join(dir, "secret.key"),
 		Engine: r.Engine, CacheDir: r.CacheDir, PoolSize: 2, Logger: logger.With("component", "host")})
 	if err != nil {
 		return res, fmt.Errorf("starting host: %w", err)

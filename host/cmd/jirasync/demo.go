@@ -17,7 +17,11 @@ import (
 )
 
 func openStoreOnly(path, keyFile string) (*store.Store, error) {
-	if _, err := os.Stat(path); err != nil {
+	if store.IsPostgres(path) {
+		if keyFile == "" && os.Getenv(secrets.EnvKey) == "" {
+			return nil, fmt.Errorf("with PostgreSQL, give the hosts' secret key: %s or -secret-key-file", secrets.EnvKey)
+		}
+	} else if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	box, err := secrets.Load(keyFile)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/jirasync/jirasync/host/app"
 	"github.com/jirasync/jirasync/host/internal/pipeline"
+	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/host/webhooktoken"
 )
 
@@ -82,12 +83,15 @@ type common struct {
 }
 
 func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.db, "db", filepath.Join("data", "jirasync.db"), "SQLite database file (created if missing)")
-	fs.StringVar(&c.secretKeyFile, "secret-key-file", "", "key sealing secrets at rest, created 0600 on first run (default: secret.key beside -db; $JIRASYNC_SECRET_KEY wins)")
+	fs.StringVar(&c.db, "db", filepath.Join("data", "jirasync.db"), "database: a SQLite file (created if missing), or a postgres:// URL that several hosts may share")
+	fs.StringVar(&c.secretKeyFile, "secret-key-file", "", "key sealing secrets at rest, created 0600 on first run (default: secret.key beside a SQLite -db; required with PostgreSQL unless $JIRASYNC_SECRET_KEY is set, which wins)")
 }
 
+// keyFile is the secret key file: given, or beside a SQLite database. ""
+// with PostgreSQL, where the host refuses to start unless the key is in
+// the environment.
 func (c *common) keyFile() string {
-	if c.secretKeyFile != "" {
+	if c.secretKeyFile != "" || store.IsPostgres(c.db) {
 		return c.secretKeyFile
 	}
 	return filepath.Join(filepath.Dir(c.db), "secret.key")
@@ -112,6 +116,7 @@ func serve(args []string) error {
 	answerWait := fs.Duration("answer-wait", app.DefaultAnswerWait, "how long a webhook waits for its first attempt before a 202")
 	maxAttempts := fs.Int("max-attempts", pipeline.DefaultMaxAttempts, "attempts a delivery gets before it is dead")
 	retryBase := fs.Duration("retry-base", pipeline.DefaultBaseBackoff, "wait after the first failed attempt; doubles per attempt")
+	deliveryTimeout := fs.Duration("delivery-timeout", app.DefaultDeliveryTimeout, "limit on one processing attempt; a claim on a delivery lasts twice this, after which another host may take it")
 	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM, how long in-flight work may take to finish")
 	demo := fs.Bool("demo", false, "seed demo data (an organization, users, groups and an installation) and print a curl command")
 	fs.Parse(args)
@@ -122,7 +127,13 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(c.db), 0o700); err != nil {
+	// Beside a SQLite database: the database, its key and the demo's
+	// files; with PostgreSQL, only the demo's.
+	dataDir := filepath.Dir(c.db)
+	if store.IsPostgres(c.db) {
+		dataDir = "data"
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -131,9 +142,9 @@ func serve(args []string) error {
 	if *publicURL == "" {
 		*publicURL = "http://" + *addr
 	}
-	a, err := app.New(ctx, app.Config{PublicURL: *publicURL, DBPath: c.db, PluginPath: *plugin, Engine: *eng, CacheDir: *cacheDir,
+	a, err := app.New(ctx, app.Config{PublicURL: *publicURL, DB: c.db, PluginPath: *plugin, Engine: *eng, CacheDir: *cacheDir,
 		PoolSize: *pool, CallTimeout: *callTimeout, MaxBodyBytes: *maxBody, JiraTimeout: *jiraTimeout,
-		AnswerWait: *answerWait, AdminToken: *adminToken, SecretKeyFile: c.keyFile(),
+		AnswerWait: *answerWait, DeliveryTimeout: *deliveryTimeout, AdminToken: *adminToken, SecretKeyFile: c.keyFile(),
 		Retry:  pipeline.Config{MaxAttempts: *maxAttempts, BaseBackoff: *retryBase},
 		Logger: log})
 	if err != nil {
@@ -155,7 +166,7 @@ func serve(args []string) error {
 		return err
 	}
 	if *demo {
-		if err := seedDemo(ctx, a, "http://"+ln.Addr().String(), filepath.Dir(c.db)); err != nil {
+		if err := seedDemo(ctx, a, "http://"+ln.Addr().String(), dataDir); err != nil {
 			return fmt.Errorf("seeding demo data: %w", err)
 		}
 	}
@@ -163,7 +174,7 @@ func serve(args []string) error {
 		ReadTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String(), "db", c.db, "engine", *eng)
+	log.Info("serving", "addr", ln.Addr().String(), "db", store.Redact(c.db), "engine", *eng)
 	select {
 	case err := <-errc:
 		return err

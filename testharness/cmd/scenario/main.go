@@ -24,8 +24,9 @@ func main() {
 	engine := flag.String("engine", "wasm", "plugin engine: wasm (the product) or native")
 	plugin := flag.String("plugin", "", "plugin .wasm (default: $JIRASYNC_PLUGIN, else built now)")
 	cacheDir := flag.String("cache-dir", filepath.Join(os.TempDir(), "jirasync-scenario-cache"), "wazero compilation cache")
+	postgres := flag.String("postgres", "", "run each scenario in a fresh schema of this postgres:// database (default: a SQLite file)")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: scenario [-v] [-engine wasm|native] [-plugin FILE] PATH...")
+		fmt.Fprintln(os.Stderr, "usage: scenario [-v] [-engine wasm|native] [-plugin FILE] [-postgres URL] PATH...")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -33,10 +34,10 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	os.Exit(run(*verbose, *engine, *plugin, *cacheDir, flag.Args()))
+	os.Exit(run(*verbose, *engine, *plugin, *cacheDir, *postgres, flag.Args()))
 }
 
-func run(verbose bool, engine, plugin, cacheDir string, paths []string) int {
+func run(verbose bool, engine, plugin, cacheDir, postgres string, paths []string) int {
 	files, err := scenario.Expand(paths)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scenario:", err)
@@ -48,7 +49,7 @@ func run(verbose bool, engine, plugin, cacheDir string, paths []string) int {
 			return 1
 		}
 	}
-	r := &scenario.Runner{Engine: engine, PluginPath: plugin, CacheDir: cacheDir}
+	r := &scenario.Runner{Engine: engine, PluginPath: plugin, CacheDir: cacheDir, Postgres: postgres}
 	if verbose {
 		r.Log, r.Trace = os.Stderr, os.Stdout
 	}
@@ -77,7 +78,11 @@ func run(verbose bool, engine, plugin, cacheDir string, paths []string) int {
 			passed++
 		}
 	}
-	fmt.Printf("%d passed, %d failed\n", passed, failed+unreadable)
+	db := "sqlite"
+	if postgres != "" {
+		db = "postgres"
+	}
+	fmt.Printf("%d passed, %d failed (engine %s, database %s)\n", passed, failed+unreadable, engine, db)
 	if failed+unreadable > 0 {
 		return 1
 	}
