@@ -396,3 +396,55 @@ func TestPendingSetups(t *testing.T) {
 		}
 	})
 }
+
+// TestSchemasAgree migrates a database of each kind and compares their
+// tables, columns and indexes: the two migration lists must describe one
+// schema.
+func TestSchemasAgree(t *testing.T) {
+	ctx := context.Background()
+	describe := map[string]string{
+		"sqlite": `SELECT 'column ' || m.name || '.' || c.name FROM sqlite_master m, pragma_table_info(m.name) c
+				WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+			UNION ALL SELECT 'index ' || name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`,
+		// Primary keys and UNIQUE columns have indexes of their own in
+		// PostgreSQL (_pkey, _key), implicit in SQLite.
+		"postgres": `SELECT 'column ' || table_name || '.' || column_name FROM information_schema.columns
+				WHERE table_schema = current_schema()
+			UNION ALL SELECT 'index ' || indexname FROM pg_indexes
+				WHERE schemaname = current_schema() AND indexname NOT LIKE '%\_pkey' AND indexname NOT LIKE '%\_key'`,
+	}
+	schemas := map[string]map[string]bool{}
+	for _, kind := range storetest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			s := open(t, storetest.DSN(t, kind))
+			rows, err := s.db.QueryContext(ctx, describe[kind])
+			must(t, err)
+			defer rows.Close()
+			schemas[kind] = map[string]bool{}
+			for rows.Next() {
+				var item string
+				must(t, rows.Scan(&item))
+				schemas[kind][item] = true
+			}
+			must(t, rows.Err())
+		})
+	}
+	lite, pg := schemas["sqlite"], schemas["postgres"]
+	if len(lite) < 50 {
+		t.Fatalf("SQLite schema has %d items; the query found too little", len(lite))
+	}
+	if pg == nil {
+		return // skipped, and said so
+	}
+	for item := range lite {
+		if !pg[item] {
+			t.Errorf("%s is in SQLite's schema only", item)
+		}
+	}
+	for item := range pg {
+		if !lite[item] {
+			t.Errorf("%s is in PostgreSQL's schema only", item)
+		}
+	}
+	t.Logf("schemas compared: %d columns and indexes in SQLite, %d in PostgreSQL", len(lite), len(pg))
+}
