@@ -119,12 +119,17 @@ func Handle(h Host, body []byte) (*abi.Summary, error) {
 	}, log)
 }
 
-// apply decides each group's new assignee with choose, commits every change
-// in one call, and fills in the summary. choose answers a skip reason when
-// the group is to be left alone.
+// apply decides each group's new assignee with choose, sends them in one
+// call, and fills in the summary. choose answers a skip reason when the
+// group is to be left alone.
+//
+// Groups that already have their assignee are sent too: the host applies
+// assignments when it commits the delivery, and by then another delivery
+// (on another worker or host) may have changed the group. What is sent is
+// the state this delivery means, not the difference from what it read.
 func apply(h Host, sum *abi.Summary, groups []abi.LinkedGroup,
 	choose func(abi.LinkedGroup) (*string, string), log func(string, string, map[string]any)) (*abi.Summary, error) {
-	var changes []abi.Assignment
+	var assignments []abi.Assignment
 	for _, g := range groups {
 		target, skip := choose(g)
 		res := abi.GroupResult{ID: g.ID, Organization: g.Organization, Assignee: target}
@@ -135,10 +140,11 @@ func apply(h Host, sum *abi.Summary, groups []abi.LinkedGroup,
 			log("warn", "group left alone: no verified platform user with that email is a member of its project",
 				map[string]any{"group": g.ID, "project": g.Project, "organization": g.Organization, "reason": skip})
 		case sameAssignee(g.Assignee, target):
+			assignments = append(assignments, abi.Assignment{Group: g.ID, Assignee: target})
 			res.Action = abi.ActionUnchanged
 			sum.Unchanged++
 		default:
-			changes = append(changes, abi.Assignment{Group: g.ID, Assignee: target})
+			assignments = append(assignments, abi.Assignment{Group: g.ID, Assignee: target})
 			if target == nil {
 				res.Action = abi.ActionUnassigned
 				sum.Unassigned++
@@ -149,8 +155,8 @@ func apply(h Host, sum *abi.Summary, groups []abi.LinkedGroup,
 		}
 		sum.Groups = append(sum.Groups, res)
 	}
-	if len(changes) > 0 {
-		if _, err := h.GroupsAssign(abi.GroupsAssignRequest{Assignments: changes}); err != nil {
+	if len(assignments) > 0 {
+		if _, err := h.GroupsAssign(abi.GroupsAssignRequest{Assignments: assignments}); err != nil {
 			return nil, err
 		}
 	}
