@@ -22,6 +22,7 @@ import (
 
 	"github.com/jirasync/jirasync/host/internal/secrets"
 	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/host/store/storetest"
 	"github.com/jirasync/jirasync/host/webhooktoken"
 	"github.com/jirasync/jirasync/testharness/pluginbuild"
 )
@@ -29,8 +30,6 @@ import (
 const (
 	crashIssues     = 25
 	crashUsers      = 8
-	crashDeliveries = 2000
-	crashKills      = 4
 	crashSenders    = 8
 	crashAdminToken = "crash-admin"
 )
@@ -64,24 +63,48 @@ func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
+	runCrash(t, crashRun{db: filepath.Join(t.TempDir(), "jirasync.db"), replicas: 1, deliveries: 2000, kills: 4, restart: true})
+}
+
+// TestReplicasCrashSafety runs three replicas of the real binary on one
+// PostgreSQL database, spreads 3,000 deliveries across them, and kills one
+// with SIGKILL midway for good: the others take over what it had claimed
+// once its leases expire. The same checks as TestCrashSafety hold.
+func TestReplicasCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	// A short attempt limit makes a short lease (twice it), so that the
+	// dead replica's deliveries are taken over within seconds.
+	runCrash(t, crashRun{db: storetest.DSN(t, "postgres"), replicas: 3, deliveries: 3000, kills: 1,
+		flags: []string{"-delivery-timeout", "3s", "-retry-base", "1s"}})
+}
+
+// crashRun is one crash test: deliveries sent to replicas hosts on db,
+// some of them killed along the way.
+type crashRun struct {
+	db         string
+	replicas   int
+	deliveries int
+	kills      int
+	// restart starts a killed host again (one host that crashes); without
+	// it, the first host is killed once, midway, and stays dead (a
+	// replica lost).
+	restart bool
+	flags   []string // more serve flags
+}
+
+func runCrash(t *testing.T, run crashRun) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "jirasync")
-	build := exec.Command(filepath.Join(os.Getenv("GOROOT"), "bin", "go"), "build", "-o", bin, ".")
-	if os.Getenv("GOROOT") == "" {
-		build = exec.Command("go", "build", "-o", bin, ".")
-	}
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building jirasync: %v\n%s", err, out)
-	}
+	bin := buildHost(t, dir)
 	plugin, err := pluginbuild.Path()
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := filepath.Join(dir, "jirasync.db")
 	// The test seeds and checks the database itself, so it and the
-	// binary share the key that seals the installation's secrets.
+	// hosts share the key that seals the installation's secrets.
 	t.Setenv(secrets.EnvKey, base64.StdEncoding.EncodeToString(make([]byte, 32)))
-	seedCrash(t, db)
+	seedCrash(t, run.db)
 	token, err := webhooktoken.Mint("jira.example.com:crash", []byte("crash-secret"))
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +113,7 @@ func TestCrashSafety(t *testing.T) {
 	// Events: per issue, increasing timestamps; sent in Jira's order but
 	// shuffled within windows of 40, so that some arrive after newer ones
 	// of their issue (and must end stale) while most apply.
-	events := make([]*event, crashDeliveries)
+	events := make([]*event, run.deliveries)
 	for i := range events {
 		events[i] = &event{issue: i % crashIssues, changelog: 50000 + i, timestamp: 1795000000000 + int64(i)*1000,
 			user: rand.IntN(crashUsers+1) - 1}
@@ -104,17 +127,23 @@ func TestCrashSafety(t *testing.T) {
 		rand.Shuffle(len(win), func(i, j int) { win[i], win[j] = win[j], win[i] })
 	}
 
-	addr := freeAddr(t)
-	h := &hostProc{t: t, bin: bin, args: []string{"serve", "-addr", addr, "-db", db, "-plugin", plugin,
-		"-cache-dir", filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache"),
-		"-admin-token", crashAdminToken, "-log-level", "warn", "-grace", "5s"}, log: filepath.Join(dir, "host.log")}
-	h.start()
-	defer h.kill()
+	hostsUp := make([]*hostProc, run.replicas)
+	urls := make([]string, run.replicas)
+	for r := range hostsUp {
+		addr := freeAddr(t)
+		hostsUp[r] = &hostProc{t: t, bin: bin, args: append([]string{"serve", "-addr", addr, "-db", run.db, "-plugin", plugin,
+			"-cache-dir", filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache"),
+			"-admin-token", crashAdminToken, "-log-level", "warn", "-grace", "5s"}, run.flags...),
+			log: filepath.Join(dir, fmt.Sprintf("host%d.log", r))}
+		hostsUp[r].start()
+		defer hostsUp[r].kill()
+		urls[r] = "http://" + addr + "/extensions/jira-server/issue-updated/" + token
+	}
 
 	client := &http.Client{Timeout: 15 * time.Second}
-	url := "http://" + addr + "/extensions/jira-server/issue-updated/" + token
 	var next atomic.Int64
 	var sent, acked, refusedConn atomic.Int64
+	ackedBy := make([]atomic.Int64, run.replicas)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -128,11 +157,13 @@ func TestCrashSafety(t *testing.T) {
 					return
 				}
 				e := events[order[i]]
-				// Jira would give up; this sender keeps trying until the
-				// host answers, to exercise duplicates after a crash.
-				for ctx.Err() == nil {
+				// Round robin, as a load balancer would. Jira would give
+				// up after a failure; this sender tries the next host
+				// until one answers, to exercise duplicates after a crash.
+				for try := int(i); ctx.Err() == nil; try++ {
+					r := try % run.replicas
 					sent.Add(1)
-					resp, err := client.Post(url, "application/json", bytes.NewReader(e.body()))
+					resp, err := client.Post(urls[r], "application/json", bytes.NewReader(e.body()))
 					if err != nil {
 						refusedConn.Add(1)
 						time.Sleep(20 * time.Millisecond)
@@ -143,6 +174,7 @@ func TestCrashSafety(t *testing.T) {
 					if resp.StatusCode/100 == 2 {
 						e.acked.Store(true)
 						acked.Add(1)
+						ackedBy[r].Add(1)
 						break
 					}
 					time.Sleep(20 * time.Millisecond)
@@ -151,27 +183,56 @@ func TestCrashSafety(t *testing.T) {
 		}()
 	}
 	kills := 0
-	for kills < crashKills && next.Load() < int64(len(order)) {
-		time.Sleep(time.Duration(300+rand.IntN(900)) * time.Millisecond)
-		h.kill()
+	if run.restart {
+		for kills < run.kills && next.Load() < int64(len(order)) {
+			time.Sleep(time.Duration(300+rand.IntN(900)) * time.Millisecond)
+			hostsUp[0].kill()
+			kills++
+			hostsUp[0].start()
+		}
+	} else {
+		for next.Load() < int64(len(order))/2 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		hostsUp[0].kill()
 		kills++
-		h.start()
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
 		t.Fatalf("sending did not finish in time: %d of %d acknowledged", acked.Load(), len(events))
 	}
-	waitQueueEmpty(t, addr)
-	h.stop()
+	live := hostsUp[len(hostsUp)-1]
+	waitQueueEmpty(t, live.args[2])
+	for _, h := range hostsUp {
+		h.stop()
+	}
 
-	st, err := openCrashStore(db)
+	st, err := openCrashStore(run.db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	counts := verifyCrash(t, st, events)
-	t.Logf("crash test: %d deliveries, %d requests, %d acknowledged, %d connection failures, %d SIGKILLs; stored by status: %v",
-		len(events), sent.Load(), acked.Load(), refusedConn.Load(), kills, counts)
+	counts, retaken := verifyCrash(t, st, events)
+	perHost := make([]int64, run.replicas)
+	for r := range ackedBy {
+		perHost[r] = ackedBy[r].Load()
+	}
+	t.Logf("crash test on %s: %d hosts, %d deliveries, %d requests, %d acknowledged (per host %v), %d connection failures, "+
+		"%d SIGKILLs; stored by status: %v; %d claims lost with a killed host and taken over",
+		st.Dialect(), run.replicas, len(events), sent.Load(), acked.Load(), perHost, refusedConn.Load(), kills, counts, retaken)
+}
+
+// buildHost builds the jirasync binary into dir.
+func buildHost(t testing.TB, dir string) string {
+	bin := filepath.Join(dir, "jirasync")
+	gobin := "go"
+	if root := os.Getenv("GOROOT"); root != "" {
+		gobin = filepath.Join(root, "bin", "go")
+	}
+	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building jirasync: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func seedCrash(t testing.TB, db string) {
@@ -204,7 +265,9 @@ func seedCrash(t testing.TB, db string) {
 }
 
 // verifyCrash checks the database against what was sent and acknowledged.
-func verifyCrash(t *testing.T, st *store.Store, events []*event) map[string]int {
+// It returns the deliveries by status, and how many claims ended with no
+// outcome recorded: attempts whose host was killed, taken over later.
+func verifyCrash(t *testing.T, st *store.Store, events []*event) (counts map[string]int, retaken int) {
 	ctx := context.Background()
 	byChangelog := map[string]*event{}
 	for _, e := range events {
@@ -227,7 +290,7 @@ func verifyCrash(t *testing.T, st *store.Store, events []*event) map[string]int 
 		}
 		before = page[len(page)-1].ID
 	}
-	counts := map[string]int{}
+	counts = map[string]int{}
 	newest := map[int]*event{}
 	for cl, d := range stored {
 		counts[d.Status]++
@@ -246,6 +309,7 @@ func verifyCrash(t *testing.T, st *store.Store, events []*event) map[string]int 
 		if err != nil {
 			t.Fatal(err)
 		}
+		retaken += d.Attempts - len(attempts)
 		applied := 0
 		for _, a := range attempts {
 			if a.Outcome == store.DeliveryDone || a.Outcome == store.DeliveryStale {
@@ -274,10 +338,17 @@ func verifyCrash(t *testing.T, st *store.Store, events []*event) map[string]int 
 			want = &u
 		}
 		if (g.Assignee == nil) != (want == nil) || (want != nil && *g.Assignee != *want) {
-			t.Errorf("group g%d: assignee %v, want %v (newest event, changelog %d)", issue, g.Assignee, want, e.changelog)
+			t.Errorf("group g%d: assignee %s, want %s (newest event, changelog %d)", issue, who(g.Assignee), who(want), e.changelog)
 		}
 	}
-	return counts
+	return counts, retaken
+}
+
+func who(user *string) string {
+	if user == nil {
+		return "(none)"
+	}
+	return *user
 }
 
 type hostProc struct {
@@ -368,7 +439,7 @@ func freeAddr(t testing.TB) string {
 
 // openCrashStore opens the test's database with the key in the environment.
 func openCrashStore(db string) (*store.Store, error) {
-	box, err := secrets.Load(db + ".unused-key")
+	box, err := secrets.Load("")
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -30,10 +29,7 @@ import (
 // whatever b.N is; the figures are its metrics.
 func BenchmarkEndToEnd(b *testing.B) {
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "jirasync")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("building jirasync: %v\n%s", err, out)
-	}
+	bin := buildHost(b, dir)
 	plugin, err := pluginbuild.Path()
 	if err != nil {
 		b.Fatal(err)
