@@ -9,8 +9,13 @@ FUZZTIME    ?= 5s
 # Minimising a large interesting input (payload seeds are ~10 KB) can stall
 # the fuzzer for its whole budget, hence a short -fuzzminimizetime.
 FUZZ        := ./plugin/webhook:FuzzParse ./host/webhooktoken:FuzzPeek
+# The PostgreSQL suites (storage conformance, scenarios, replica crash test,
+# replica benchmark) run against the server this names, a postgres:// URL;
+# `make postgres` starts a throwaway one. Unset, they are skipped, and said so.
+PG          := $(JIRASYNC_TEST_POSTGRES)
+PGDIR       ?= /tmp/jirasync-postgres
 
-.PHONY: all build plugin host run test unit scenarios crash fuzz bench lint clean
+.PHONY: all build plugin host run test unit scenarios crash fuzz bench lint clean postgres postgres-stop pg-status
 
 all: build
 
@@ -30,7 +35,15 @@ host:
 run: build
 	$(HOST) serve -demo
 
-test: lint plugin unit scenarios crash fuzz
+test: pg-status lint plugin unit scenarios crash fuzz
+	@$(MAKE) --no-print-directory pg-status
+
+pg-status:
+ifeq ($(PG),)
+	@echo "PostgreSQL suites SKIPPED: JIRASYNC_TEST_POSTGRES is not set (see 'make postgres')"
+else
+	@echo "PostgreSQL suites run against $$(echo '$(PG)' | sed -E 's#//([^:@/]*):[^@/]*@#//\1:***@#')"
+endif
 
 # -short leaves the crash test to its own target, where it runs without
 # the race detector's slowdown and prints its counts.
@@ -38,10 +51,13 @@ unit: plugin
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -race -short -count=1 ./...
 
 crash: plugin
-	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -count=1 -run '^TestCrashSafety$$' -v ./host/cmd/jirasync
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -count=1 -run '^(TestCrashSafety|TestReplicasCrashSafety)$$' -v ./host/cmd/jirasync
 
 scenarios: plugin
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) run ./testharness/cmd/scenario fixtures/scenarios
+ifneq ($(PG),)
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) run ./testharness/cmd/scenario -postgres '$(PG)' fixtures/scenarios
+endif
 
 fuzz:
 	@for t in $(FUZZ); do \
@@ -55,6 +71,15 @@ fuzz:
 bench: plugin
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench . -benchtime 30x ./host/internal/engine/
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench EndToEnd -benchtime 1x ./host/cmd/jirasync
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench Replicas -benchtime 1x ./host/cmd/jirasync
+
+# A throwaway PostgreSQL on loopback for the suites above (Debian's package,
+# installed if missing). Prints the line to paste into your shell.
+postgres:
+	@dsn=$$(.ci/postgres start $(PGDIR)) && echo "export JIRASYNC_TEST_POSTGRES='$$dsn'"
+
+postgres-stop:
+	.ci/postgres stop $(PGDIR)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jirasync/jirasync/host/internal/secrets"
+	"github.com/jirasync/jirasync/host/store/storetest"
 	"github.com/jirasync/jirasync/host/webhooktoken"
 	"github.com/jirasync/jirasync/testharness/pluginbuild"
 )
@@ -55,33 +56,14 @@ func BenchmarkEndToEnd(b *testing.B) {
 
 		// Accept throughput: 16 clients, 3,000 deliveries.
 		const n = 3000
-		var next atomic.Int64
-		var failed atomic.Int64
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 		acceptStart := time.Now()
-		var wg sync.WaitGroup
-		for c := 0; c < 16; c++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := next.Add(1) - 1
-					if i >= n {
-						return
-					}
-					e := &event{issue: int(i) % crashIssues, changelog: 100000 + int(i), timestamp: 1795000000000 + i*1000, user: int(i) % crashUsers}
-					if status := post(client, url, e.body()); status/100 != 2 {
-						failed.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		failed := sendAll(client, []string{url}, n, 100000)
 		acceptElapsed := time.Since(acceptStart)
 		waitQueueEmpty(b, addr)
 		processElapsed := time.Since(acceptStart)
-		if failed.Load() > 0 {
-			b.Fatalf("%s: %d deliveries not accepted", engine, failed.Load())
+		if failed > 0 {
+			b.Fatalf("%s: %d deliveries not accepted", engine, failed)
 		}
 		results[engine+" accepted/s"] = n / acceptElapsed.Seconds()
 		results[engine+" processed/s"] = n / processElapsed.Seconds()
@@ -126,6 +108,32 @@ func BenchmarkEndToEnd(b *testing.B) {
 	fmt.Printf("  peak resident memory (MB)                   %9.0f  %9.0f   <= 150\n", results["wasm rss-MB"], results["native rss-MB"])
 }
 
+// sendAll sends n deliveries from 16 clients, spread round robin over
+// urls, their changelog ids from first on, and returns how many were not
+// answered 2xx.
+func sendAll(client *http.Client, urls []string, n, first int) int64 {
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	for c := 0; c < 16; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				e := &event{issue: int(i) % crashIssues, changelog: first + int(i), timestamp: 1795000000000 + i*1000, user: int(i) % crashUsers}
+				if status := post(client, urls[int(i)%len(urls)], e.body()); status/100 != 2 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return failed.Load()
+}
+
 func post(c *http.Client, url string, body []byte) int {
 	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
@@ -149,4 +157,77 @@ func peakRSS(pid int) float64 {
 		}
 	}
 	return -1
+}
+
+// BenchmarkReplicas measures deliveries processed per second by one host
+// on SQLite, one on PostgreSQL and three on one PostgreSQL database, in
+// that order, twice over. Each run sends 3,000 deliveries round robin to
+// its hosts (answered once stored) and stops the clock when the last is
+// settled. It needs $JIRASYNC_TEST_POSTGRES.
+func BenchmarkReplicas(b *testing.B) {
+	pg := storetest.PostgresURL()
+	if pg == "" {
+		b.Skip(storetest.ErrNoPostgres)
+	}
+	dir := b.TempDir()
+	bin := buildHost(b, dir)
+	plugin, err := pluginbuild.Path()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Setenv(secrets.EnvKey, base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	token, err := webhooktoken.Mint("jira.example.com:crash", []byte("crash-secret"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache := filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+	type setup struct {
+		name     string
+		kind     string
+		replicas int
+	}
+	setups := []setup{{"1 host, SQLite", "sqlite", 1}, {"1 host, PostgreSQL", "postgres", 1}, {"3 hosts, PostgreSQL", "postgres", 3}}
+	const n, rounds = 3000, 2
+	rate := map[string][]float64{}
+	for round := 0; round < rounds; round++ {
+		for _, su := range setups {
+			db := storetest.DSN(b, su.kind)
+			seedCrash(b, db)
+			var urls []string
+			var procs []*hostProc
+			for r := 0; r < su.replicas; r++ {
+				addr := freeAddr(b)
+				h := &hostProc{t: b, bin: bin, log: filepath.Join(dir, fmt.Sprintf("%s-%d-%d.log", su.kind, su.replicas, r)),
+					args: []string{"serve", "-addr", addr, "-db", db, "-plugin", plugin, "-cache-dir", cache,
+						"-admin-token", crashAdminToken, "-log-level", "error", "-answer-wait", "1ns"}}
+				h.start()
+				procs = append(procs, h)
+				urls = append(urls, "http://"+addr+"/extensions/jira-server/issue-updated/"+token)
+			}
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+			start := time.Now()
+			if failed := sendAll(client, urls, n, 300000); failed > 0 {
+				b.Fatalf("%s: %d deliveries not accepted", su.name, failed)
+			}
+			waitQueueEmpty(b, procs[0].args[2])
+			rate[su.name] = append(rate[su.name], n/time.Since(start).Seconds())
+			for _, h := range procs {
+				h.stop()
+			}
+		}
+	}
+	mean := func(xs []float64) float64 {
+		sum := 0.0
+		for _, x := range xs {
+			sum += x
+		}
+		return sum / float64(len(xs))
+	}
+	base := mean(rate[setups[0].name])
+	fmt.Printf("\ndeliveries processed per second (wasm, 2 cores, loopback; %d deliveries, mean of %d runs each)\n", n, rounds)
+	for _, su := range setups {
+		m := mean(rate[su.name])
+		b.ReportMetric(m, strings.ReplaceAll(strings.ReplaceAll(su.name, ",", ""), " ", "_")+"_processed/s")
+		fmt.Printf("  %-22s %7.0f   runs %5.0f   x%.2f of 1 host on SQLite\n", su.name, m, rate[su.name], m/base)
+	}
 }
