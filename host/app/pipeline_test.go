@@ -161,3 +161,45 @@ func containsAny(s string, subs []string) bool {
 	}
 	return false
 }
+
+// TestAnswerWhenAnotherHostHasTheDelivery: Jira re-sends a delivery that
+// another host sharing the database is processing (here the test claims
+// it through the store). The answer waits for that host's outcome and
+// reports it from the record, not a 202 when the wait runs out.
+func TestAnswerWhenAnotherHostHasTheDelivery(t *testing.T) {
+	// Without the record to watch, the re-send would wait all of
+	// AnswerWait and get a 202.
+	a, srv, tok := newTestAppConfig(t, func(c *Config) {
+		c.Retry = pipeline.Config{BaseBackoff: time.Hour}
+		c.AnswerWait = 30 * time.Second
+	})
+	jira := seedJira(t, a)
+	if err := jira.SetDown(true); err != nil {
+		t.Fatal(err)
+	}
+	status, ans := post(t, srv.URL+WebhookPath+tok, lookupAlice)
+	if status != 503 {
+		t.Fatalf("with Jira down: %d %v", status, ans)
+	}
+	id := int64(ans["delivery"].(float64))
+	ctx := context.Background()
+	st := a.Store()
+	d, ok, err := st.Claim(ctx, id, time.Minute, true)
+	if err != nil || !ok {
+		t.Fatalf("the other host's claim: %v, %v", ok, err)
+	}
+	finished := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_, err := st.Finish(ctx, d, store.Outcome{Attempt: d.Attempts, StartedAt: time.Now(), Status: store.DeliveryDone,
+			HTTPStatus: 200, Summary: `{"outcome":"synced","issue_key":"APP-1"}`})
+		finished <- err
+	}()
+	status, ans = post(t, srv.URL+WebhookPath+tok, lookupAlice)
+	if err := <-finished; err != nil {
+		t.Fatal(err)
+	}
+	if status != 200 || ans["status"] != store.DeliveryDone || ans["duplicate"] != true {
+		t.Fatalf("re-sent while another host had it: %d %v, want 200, done, duplicate", status, ans)
+	}
+}

@@ -33,6 +33,39 @@ func eachKindShared(t *testing.T, test func(t *testing.T, stores []*Store)) {
 	}
 }
 
+// drainAll runs four workers per store, as hosts do, each claiming due
+// deliveries and handing them to finish until none is left.
+func drainAll(t *testing.T, stores []*Store, finish func(s *Store, d Delivery) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(stores)*4)
+	for _, s := range stores {
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					d, ok, err := s.ClaimNext(context.Background(), time.Minute)
+					if err == nil && ok {
+						err = finish(s, d)
+					}
+					if err != nil {
+						errs <- err
+					}
+					if err != nil || !ok {
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
 func TestHostsMigrateTogether(t *testing.T) {
 	for _, kind := range storetest.Kinds {
 		t.Run(kind, func(t *testing.T) {
@@ -75,38 +108,13 @@ func TestHostsClaimEachDeliveryOnce(t *testing.T) {
 		}
 		var mu sync.Mutex
 		claimed := map[int64]int{}
-		var wg sync.WaitGroup
-		errs := make(chan error, hosts*4)
-		for _, s := range stores {
-			for w := 0; w < 4; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						d, ok, err := s.ClaimNext(ctx, time.Minute)
-						if err != nil {
-							errs <- err
-							return
-						}
-						if !ok {
-							return
-						}
-						mu.Lock()
-						claimed[d.ID]++
-						mu.Unlock()
-						if _, err := s.Finish(ctx, d, Outcome{Attempt: d.Attempts, StartedAt: time.Now(), Status: DeliveryDone}); err != nil {
-							errs <- err
-							return
-						}
-					}
-				}()
-			}
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
+		drainAll(t, stores, func(s *Store, d Delivery) error {
+			mu.Lock()
+			claimed[d.ID]++
+			mu.Unlock()
+			_, err := s.Finish(ctx, d, Outcome{Attempt: d.Attempts, StartedAt: time.Now(), Status: DeliveryDone})
+			return err
+		})
 		if len(claimed) != n {
 			t.Fatalf("%d deliveries claimed, want %d", len(claimed), n)
 		}
@@ -141,36 +149,12 @@ func TestHostsOrderDeliveriesOfAnIssue(t *testing.T) {
 			must(t, err)
 			byID[id] = ts
 		}
-		var wg sync.WaitGroup
-		errs := make(chan error, hosts*4)
-		for _, s := range stores {
-			for w := 0; w < 4; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						d, ok, err := s.ClaimNext(ctx, time.Minute)
-						if err != nil || !ok {
-							if err != nil {
-								errs <- err
-							}
-							return
-						}
-						user := fmt.Sprint("u", d.JiraTimestamp)
-						if _, err := s.Finish(ctx, d, Outcome{Attempt: d.Attempts, StartedAt: time.Now(), Status: DeliveryDone,
-							Synced: true, Assignments: []Assignment{{Group: "g1", Assignee: &user}}}); err != nil {
-							errs <- err
-							return
-						}
-					}
-				}()
-			}
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
+		drainAll(t, stores, func(s *Store, d Delivery) error {
+			user := fmt.Sprint("u", d.JiraTimestamp)
+			_, err := s.Finish(ctx, d, Outcome{Attempt: d.Attempts, StartedAt: time.Now(), Status: DeliveryDone,
+				Synced: true, Assignments: []Assignment{{Group: "g1", Assignee: &user}}})
+			return err
+		})
 
 		rows, err := stores[0].db.QueryContext(ctx, `SELECT delivery_id FROM assignee_changes WHERE group_id = 'g1' ORDER BY id`)
 		must(t, err)

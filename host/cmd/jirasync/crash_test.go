@@ -96,19 +96,8 @@ type crashRun struct {
 
 func runCrash(t *testing.T, run crashRun) {
 	dir := t.TempDir()
-	bin := buildHost(t, dir)
-	plugin, err := pluginbuild.Path()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The test seeds and checks the database itself, so it and the
-	// hosts share the key that seals the installation's secrets.
-	t.Setenv(secrets.EnvKey, base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	bin, plugin, token := prepareHosts(t, dir)
 	seedCrash(t, run.db)
-	token, err := webhooktoken.Mint("jira.example.com:crash", []byte("crash-secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	// Events: per issue, increasing timestamps; sent in Jira's order but
 	// shuffled within windows of 40, so that some arrive after newer ones
@@ -222,17 +211,29 @@ func runCrash(t *testing.T, run crashRun) {
 		st.Dialect(), run.replicas, len(events), sent.Load(), acked.Load(), perHost, refusedConn.Load(), kills, counts, retaken)
 }
 
-// buildHost builds the jirasync binary into dir.
-func buildHost(t testing.TB, dir string) string {
-	bin := filepath.Join(dir, "jirasync")
+// prepareHosts builds the jirasync binary into dir and returns it, the
+// plugin, and the webhook token of the installation seedCrash makes. The
+// test seeds and checks the database itself, so it and the hosts share the
+// key that seals the installation's secrets, put in the environment here.
+func prepareHosts(tb testing.TB, dir string) (bin, plugin, token string) {
+	bin = filepath.Join(dir, "jirasync")
 	gobin := "go"
 	if root := os.Getenv("GOROOT"); root != "" {
 		gobin = filepath.Join(root, "bin", "go")
 	}
 	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("building jirasync: %v\n%s", err, out)
+		tb.Fatalf("building jirasync: %v\n%s", err, out)
 	}
-	return bin
+	plugin, err := pluginbuild.Path()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Setenv(secrets.EnvKey, base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	token, err = webhooktoken.Mint("jira.example.com:crash", []byte("crash-secret"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bin, plugin, token
 }
 
 func seedCrash(t testing.TB, db string) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,10 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jirasync/jirasync/host/internal/secrets"
 	"github.com/jirasync/jirasync/host/store/storetest"
-	"github.com/jirasync/jirasync/host/webhooktoken"
-	"github.com/jirasync/jirasync/testharness/pluginbuild"
 )
 
 // BenchmarkEndToEnd measures the real binary over loopback: start to
@@ -30,16 +26,7 @@ import (
 // whatever b.N is; the figures are its metrics.
 func BenchmarkEndToEnd(b *testing.B) {
 	dir := b.TempDir()
-	bin := buildHost(b, dir)
-	plugin, err := pluginbuild.Path()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Setenv(secrets.EnvKey, base64.StdEncoding.EncodeToString(make([]byte, 32)))
-	token, err := webhooktoken.Mint("jira.example.com:crash", []byte("crash-secret"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	bin, plugin, token := prepareHosts(b, dir)
 	cache := filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
 	results := map[string]float64{}
 	for _, engine := range []string{"native", "wasm"} {
@@ -170,16 +157,7 @@ func BenchmarkReplicas(b *testing.B) {
 		b.Skip(storetest.ErrNoPostgres)
 	}
 	dir := b.TempDir()
-	bin := buildHost(b, dir)
-	plugin, err := pluginbuild.Path()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Setenv(secrets.EnvKey, base64.StdEncoding.EncodeToString(make([]byte, 32)))
-	token, err := webhooktoken.Mint("jira.example.com:crash", []byte("crash-secret"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	bin, plugin, token := prepareHosts(b, dir)
 	cache := filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
 	type setup struct {
 		name     string
