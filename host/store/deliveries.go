@@ -201,17 +201,21 @@ func (s *Store) ClaimNext(ctx context.Context, lease time.Duration) (Delivery, b
 	err := scanDelivery(s.db.QueryRowContext(ctx, `UPDATE deliveries
 		SET status = ?, attempts = attempts + 1, lease_until = ?
 		WHERE id = (SELECT id FROM deliveries
-			WHERE status IN (?, ?, ?)
+			WHERE `+unsettled+`
 				AND ((status != ? AND next_attempt_at <= ?) OR (status = ? AND lease_until < ?))
 			ORDER BY id LIMIT 1`+s.dialect.skipLocked()+`)
 		RETURNING `+deliveryColumns+`, body`,
-		DeliveryProcessing, t+lease.Milliseconds(), DeliveryPending, DeliveryRetrying, DeliveryProcessing,
-		DeliveryProcessing, t, DeliveryProcessing, t), &d, &d.Body)
+		DeliveryProcessing, t+lease.Milliseconds(), DeliveryProcessing, t, DeliveryProcessing, t), &d, &d.Body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, false, nil
 	}
 	return d, err == nil, err
 }
+
+// unsettled is the predicate of the deliveries_queue index (migration4),
+// in the same words, and with constants rather than parameters: only then
+// can either planner use that index for a prepared query.
+const unsettled = `status IN ('` + DeliveryPending + `', '` + DeliveryRetrying + `', '` + DeliveryProcessing + `')`
 
 // ReleaseLeases makes every delivery left processing by a previous run of
 // this host due now. Only for a host that owns the database alone (not

@@ -4,7 +4,7 @@ package store
 // numbering as sqliteMigrations. Times are unix milliseconds in BIGINT, and
 // flags are 0/1 integers as in SQLite, so that one set of queries and
 // scans serves both.
-var postgresMigrations = []string{pgMigration1, pgMigration2, pgMigration3}
+var postgresMigrations = []string{pgMigration1, pgMigration2, pgMigration3, pgMigration4}
 
 // pgMigration1: platform data, installations, deliveries, plugin state.
 const pgMigration1 = `
@@ -148,4 +148,9 @@ CREATE TABLE pending_setups (
 	organization_id      TEXT NOT NULL,
 	created_at           BIGINT NOT NULL
 );
+`
+
+// pgMigration4: the queue index (see migration4).
+const pgMigration4 = `
+CREATE INDEX deliveries_queue ON deliveries(id) WHERE status IN ('pending', 'retrying', 'processing');
 `
