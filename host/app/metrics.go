@@ -57,11 +57,11 @@ func newMetrics(st *store.Store) *metrics {
 	}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		c, err := st.DeliveryCounts(ctx)
+		n, err := st.QueueDepth(ctx)
 		if err != nil {
 			return -1
 		}
-		return float64(c[store.DeliveryPending] + c[store.DeliveryProcessing] + c[store.DeliveryRetrying])
+		return float64(n)
 	}))
 	return m
 }

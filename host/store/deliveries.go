@@ -434,6 +434,15 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 	return out, rows.Err()
 }
 
+// QueueDepth counts the deliveries not settled: pending, processing, or
+// waiting for a retry. Unlike DeliveryCounts it reads only the queue index,
+// however long the log.
+func (s *Store) QueueDepth(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE `+unsettled).Scan(&n)
+	return n, err
+}
+
 // DeliveryCounts counts deliveries by status.
 func (s *Store) DeliveryCounts(ctx context.Context) (map[string]int, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT status, count(*) FROM deliveries GROUP BY status`)

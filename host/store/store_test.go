@@ -370,6 +370,9 @@ func TestAcceptGroupCommit(t *testing.T) {
 		if counts[DeliveryPending] != 200 || dupCount != 100 {
 			t.Fatalf("%d stored, %d duplicates; want 200 and 100", counts[DeliveryPending], dupCount)
 		}
+		if depth, err := s.QueueDepth(ctx); err != nil || depth != 200 {
+			t.Errorf("queue depth %d, %v; want 200", depth, err)
+		}
 	})
 }
 
