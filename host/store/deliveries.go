@@ -200,7 +200,7 @@ func (s *Store) ClaimNext(ctx context.Context, lease time.Duration) (Delivery, b
 	var d Delivery
 	err := scanDelivery(s.db.QueryRowContext(ctx, `UPDATE deliveries
 		SET status = ?, attempts = attempts + 1, lease_until = ?
-		WHERE id = (SELECT id FROM deliveries
+		WHERE id = (SELECT id FROM deliveries`+s.dialect.queueIndex()+`
 			WHERE `+unsettled+`
 				AND ((status != ? AND next_attempt_at <= ?) OR (status = ? AND lease_until < ?))
 			ORDER BY id LIMIT 1`+s.dialect.skipLocked()+`)

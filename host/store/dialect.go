@@ -27,6 +27,10 @@ type dialect interface {
 	// skipLocked is lockRows for a queue: rows another transaction holds
 	// are passed over, not waited for.
 	skipLocked() string
+	// queueIndex follows "FROM deliveries" where a query claims the oldest
+	// unsettled delivery: a planner that would pick another index without
+	// table statistics is told to use deliveries_queue.
+	queueIndex() string
 	// lockMigrations takes a lock that a migrating process holds until
 	// unlock, so that hosts starting together migrate one at a time.
 	lockMigrations(ctx context.Context, c *sql.Conn) (unlock func(), err error)

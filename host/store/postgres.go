@@ -28,6 +28,7 @@ func (*postgres) open(dsn string) (*sql.DB, error) {
 
 func (*postgres) migrations() []string { return postgresMigrations }
 func (*postgres) skipLocked() string   { return " FOR UPDATE SKIP LOCKED" }
+func (*postgres) queueIndex() string   { return "" } // its planner finds it
 func (*postgres) shared() bool         { return true }
 
 func (*postgres) lockRows(alias string) string {

@@ -38,6 +38,7 @@ func (sqlite) migrations() []string   { return sqliteMigrations }
 func (sqlite) rebind(q string) string { return q }
 func (sqlite) lockRows(string) string { return "" }
 func (sqlite) skipLocked() string     { return "" }
+func (sqlite) queueIndex() string     { return " INDEXED BY deliveries_queue" }
 func (sqlite) shared() bool           { return false }
 
 // lockMigrations: each migration's IMMEDIATE transaction already excludes
