@@ -148,7 +148,7 @@ func peakRSS(pid int) float64 {
 
 // BenchmarkReplicas measures deliveries processed per second by one host
 // on SQLite, one on PostgreSQL and three on one PostgreSQL database, in
-// that order, twice over. Each run sends 3,000 deliveries round robin to
+// that order, three times over. Each run sends 3,000 deliveries round robin to
 // its hosts (answered once stored) and stops the clock when the last is
 // settled. It needs $JIRASYNC_TEST_POSTGRES.
 func BenchmarkReplicas(b *testing.B) {
@@ -165,7 +165,7 @@ func BenchmarkReplicas(b *testing.B) {
 		replicas int
 	}
 	setups := []setup{{"1 host, SQLite", "sqlite", 1}, {"1 host, PostgreSQL", "postgres", 1}, {"3 hosts, PostgreSQL", "postgres", 3}}
-	const n, rounds = 3000, 2
+	const n, rounds = 3000, 3
 	rate := map[string][]float64{}
 	for round := 0; round < rounds; round++ {
 		for _, su := range setups {
