@@ -70,6 +70,12 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 
 	inst, status, reason := a.authenticate(r.Context(), token)
+	if status == http.StatusServiceUnavailable {
+		a.metrics.received.WithLabelValues("store_failed").Inc()
+		log.Error("webhook not taken", "reason", reason, "status", status)
+		writeJSON(w, status, errorBody{Error: "storage unavailable; the delivery was not stored"})
+		return
+	}
 	if status != 0 {
 		a.metrics.received.WithLabelValues("refused_token").Inc()
 		log.Warn("webhook refused", "reason", reason, "status", status)
