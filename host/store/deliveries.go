@@ -178,17 +178,7 @@ func (s *Store) acceptOne(tx runner, d NewDelivery) (id int64, duplicate bool, e
 // someone else has it or there is nothing to do.
 func (s *Store) Claim(ctx context.Context, id int64, lease time.Duration, now bool) (Delivery, bool, error) {
 	t := s.now().UnixMilli()
-	var d Delivery
-	err := scanDelivery(s.db.QueryRowContext(ctx, `UPDATE deliveries
-		SET status = ?, attempts = attempts + 1, lease_until = ?
-		WHERE id = ? AND ((status IN (?, ?) AND (? OR next_attempt_at <= ?)) OR (status = ? AND lease_until < ?))
-		RETURNING `+deliveryColumns+`, body`,
-		DeliveryProcessing, t+lease.Milliseconds(), id, DeliveryPending, DeliveryRetrying, now, t,
-		DeliveryProcessing, t), &d, &d.Body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return d, false, nil
-	}
-	return d, err == nil, err
+	return s.claim(ctx, t, lease, `id = ? AND `+claimable, id, now, t, t)
 }
 
 // ClaimNext claims the oldest delivery ready for an attempt, as Claim
@@ -197,20 +187,34 @@ func (s *Store) Claim(ctx context.Context, id int64, lease time.Duration, now bo
 // moment is passed over, not waited for.
 func (s *Store) ClaimNext(ctx context.Context, lease time.Duration) (Delivery, bool, error) {
 	t := s.now().UnixMilli()
+	return s.claim(ctx, t, lease, `id = (SELECT id FROM deliveries`+s.dialect.queueIndex()+`
+			WHERE `+claimable+`
+			ORDER BY id LIMIT 1`+s.dialect.skipLocked()+`)`, false, t, t)
+}
+
+// claim claims the delivery that where picks (a condition on deliveries
+// that includes claimable, its parameters in args): at t it becomes
+// processing under a lease, its attempt counted.
+func (s *Store) claim(ctx context.Context, t int64, lease time.Duration, where string, args ...any) (Delivery, bool, error) {
 	var d Delivery
 	err := scanDelivery(s.db.QueryRowContext(ctx, `UPDATE deliveries
-		SET status = ?, attempts = attempts + 1, lease_until = ?
-		WHERE id = (SELECT id FROM deliveries`+s.dialect.queueIndex()+`
-			WHERE `+unsettled+`
-				AND ((status != ? AND next_attempt_at <= ?) OR (status = ? AND lease_until < ?))
-			ORDER BY id LIMIT 1`+s.dialect.skipLocked()+`)
+		SET status = '`+DeliveryProcessing+`', attempts = attempts + 1, lease_until = ?
+		WHERE `+where+`
 		RETURNING `+deliveryColumns+`, body`,
-		DeliveryProcessing, t+lease.Milliseconds(), DeliveryProcessing, t, DeliveryProcessing, t), &d, &d.Body)
+		append([]any{t + lease.Milliseconds()}, args...)...), &d, &d.Body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, false, nil
 	}
 	return d, err == nil, err
 }
+
+// claimable is a delivery that an attempt may take, with three
+// parameters: whether to take one whose retry is not due yet, and now
+// twice. It is unsettled and either due, or processing under a lease that
+// expired (its processor died).
+const claimable = unsettled + `
+	AND ((status != '` + DeliveryProcessing + `' AND (? OR next_attempt_at <= ?))
+		OR (status = '` + DeliveryProcessing + `' AND lease_until < ?))`
 
 // unsettled is the predicate of the deliveries_queue index (migration4),
 // in the same words, and with constants rather than parameters: only then
