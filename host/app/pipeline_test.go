@@ -184,7 +184,7 @@ func TestAnswerWhenAnotherHostHasTheDelivery(t *testing.T) {
 	id := int64(ans["delivery"].(float64))
 	ctx := context.Background()
 	st := a.Store()
-	d, ok, err := st.Claim(ctx, id, time.Minute, true)
+	d, ok, err := st.Claim(ctx, id, time.Minute, pipeline.DefaultMaxAttempts, true)
 	if err != nil || !ok {
 		t.Fatalf("the other host's claim: %v, %v", ok, err)
 	}

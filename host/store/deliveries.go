@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -175,37 +176,71 @@ func (s *Store) acceptOne(tx runner, d NewDelivery) (id int64, duplicate bool, e
 // Claim takes a delivery for one attempt: it must be pending or retrying
 // and due (or now is set), or processing with an expired lease (its
 // processor died). It returns the delivery with its body, and false when
-// someone else has it or there is nothing to do.
-func (s *Store) Claim(ctx context.Context, id int64, lease time.Duration, now bool) (Delivery, bool, error) {
+// someone else has it or there is nothing to do. A delivery that has had
+// maxAttempts attempts since its last replay is not handed out again: the
+// claim settles it dead (see claim).
+func (s *Store) Claim(ctx context.Context, id int64, lease time.Duration, maxAttempts int, now bool) (Delivery, bool, error) {
 	t := s.now().UnixMilli()
-	return s.claim(ctx, t, lease, `id = ? AND `+claimable, id, now, t, t)
+	d, ok, _, err := s.claim(ctx, t, lease, maxAttempts, `id = ? AND `+claimable, id, now, t, t)
+	return d, ok, err
 }
 
 // ClaimNext claims the oldest delivery ready for an attempt, as Claim
 // does, and returns false when there is none. Hosts sharing the database
 // claim different deliveries: one that another host is claiming this
 // moment is passed over, not waited for.
-func (s *Store) ClaimNext(ctx context.Context, lease time.Duration) (Delivery, bool, error) {
-	t := s.now().UnixMilli()
-	return s.claim(ctx, t, lease, `id = (SELECT id FROM deliveries`+s.dialect.queueIndex()+`
+func (s *Store) ClaimNext(ctx context.Context, lease time.Duration, maxAttempts int) (Delivery, bool, error) {
+	for {
+		t := s.now().UnixMilli()
+		d, ok, settled, err := s.claim(ctx, t, lease, maxAttempts, `id = (SELECT id FROM deliveries`+s.dialect.queueIndex()+`
 			WHERE `+claimable+`
 			ORDER BY id LIMIT 1`+s.dialect.skipLocked()+`)`, false, t, t)
+		if !settled || err != nil {
+			return d, ok, err
+		}
+		// That one was out of attempts and is dead now: the next.
+	}
 }
+
+// OutOfAttempts is the error recorded on a delivery that the claim settled
+// dead: its attempts were used up without the last one's outcome being
+// recorded (its host stopped, or the outcome could not be stored).
+const OutOfAttempts = "internal: out of attempts: the last ended without a recorded outcome"
 
 // claim claims the delivery that where picks (a condition on deliveries
 // that includes claimable, its parameters in args): at t it becomes
-// processing under a lease, its attempt counted.
-func (s *Store) claim(ctx context.Context, t int64, lease time.Duration, where string, args ...any) (Delivery, bool, error) {
-	var d Delivery
-	err := scanDelivery(s.db.QueryRowContext(ctx, `UPDATE deliveries
-		SET status = '`+DeliveryProcessing+`', attempts = attempts + 1, lease_until = ?
+// processing under a lease, its attempt counted. One whose attempts since
+// its last replay are maxAttempts or more is settled dead instead, in the
+// same statement, and returned with settled set and ok false: whatever
+// kept its attempts from recording an outcome (a host killed mid-attempt,
+// a write the database refused), it is retried no further.
+func (s *Store) claim(ctx context.Context, t int64, lease time.Duration, maxAttempts int, where string, args ...any) (d Delivery, ok, settled bool, err error) {
+	if maxAttempts <= 0 {
+		return d, false, false, fmt.Errorf("claim: max attempts is %d; want at least 1", maxAttempts)
+	}
+	// A constant, not a parameter: it appears in every SET below, and the
+	// query text stays the same for the life of the process.
+	spent := `attempts - attempt_base >= ` + strconv.Itoa(maxAttempts)
+	err = scanDelivery(s.db.QueryRowContext(ctx, `UPDATE deliveries SET
+			status = CASE WHEN `+spent+` THEN '`+DeliveryDead+`' ELSE '`+DeliveryProcessing+`' END,
+			attempts = CASE WHEN `+spent+` THEN attempts ELSE attempts + 1 END,
+			lease_until = CASE WHEN `+spent+` THEN 0 ELSE CAST(? AS BIGINT) END,
+			next_attempt_at = CASE WHEN `+spent+` THEN 0 ELSE next_attempt_at END,
+			finished_at = CASE WHEN `+spent+` THEN CAST(? AS BIGINT) ELSE finished_at END,
+			http_status = CASE WHEN `+spent+` THEN 500 ELSE http_status END,
+			error = CASE WHEN `+spent+` THEN '`+OutOfAttempts+`' ELSE error END
 		WHERE `+where+`
 		RETURNING `+deliveryColumns+`, body`,
-		append([]any{t + lease.Milliseconds()}, args...)...), &d, &d.Body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return d, false, nil
+		append([]any{t + lease.Milliseconds(), t}, args...)...), &d, &d.Body)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return d, false, false, nil
+	case err != nil:
+		return d, false, false, err
+	case d.Status == DeliveryDead:
+		return d, false, true, nil
 	}
-	return d, err == nil, err
+	return d, true, false, nil
 }
 
 // claimable is a delivery that an attempt may take, with three

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // A dialect is what differs between the two databases the store runs on.
@@ -81,15 +82,61 @@ type runner struct {
 }
 
 func (r runner) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return r.x.ExecContext(ctx, r.d.rebind(query), args...)
+	return r.x.ExecContext(ctx, r.d.rebind(query), cleanArgs(args)...)
 }
 
 func (r runner) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return r.x.QueryContext(ctx, r.d.rebind(query), args...)
+	return r.x.QueryContext(ctx, r.d.rebind(query), cleanArgs(args)...)
 }
 
 func (r runner) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return r.x.QueryRowContext(ctx, r.d.rebind(query), args...)
+	return r.x.QueryRowContext(ctx, r.d.rebind(query), cleanArgs(args)...)
+}
+
+// cleanArgs makes every text argument of a query valid UTF-8 without NUL,
+// so that text reaches both databases the same way: PostgreSQL refuses NUL
+// and invalid UTF-8 in TEXT ("invalid byte sequence for encoding UTF8"),
+// and a write it refuses is an outcome never recorded. Every query passes
+// here, so no caller can forget; lookups are cleaned as their keys were
+// when written, and still match. []byte arguments (delivery bodies,
+// BLOB/BYTEA) are bytes and pass unchanged. The caller's slice is copied
+// before the first change, never written.
+func cleanArgs(args []any) []any {
+	out := args
+	for i, a := range args {
+		var c any
+		switch v := a.(type) {
+		case string:
+			if cs := CleanText(v); cs != v {
+				c = cs
+			}
+		case *string:
+			if v != nil {
+				if cs := CleanText(*v); cs != *v {
+					c = &cs
+				}
+			}
+		}
+		if c == nil {
+			continue
+		}
+		if &out[0] == &args[0] {
+			out = append([]any(nil), args...)
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// CleanText is text as the store keeps it: each invalid UTF-8 sequence and
+// each NUL is replaced by U+FFFD, the Unicode replacement character. Text
+// that needs no change is returned as is, without copying. Two texts that
+// differ only in such bytes are stored alike.
+func CleanText(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // numbered rewrites ? placeholders as $1, $2, ..., leaving ? inside quoted

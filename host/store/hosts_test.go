@@ -45,7 +45,7 @@ func drainAll(t *testing.T, stores []*Store, finish func(s *Store, d Delivery) e
 			go func() {
 				defer wg.Done()
 				for {
-					d, ok, err := s.ClaimNext(context.Background(), time.Minute)
+					d, ok, err := s.ClaimNext(context.Background(), time.Minute, 8)
 					if err == nil && ok {
 						err = finish(s, d)
 					}

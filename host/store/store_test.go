@@ -197,12 +197,12 @@ func TestInbox(t *testing.T) {
 			t.Fatalf("same dedupe key again: id %d dup %v err %v; want %d, true", again, dup, err, id)
 		}
 
-		d, ok, err := s.Claim(ctx, id, time.Minute, false)
+		d, ok, err := s.Claim(ctx, id, time.Minute, 8, false)
 		must(t, err)
 		if !ok || d.Attempts != 1 || string(d.Body) != `{}` {
 			t.Fatalf("claim = %+v, %v", d, ok)
 		}
-		if _, ok, _ := s.Claim(ctx, id, time.Minute, true); ok {
+		if _, ok, _ := s.Claim(ctx, id, time.Minute, 8, true); ok {
 			t.Fatal("a delivery under lease was claimed twice")
 		}
 		st, err := s.Finish(ctx, d, Outcome{Attempt: 1, StartedAt: now, Status: DeliveryRetrying, HTTPStatus: 503,
@@ -210,18 +210,18 @@ func TestInbox(t *testing.T) {
 		if err != nil || st != DeliveryRetrying {
 			t.Fatalf("Finish retry = %s, %v", st, err)
 		}
-		if early, ok, err := s.ClaimNext(ctx, time.Minute); err != nil || ok {
+		if early, ok, err := s.ClaimNext(ctx, time.Minute, 8); err != nil || ok {
 			t.Fatalf("a retry due in a minute was claimed now: %+v, %v", early, err)
 		}
 		s.now = func() time.Time { return now.Add(2 * time.Minute) }
-		d, ok, err = s.ClaimNext(ctx, time.Minute)
+		d, ok, err = s.ClaimNext(ctx, time.Minute, 8)
 		must(t, err)
 		if !ok || d.ID != id || d.Attempts != 2 || string(d.Body) != `{}` {
 			t.Fatalf("claim after the backoff = %+v, %v; want the delivery's second attempt", d, ok)
 		}
 		// A lease lost to an expiry: the late outcome is refused.
 		s.now = func() time.Time { return now.Add(10 * time.Minute) }
-		d2, ok, err := s.Claim(ctx, id, time.Minute, false)
+		d2, ok, err := s.Claim(ctx, id, time.Minute, 8, false)
 		must(t, err)
 		if !ok || d2.Attempts != 3 {
 			t.Fatalf("claim after lease expiry = %+v, %v", d2, ok)
@@ -246,7 +246,7 @@ func TestInbox(t *testing.T) {
 		// An older delivery of the same issue arriving later is stale.
 		old, _, err := s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`), IssueID: "10001", JiraTimestamp: 100, DedupeKey: "k0"})
 		must(t, err)
-		od, ok, err := s.Claim(ctx, old, time.Minute, false)
+		od, ok, err := s.Claim(ctx, old, time.Minute, 8, false)
 		must(t, err)
 		if !ok {
 			t.Fatal("old delivery not claimed")
@@ -278,14 +278,14 @@ func TestReleaseLeases(t *testing.T) {
 		ctx := context.Background()
 		id, _, err := s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`), DedupeKey: "x"})
 		must(t, err)
-		if _, ok, _ := s.Claim(ctx, id, time.Hour, false); !ok {
+		if _, ok, _ := s.Claim(ctx, id, time.Hour, 8, false); !ok {
 			t.Fatal("not claimed")
 		}
 		n, err := s.ReleaseLeases(ctx)
 		if err != nil || n != 1 {
 			t.Fatalf("ReleaseLeases = %d, %v", n, err)
 		}
-		if d, ok, err := s.ClaimNext(ctx, time.Hour); err != nil || !ok || d.ID != id {
+		if d, ok, err := s.ClaimNext(ctx, time.Hour, 8); err != nil || !ok || d.ID != id {
 			t.Fatalf("a released delivery is not due: %+v, %v, %v", d, ok, err)
 		}
 	})

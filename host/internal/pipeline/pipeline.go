@@ -243,7 +243,7 @@ func (p *Pipeline) drain() {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.AttemptTimeout)
-		d, ok, err := p.store.ClaimNext(ctx, p.lease())
+		d, ok, err := p.store.ClaimNext(ctx, p.lease(), p.cfg.MaxAttempts)
 		if err != nil {
 			p.log.Warn("claiming a due delivery", "error", err)
 		}
@@ -286,7 +286,7 @@ func (p *Pipeline) lease() time.Duration { return 2 * p.cfg.AttemptTimeout }
 func (p *Pipeline) attemptJob(j job) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.AttemptTimeout)
 	defer cancel()
-	d, ok, err := p.store.Claim(ctx, j.id, p.lease(), j.now)
+	d, ok, err := p.store.Claim(ctx, j.id, p.lease(), p.cfg.MaxAttempts, j.now)
 	if err != nil {
 		p.log.Warn("claiming delivery", "delivery", j.id, "error", err)
 		return

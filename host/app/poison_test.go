@@ -1,0 +1,44 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jirasync/jirasync/host/internal/pipeline"
+	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/host/store/storetest"
+)
+
+// TestPoisonDeliverySettles posts a body whose timestamp is a string with a
+// NUL in it. The plugin refuses it, quoting the value in its error; on
+// PostgreSQL that error could not be stored, the outcome was never
+// recorded, and the delivery was claimed again every lease for ever. It is
+// now settled failed on both databases, with the NUL replaced.
+func TestPoisonDeliverySettles(t *testing.T) {
+	const poison = `{"webhookEvent":"jira:issue_updated","timestamp":"\u0000x","issue":{"id":"1","key":"APP-1","fields":{}},"changelog":{"id":"3","items":[{"field":"assignee"}]}}`
+	for _, kind := range storetest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			dsn := storetest.DSN(t, kind)
+			a, srv, tok := newTestAppConfig(t, func(c *Config) {
+				c.DB, c.SecretKeyFile = dsn, filepath.Join(t.TempDir(), "secret.key")
+				c.AnswerWait = 5 * time.Second
+				c.Retry = pipeline.Config{BaseBackoff: 10 * time.Millisecond, PollInterval: 10 * time.Millisecond}
+			})
+			status, ans := post(t, srv.URL+WebhookPath+tok, poison)
+			if status != http.StatusBadRequest || ans["status"] != store.DeliveryFailed {
+				t.Fatalf("poison delivery: %d %v; want 400, failed", status, ans)
+			}
+			d, err := a.Store().Delivery(context.Background(), int64(ans["delivery"].(float64)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Attempts != 1 || strings.ContainsRune(d.Error, 0) || !strings.Contains(d.Error, "\uFFFD") {
+				t.Errorf("stored %+v; want failed after one attempt, the NUL replaced in %q", d, d.Error)
+			}
+		})
+	}
+}
