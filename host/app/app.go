@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jirasync/jirasync/host/internal/capabilities"
@@ -57,6 +58,12 @@ type Config struct {
 	// SQLite database; with PostgreSQL one of the two must be given, since
 	// every host sharing the database needs the same key.
 	SecretKeyFile string
+	// Retention says how long settled deliveries, their bodies, dead ones
+	// and the audit trail are kept; zero fields take the defaults, and
+	// Setups is SetupTimeout.
+	Retention store.Retention
+	// RetentionEvery is how often expired rows are looked for.
+	RetentionEvery time.Duration
 	// AdminToken guards the delivery log and replay. Empty: a random one
 	// is made and logged at start.
 	AdminToken string
@@ -80,6 +87,9 @@ type App struct {
 	jira     *jiraclient.Client
 	log      *slog.Logger
 	mux      *http.ServeMux
+	stop     chan struct{} // stops the retention loop
+	stopOnce sync.Once
+	loops    sync.WaitGroup
 }
 
 // New opens the database, loads the plugin, wires the endpoints and starts
@@ -100,6 +110,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	if cfg.SetupTimeout <= 0 {
 		cfg.SetupTimeout = DefaultSetupTimeout
+	}
+	if err := retentionDefaults(&cfg); err != nil {
+		return nil, err
 	}
 	if cfg.AdminToken == "" {
 		b := make([]byte, 18)
@@ -169,7 +182,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("starting delivery workers: %w", err)
 	}
-	a := &App{cfg: cfg, store: st, engine: eng, pipeline: pl, metrics: m, jira: jc, log: cfg.Logger, mux: http.NewServeMux()}
+	a := &App{cfg: cfg, store: st, engine: eng, pipeline: pl, metrics: m, jira: jc, log: cfg.Logger, mux: http.NewServeMux(),
+		stop: make(chan struct{})}
+	a.loops.Add(1)
+	go func() { defer a.loops.Done(); a.retentionLoop(a.stop) }()
 	a.routes()
 	a.deliveryRoutes()
 	a.loginRoutes()
@@ -187,5 +203,7 @@ func (a *App) Store() *store.Store { return a.store }
 // done, then releases the engine and the database. A delivery not finished
 // by then stays stored and is taken up on the next start.
 func (a *App) Close(ctx context.Context) error {
+	a.stopOnce.Do(func() { close(a.stop) })
+	a.loops.Wait()
 	return errors.Join(a.pipeline.Stop(ctx), a.engine.Close(context.WithoutCancel(ctx)), a.store.Close())
 }

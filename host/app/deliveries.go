@@ -133,7 +133,10 @@ func (a *App) showDelivery(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "storage unavailable"})
 		return
 	}
-	detail := deliveryDetail{Delivery: d, Body: json.RawMessage(d.Body), Attempts: attempts, ReplayCSRF: a.CSRF(r)}
+	detail := deliveryDetail{Delivery: d, Attempts: attempts, ReplayCSRF: a.CSRF(r)}
+	if len(d.Body) > 0 { // empty once retention dropped it: null, not invalid JSON
+		detail.Body = json.RawMessage(d.Body)
+	}
 	if wantsHTML(r) {
 		render(w, http.StatusOK, "delivery.html", detail)
 		return
@@ -156,6 +159,9 @@ func (a *App) replayDelivery(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, store.ErrBusy):
 		writeJSON(w, http.StatusConflict, errorBody{Error: "the delivery is being processed", Delivery: id})
+		return
+	case errors.Is(err, store.ErrBodyDropped):
+		writeJSON(w, http.StatusGone, errorBody{Error: "the delivery's body was dropped by retention; it cannot be replayed", Delivery: id})
 		return
 	case err != nil:
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "storage unavailable"})

@@ -21,6 +21,7 @@ type metrics struct {
 	latency   prometheus.Histogram
 	retries   prometheus.Counter
 	calls     *prometheus.HistogramVec
+	removed   *prometheus.CounterVec
 }
 
 func newMetrics(st *store.Store) *metrics {
@@ -48,8 +49,12 @@ func newMetrics(st *store.Store) *metrics {
 			Help:    "Duration of plugin export calls, host functions included, by export and result.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"export", "result"}),
+		removed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jirasync_retention_removed_total",
+			Help: "Rows removed by retention, by table; deliveries.body counts bodies dropped from ignored deliveries that stay.",
+		}, []string{"table"}),
 	}
-	m.reg.MustRegister(m.received, m.processed, m.latency, m.retries, m.calls,
+	m.reg.MustRegister(m.received, m.processed, m.latency, m.retries, m.calls, m.removed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "jirasync_queue_depth",
@@ -105,3 +110,10 @@ func (m *metrics) Processed(status string, elapsed time.Duration) {
 
 // Retried implements pipeline.Observer.
 func (m *metrics) Retried() { m.retries.Inc() }
+
+// pruned counts what a retention batch removed.
+func (m *metrics) pruned(p store.Pruned) {
+	for table, n := range p {
+		m.removed.WithLabelValues(table).Add(float64(n))
+	}
+}

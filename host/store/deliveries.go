@@ -282,6 +282,9 @@ type Outcome struct {
 	// other deliveries (an assignee change): it is checked against, and
 	// moves, the issue's watermark.
 	Synced bool
+	// Ignored marks a done delivery the plugin found nothing to do for:
+	// retention drops its body early (Retention.IgnoredBody).
+	Ignored bool
 	// Assignments are applied in the same transaction that marks the
 	// delivery done.
 	Assignments []Assignment
@@ -353,8 +356,8 @@ func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, erro
 			issueKey = o.IssueKey
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, http_status = ?, summary = ?, error = ?,
-				issue_key = ?, next_attempt_at = ?, finished_at = ?, lease_until = 0 WHERE id = ?`,
-			status, o.HTTPStatus, o.Summary, o.Error, issueKey, next, finished, d.ID); err != nil {
+				issue_key = ?, next_attempt_at = ?, finished_at = ?, lease_until = 0, body_droppable = ? WHERE id = ?`,
+			status, o.HTTPStatus, o.Summary, o.Error, issueKey, next, finished, boolInt(status == DeliveryDone && o.Ignored), d.ID); err != nil {
 			return err
 		}
 		outcome := status
@@ -366,16 +369,21 @@ func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, erro
 }
 
 // Replay makes a settled delivery due again, with a fresh retry budget.
+// One whose body retention dropped cannot be replayed (ErrBodyDropped).
 func (s *Store) Replay(ctx context.Context, id int64) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempt_base = attempts, next_attempt_at = ?,
-		finished_at = 0 WHERE id = ? AND status NOT IN (?, ?)`,
+		finished_at = 0, body_droppable = 0 WHERE id = ? AND status NOT IN (?, ?) AND length(body) > 0`,
 		DeliveryPending, s.now().UnixMilli(), id, DeliveryPending, DeliveryProcessing)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := s.Delivery(ctx, id); err != nil {
+		d, err := s.Delivery(ctx, id)
+		if err != nil {
 			return err
+		}
+		if len(d.Body) == 0 {
+			return fmt.Errorf("delivery %d: %w", id, ErrBodyDropped)
 		}
 		return fmt.Errorf("delivery %d is being processed: %w", id, ErrBusy)
 	}
@@ -384,6 +392,10 @@ func (s *Store) Replay(ctx context.Context, id int64) error {
 
 // ErrBusy is returned for an operation on a delivery that is in flight.
 var ErrBusy = errors.New("busy")
+
+// ErrBodyDropped is returned for replaying a delivery whose body retention
+// has dropped: there is nothing left to process.
+var ErrBodyDropped = errors.New("its body was dropped by retention")
 
 // Delivery reads one delivery with its body.
 func (s *Store) Delivery(ctx context.Context, id int64) (Delivery, error) {

@@ -4,7 +4,7 @@ package store
 // numbering as sqliteMigrations. Times are unix milliseconds in BIGINT, and
 // flags are 0/1 integers as in SQLite, so that one set of queries and
 // scans serves both.
-var postgresMigrations = []string{pgMigration1, pgMigration2, pgMigration3, pgMigration4}
+var postgresMigrations = []string{pgMigration1, pgMigration2, pgMigration3, pgMigration4, pgMigration5}
 
 // pgMigration1: platform data, installations, deliveries, plugin state.
 const pgMigration1 = `
@@ -153,4 +153,13 @@ CREATE TABLE pending_setups (
 // pgMigration4: the queue index (see migration4).
 const pgMigration4 = `
 CREATE INDEX deliveries_queue ON deliveries(id) WHERE status IN ('pending', 'retrying', 'processing');
+`
+
+// pgMigration5: retention's indexes (see migration5).
+const pgMigration5 = `
+ALTER TABLE deliveries ADD COLUMN body_droppable INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX deliveries_settled ON deliveries(status, finished_at);
+CREATE INDEX deliveries_droppable_bodies ON deliveries(finished_at) WHERE body_droppable = 1;
+CREATE INDEX plugin_state_expiry ON plugin_state(expires_at) WHERE expires_at > 0;
+CREATE INDEX assignee_changes_by_time ON assignee_changes(changed_at);
 `

@@ -4,7 +4,7 @@ package store
 // once, each in its own transaction. A released migration is never edited:
 // a change is a new entry here and in postgres_migrations.go, with the same
 // number and the same tables and columns (TestSchemasAgree checks).
-var sqliteMigrations = []string{migration1, migration2, migration3, migration4}
+var sqliteMigrations = []string{migration1, migration2, migration3, migration4, migration5}
 
 // migration1: platform data, installations, deliveries, plugin state.
 const migration1 = `
@@ -163,4 +163,16 @@ CREATE TABLE pending_setups (
 // that the planner can tell the index covers the query.
 const migration4 = `
 CREATE INDEX deliveries_queue ON deliveries(id) WHERE status IN ('pending', 'retrying', 'processing');
+`
+
+// migration5 supports retention (retention.go): settled deliveries are
+// found by status and age, ignored ones whose body may be dropped by a
+// flag (cleared when it is), expired plugin state by expiry, and the audit
+// trail by time.
+const migration5 = `
+ALTER TABLE deliveries ADD COLUMN body_droppable INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX deliveries_settled ON deliveries(status, finished_at);
+CREATE INDEX deliveries_droppable_bodies ON deliveries(finished_at) WHERE body_droppable = 1;
+CREATE INDEX plugin_state_expiry ON plugin_state(expires_at) WHERE expires_at > 0;
+CREATE INDEX assignee_changes_by_time ON assignee_changes(changed_at);
 `

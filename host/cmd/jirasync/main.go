@@ -117,6 +117,9 @@ func serve(args []string) error {
 	maxAttempts := fs.Int("max-attempts", pipeline.DefaultMaxAttempts, "attempts a delivery gets before it is dead")
 	retryBase := fs.Duration("retry-base", pipeline.DefaultBaseBackoff, "wait after the first failed attempt; doubles per attempt")
 	deliveryTimeout := fs.Duration("delivery-timeout", app.DefaultDeliveryTimeout, "limit on one processing attempt; a claim on a delivery lasts twice this, after which another host may take it")
+	retention := fs.Duration("retention", app.DefaultRetention, "how long settled deliveries (done, stale, failed) and their attempts are kept")
+	retentionIgnoredBody := fs.Duration("retention-ignored-body", app.DefaultRetentionIgnoredBody, "how long the body of an ignored delivery is kept (the delivery stays for -retention)")
+	retentionDead := fs.Duration("retention-dead", 0, "how long dead deliveries and the assignee audit trail are kept (0: 3 times -retention)")
 	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM, how long in-flight work may take to finish")
 	demo := fs.Bool("demo", false, "seed demo data (an organization, users, groups and an installation) and print a curl command")
 	fs.Parse(args)
@@ -145,8 +148,9 @@ func serve(args []string) error {
 	a, err := app.New(ctx, app.Config{PublicURL: *publicURL, DB: c.db, PluginPath: *plugin, Engine: *eng, CacheDir: *cacheDir,
 		PoolSize: *pool, CallTimeout: *callTimeout, MaxBodyBytes: *maxBody, JiraTimeout: *jiraTimeout,
 		AnswerWait: *answerWait, DeliveryTimeout: *deliveryTimeout, AdminToken: *adminToken, SecretKeyFile: c.keyFile(),
-		Retry:  pipeline.Config{MaxAttempts: *maxAttempts, BaseBackoff: *retryBase},
-		Logger: log})
+		Retry:     pipeline.Config{MaxAttempts: *maxAttempts, BaseBackoff: *retryBase},
+		Retention: store.Retention{Settled: *retention, IgnoredBody: *retentionIgnoredBody, Dead: *retentionDead},
+		Logger:    log})
 	if err != nil {
 		return err
 	}

@@ -416,7 +416,7 @@ func (p *Pipeline) run(ctx context.Context, log *slog.Logger, d store.Delivery) 
 	if err == nil {
 		js, _ := json.Marshal(sum)
 		o.Status, o.HTTPStatus, o.Summary = store.DeliveryDone, http.StatusOK, string(js)
-		o.Synced, o.Assignments = sum.Outcome == abi.OutcomeSynced, b.Staged
+		o.Synced, o.Ignored, o.Assignments = sum.Outcome == abi.OutcomeSynced, sum.Outcome == abi.OutcomeIgnored, b.Staged
 		if sum.IssueKey != "" {
 			o.IssueKey = sum.IssueKey
 		}
