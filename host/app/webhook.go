@@ -31,17 +31,24 @@ func (a *App) routes() {
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	// Ready: the database answers, the plugin is compiled (New fails
-	// otherwise) and the workers run.
+	// Ready: the database answers and can store a delivery (a full disk
+	// or a read-only database answers pings), the plugin is compiled (New
+	// fails otherwise) and the workers run.
 	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case a.store.Ping(r.Context()) != nil:
+		if err := a.store.Ping(r.Context()); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
-		case !a.pipeline.Running():
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "workers stopped"})
-		default:
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+			return
 		}
+		if err := a.store.Writable(r.Context()); err != nil {
+			a.log.Warn("not ready: a delivery could not be stored", "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "storage not writable"})
+			return
+		}
+		if !a.pipeline.Running() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "workers stopped"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 }

@@ -150,10 +150,24 @@ func (s *Store) acceptLoop() {
 		} else if err != nil {
 			res[0].err = err
 		}
+		s.noteWrite(batchOutcome(res))
 		for i, r := range batch {
 			r.done <- res[i]
 		}
 	}
+}
+
+// batchOutcome is what an accept batch says of whether deliveries can be
+// stored: yes if any was, else the last error.
+func batchOutcome(res []acceptRes) error {
+	var err error
+	for _, r := range res {
+		if r.err == nil {
+			return nil
+		}
+		err = r.err
+	}
+	return err
 }
 
 func (s *Store) acceptOne(tx runner, d NewDelivery) (id int64, duplicate bool, err error) {

@@ -38,6 +38,8 @@ type Store struct {
 	acceptOnce sync.Once
 	closing    chan struct{}
 	closeOnce  sync.Once
+
+	health writeHealth
 }
 
 // Sealer encrypts the secrets the store keeps (installation credentials)
