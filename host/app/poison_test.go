@@ -42,3 +42,36 @@ func TestPoisonDeliverySettles(t *testing.T) {
 		})
 	}
 }
+
+// TestOutOfAttemptsWithoutOutcome: a delivery whose attempts all ended
+// without a recorded outcome (here claimed by "hosts" that never finish)
+// is settled dead by the next claim, and Jira re-sending it is answered
+// with that, 500 and the reason, instead of another attempt.
+func TestOutOfAttemptsWithoutOutcome(t *testing.T) {
+	a, srv, tok := newTestAppConfig(t, func(c *Config) {
+		c.Retry = pipeline.Config{MaxAttempts: 2, PollInterval: time.Hour}
+	})
+	ctx := context.Background()
+	const body = `{"webhookEvent":"jira:issue_updated","issue":{"id":"1","key":"APP-1"}}`
+	id, _, err := a.Store().AcceptDelivery(ctx, identify("jira1", []byte(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, ok, err := a.Store().Claim(ctx, id, time.Millisecond, 2, true); err != nil || !ok {
+			t.Fatalf("claim %d: %v %v", i+1, ok, err)
+		}
+		time.Sleep(5 * time.Millisecond) // the lease expires, no outcome recorded
+	}
+	status, ans := post(t, srv.URL+WebhookPath+tok, body)
+	if status != http.StatusInternalServerError || ans["status"] != store.DeliveryDead || ans["duplicate"] != true {
+		t.Fatalf("re-sent after its attempts were used up: %d %v; want 500, dead", status, ans)
+	}
+	if d, _ := a.Store().Delivery(ctx, id); d.Attempts != 2 || d.Error != store.OutOfAttempts {
+		t.Errorf("stored %+v; want 2 attempts and the reason", d)
+	}
+	_, metrics := adminGet(t, srv.URL+"/metrics", "", "")
+	if !strings.Contains(metrics, `jirasync_deliveries_processed_total{status="dead"} 1`) {
+		t.Error("/metrics does not count the delivery settled dead")
+	}
+}

@@ -192,11 +192,10 @@ func (s *Store) acceptOne(tx runner, d NewDelivery) (id int64, duplicate bool, e
 // processor died). It returns the delivery with its body, and false when
 // someone else has it or there is nothing to do. A delivery that has had
 // maxAttempts attempts since its last replay is not handed out again: the
-// claim settles it dead (see claim).
+// claim settles it dead and returns it, not ok, with ErrOutOfAttempts.
 func (s *Store) Claim(ctx context.Context, id int64, lease time.Duration, maxAttempts int, now bool) (Delivery, bool, error) {
 	t := s.now().UnixMilli()
-	d, ok, _, err := s.claim(ctx, t, lease, maxAttempts, `id = ? AND `+claimable, id, now, t, t)
-	return d, ok, err
+	return s.claim(ctx, t, lease, maxAttempts, `id = ? AND `+claimable, id, now, t, t)
 }
 
 // ClaimNext claims the oldest delivery ready for an attempt, as Claim
@@ -204,19 +203,17 @@ func (s *Store) Claim(ctx context.Context, id int64, lease time.Duration, maxAtt
 // claim different deliveries: one that another host is claiming this
 // moment is passed over, not waited for.
 func (s *Store) ClaimNext(ctx context.Context, lease time.Duration, maxAttempts int) (Delivery, bool, error) {
-	for {
-		t := s.now().UnixMilli()
-		d, ok, settled, err := s.claim(ctx, t, lease, maxAttempts, `id = (SELECT id FROM deliveries`+s.dialect.queueIndex()+`
+	t := s.now().UnixMilli()
+	return s.claim(ctx, t, lease, maxAttempts, `id = (SELECT id FROM deliveries`+s.dialect.queueIndex()+`
 			WHERE `+claimable+`
 			ORDER BY id LIMIT 1`+s.dialect.skipLocked()+`)`, false, t, t)
-		if !settled || err != nil {
-			return d, ok, err
-		}
-		// That one was out of attempts and is dead now: the next.
-	}
 }
 
-// OutOfAttempts is the error recorded on a delivery that the claim settled
+// ErrOutOfAttempts is returned, with the delivery, by a claim that found
+// the delivery's attempts used up and settled it dead instead.
+var ErrOutOfAttempts = errors.New("out of attempts: settled dead")
+
+// OutOfAttempts is the error recorded on a delivery that a claim settled
 // dead: its attempts were used up without the last one's outcome being
 // recorded (its host stopped, or the outcome could not be stored).
 const OutOfAttempts = "internal: out of attempts: the last ended without a recorded outcome"
@@ -225,12 +222,12 @@ const OutOfAttempts = "internal: out of attempts: the last ended without a recor
 // that includes claimable, its parameters in args): at t it becomes
 // processing under a lease, its attempt counted. One whose attempts since
 // its last replay are maxAttempts or more is settled dead instead, in the
-// same statement, and returned with settled set and ok false: whatever
+// same statement, and returned, not ok, with ErrOutOfAttempts: whatever
 // kept its attempts from recording an outcome (a host killed mid-attempt,
 // a write the database refused), it is retried no further.
-func (s *Store) claim(ctx context.Context, t int64, lease time.Duration, maxAttempts int, where string, args ...any) (d Delivery, ok, settled bool, err error) {
+func (s *Store) claim(ctx context.Context, t int64, lease time.Duration, maxAttempts int, where string, args ...any) (d Delivery, ok bool, err error) {
 	if maxAttempts <= 0 {
-		return d, false, false, fmt.Errorf("claim: max attempts is %d; want at least 1", maxAttempts)
+		return d, false, fmt.Errorf("claim: max attempts is %d; want at least 1", maxAttempts)
 	}
 	// A constant, not a parameter: it appears in every SET below, and the
 	// query text stays the same for the life of the process.
@@ -248,13 +245,13 @@ func (s *Store) claim(ctx context.Context, t int64, lease time.Duration, maxAtte
 		append([]any{t + lease.Milliseconds(), t}, args...)...), &d, &d.Body)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return d, false, false, nil
+		return d, false, nil
 	case err != nil:
-		return d, false, false, err
+		return d, false, err
 	case d.Status == DeliveryDead:
-		return d, false, true, nil
+		return d, false, fmt.Errorf("delivery %d after %d attempts: %w", d.ID, d.Attempts-d.AttemptBase, ErrOutOfAttempts)
 	}
-	return d, true, false, nil
+	return d, true, nil
 }
 
 // claimable is a delivery that an attempt may take, with three

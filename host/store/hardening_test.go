@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -87,7 +88,8 @@ func TestCleanText(t *testing.T) {
 // record an outcome (its host killed mid-attempt, or the outcome refused by
 // the database) used to be claimed again every lease, for ever, its
 // attempts counting past the maximum. The claim now settles it dead once
-// its budget is spent, with the reason, and takes the next one instead.
+// its budget is spent, with the reason, and says so; the next claim takes
+// the next delivery.
 func TestClaimSettlesDeadWhenOutOfAttempts(t *testing.T) {
 	eachKind(t, func(t *testing.T, s *Store) {
 		seed(t, s)
@@ -107,8 +109,8 @@ func TestClaimSettlesDeadWhenOutOfAttempts(t *testing.T) {
 			// No Finish: the lease expires.
 			now = now.Add(2 * time.Minute)
 		}
-		if d, ok, err := s.Claim(ctx, poison, time.Minute, max, true); err != nil || ok {
-			t.Fatalf("claim past the budget: %+v %v %v; want nothing handed out", d, ok, err)
+		if d, ok, err := s.Claim(ctx, poison, time.Minute, max, true); !errors.Is(err, ErrOutOfAttempts) || ok || d.ID != poison {
+			t.Fatalf("claim past the budget: %+v %v %v; want the delivery, not ok, ErrOutOfAttempts", d, ok, err)
 		}
 		d, err := s.Delivery(ctx, poison)
 		must(t, err)
@@ -124,17 +126,18 @@ func TestClaimSettlesDeadWhenOutOfAttempts(t *testing.T) {
 			}
 			now = now.Add(2 * time.Minute)
 		}
+		if got, ok, err := s.ClaimNext(ctx, time.Minute, max); !errors.Is(err, ErrOutOfAttempts) || ok || got.ID != poison {
+			t.Fatalf("ClaimNext = %d %v %v; want %d settled dead", got.ID, ok, err, poison)
+		}
 		got, ok, err := s.ClaimNext(ctx, time.Minute, max)
 		if err != nil || !ok || got.ID != next {
-			t.Fatalf("ClaimNext = %d %v %v; want %d, the poison settled on the way", got.ID, ok, err, next)
+			t.Fatalf("ClaimNext = %d %v %v; want %d, the next one", got.ID, ok, err, next)
 		}
 		if d, _ := s.Delivery(ctx, poison); d.Status != DeliveryDead || d.Attempts != 2*max {
 			t.Errorf("poison after ClaimNext: %s with %d attempts", d.Status, d.Attempts)
 		}
-		if _, _, err := s.Claim(ctx, next, time.Minute, 0, true); err == nil {
-			t.Error("a claim without a budget was accepted")
-		} else if errors.Is(err, ErrNotFound) {
-			t.Error(err)
+		if _, _, err := s.Claim(ctx, next, time.Minute, 0, true); err == nil || !strings.Contains(err.Error(), "max attempts") {
+			t.Errorf("a claim without a budget: %v, want refused", err)
 		}
 	})
 }

@@ -244,6 +244,11 @@ func (p *Pipeline) drain() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.AttemptTimeout)
 		d, ok, err := p.store.ClaimNext(ctx, p.lease(), p.cfg.MaxAttempts)
+		if errors.Is(err, store.ErrOutOfAttempts) {
+			cancel()
+			p.settledDead(d, err)
+			continue
+		}
 		if err != nil {
 			p.log.Warn("claiming a due delivery", "error", err)
 		}
@@ -287,6 +292,10 @@ func (p *Pipeline) attemptJob(j job) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.AttemptTimeout)
 	defer cancel()
 	d, ok, err := p.store.Claim(ctx, j.id, p.lease(), p.cfg.MaxAttempts, j.now)
+	if errors.Is(err, store.ErrOutOfAttempts) {
+		p.settledDead(d, err)
+		return
+	}
 	if err != nil {
 		p.log.Warn("claiming delivery", "delivery", j.id, "error", err)
 		return
@@ -324,6 +333,17 @@ func (p *Pipeline) process(ctx context.Context, d store.Delivery) {
 	}
 	log.Log(ctx, lvl, "delivery attempt finished", "status", status, "elapsed", elapsed.Round(time.Microsecond), "error", res.outcome.Error)
 	p.notify(Result{Delivery: d, Status: status, HTTPStatus: res.outcome.HTTPStatus, Summary: res.summary, Error: res.err})
+}
+
+// settledDead reports a delivery that a claim found out of attempts and
+// settled dead, and answers its waiters.
+func (p *Pipeline) settledDead(d store.Delivery, err error) {
+	p.log.Warn("delivery attempt finished", "delivery", d.ID, "installation", d.Installation, "issue_key", d.IssueKey,
+		"attempt", d.Attempts, "status", d.Status, "error", err)
+	if p.obs != nil {
+		p.obs.Processed(d.Status, 0)
+	}
+	p.notify(Stored(d))
 }
 
 // notifyCurrent answers waiters of a delivery that was not claimed (someone
