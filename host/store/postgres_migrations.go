@@ -155,11 +155,5 @@ const pgMigration4 = `
 CREATE INDEX deliveries_queue ON deliveries(id) WHERE status IN ('pending', 'retrying', 'processing');
 `
 
-// pgMigration5: retention's indexes (see migration5).
-const pgMigration5 = `
-ALTER TABLE deliveries ADD COLUMN body_droppable INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX deliveries_settled ON deliveries(status, finished_at);
-CREATE INDEX deliveries_droppable_bodies ON deliveries(finished_at) WHERE body_droppable = 1;
-CREATE INDEX plugin_state_expiry ON plugin_state(expires_at) WHERE expires_at > 0;
-CREATE INDEX assignee_changes_by_time ON assignee_changes(changed_at);
-`
+// pgMigration5: retention's indexes (see migration5), in SQL both accept.
+const pgMigration5 = migration5
