@@ -91,12 +91,10 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, errorBody{Error: reason})
 		return
 	}
-	// Jira 10 signs each delivery with the webhook's secret; when it does,
-	// the signature must match too.
-	if sig := r.Header.Get("X-Hub-Signature"); sig != "" && !validBodySignature(sig, body, inst.WebhookSecret) {
-		a.metrics.received.WithLabelValues("refused_signature").Inc()
-		log.Warn("webhook refused", "reason", "body signature does not verify", "status", http.StatusUnauthorized)
-		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "Unauthorized: body signature does not verify"})
+	if result, reason := checkBodySignature(inst, r.Header.Get("X-Hub-Signature"), body); result != "" {
+		a.metrics.received.WithLabelValues(result).Inc()
+		log.Warn("webhook refused", "reason", reason, "status", http.StatusUnauthorized, "webhook_api", inst.WebhookAPI)
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "Unauthorized: " + reason})
 		return
 	}
 
@@ -198,6 +196,24 @@ func (a *App) authenticate(ctx context.Context, token string) (store.Installatio
 		return inst, http.StatusUnauthorized, err.Error()
 	}
 	return inst, 0, ""
+}
+
+// checkBodySignature checks a delivery's X-Hub-Signature header. Jira 10
+// signs each delivery with the secret its webhook was registered with
+// (jirasync registers one on the jira-webhook-1.0 API), so for such an
+// installation the signature is required: the URL token also appears in
+// proxy logs and on Jira's admin page, and the signature is what a leaked
+// URL cannot forge. Installations on the older API (Jira before 10) get no
+// signature; one sent anyway must match. It returns the metric label and
+// the reason of a refusal, or "" to accept.
+func checkBodySignature(inst store.Installation, header string, body []byte) (result, reason string) {
+	switch {
+	case header == "" && inst.WebhookAPI == abi.WebhookAPIJira10:
+		return "refused_signature_missing", "body signature (X-Hub-Signature) missing; this installation's Jira 10 webhook signs every delivery"
+	case header != "" && !validBodySignature(header, body, inst.WebhookSecret):
+		return "refused_signature", "body signature does not verify"
+	}
+	return "", ""
 }
 
 // validBodySignature checks an X-Hub-Signature header, "sha256=<hex>",
