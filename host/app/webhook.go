@@ -8,11 +8,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -98,7 +100,14 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	id, dup, err := a.store.AcceptDelivery(r.Context(), identify(inst.ID, body))
+	nd, err := identify(inst.ID, body)
+	if err != nil {
+		a.metrics.received.WithLabelValues("refused_body").Inc()
+		log.Warn("webhook body refused", "reason", err.Error(), "status", http.StatusBadRequest)
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
+		return
+	}
+	id, dup, err := a.store.AcceptDelivery(r.Context(), nd)
 	if err != nil {
 		a.metrics.received.WithLabelValues("store_failed").Inc()
 		log.Error("storing delivery", "error", err)
@@ -119,10 +128,20 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 // Jira timestamp (for ordering) and what makes it the same delivery when
 // Jira sends it twice. It uses the plugin's own parser, natively; a body it
 // cannot read is still stored, and the plugin reports why it is refused.
-func identify(installationID string, body []byte) store.NewDelivery {
+// The identifying fields are stored as text and shown to operators, so one
+// holding a NUL or invalid UTF-8 refuses the delivery (PostgreSQL would
+// refuse the row, and the sender would learn "storage unavailable" for a
+// body that can never be stored).
+func identify(installationID string, body []byte) (store.NewDelivery, error) {
 	d := store.NewDelivery{Installation: installationID, Body: body}
 	p, err := webhook.Parse(body)
 	if err == nil {
+		for _, f := range []struct{ name, value string }{{"webhookEvent", p.Event}, {"issue.id", p.IssueID},
+			{"issue.key", p.IssueKey}, {"changelog.id", p.ChangelogID}} {
+			if err := checkText(f.value); err != nil {
+				return d, fmt.Errorf("%s %w", f.name, err)
+			}
+		}
 		d.Event, d.IssueID, d.IssueKey, d.ChangelogID, d.JiraTimestamp = p.Event, p.IssueID, p.IssueKey, p.ChangelogID, p.Timestamp
 	}
 	if d.IssueID != "" && d.ChangelogID != "" {
@@ -131,7 +150,18 @@ func identify(installationID string, body []byte) store.NewDelivery {
 		sum := sha256.Sum256(body)
 		d.DedupeKey = "body:" + hex.EncodeToString(sum[:])
 	}
-	return d
+	return d, nil
+}
+
+// checkText says why s cannot be stored as text, if it cannot.
+func checkText(s string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return errors.New("is not valid UTF-8")
+	case strings.ContainsRune(s, 0):
+		return errors.New("holds a NUL character")
+	}
+	return nil
 }
 
 // answer waits, for a bounded time, for the attempt the delivery is due
