@@ -2,10 +2,16 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jirasync/jirasync/host/internal/pipeline"
+	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/host/store/storetest"
 )
 
@@ -55,6 +61,63 @@ func TestUnstorableIdentifyingTextIsRefused(t *testing.T) {
 			// judge: a NUL in the summary is stored with the body.
 			if status, ans := post(t, url+WebhookPath+tok, `{"issue":{"id":"1","key":"APP-1","fields":{"summary":"a\u0000b"}}}`); status != 200 {
 				t.Errorf("NUL outside the identifying fields: %d %v, want 200", status, ans)
+			}
+		})
+	}
+}
+
+// TestResendWaitsForTheBackoff: Jira or a proxy re-sending a delivery that
+// waits for a retry gets the record's answer (503, retrying, when it is
+// tried next, Retry-After) and no attempt: eight re-sends in a row used to
+// spend the whole retry budget in about a second and leave it dead. Once
+// the retry is due, a re-send is attempted like the retry would be.
+func TestResendWaitsForTheBackoff(t *testing.T) {
+	for _, kind := range storetest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			a, url, tok := newTestAppOn(t, kind, func(c *Config) {
+				// The poller looks rarely: only re-sends could attempt early.
+				c.Retry = pipeline.Config{MaxAttempts: 8, BaseBackoff: time.Second, PollInterval: time.Hour}
+			})
+			jira := seedJira(t, a)
+			jira.SetFailure(503)
+			status, first := post(t, url+WebhookPath+tok, lookupAlice)
+			if status != 503 || first["status"] != store.DeliveryRetrying {
+				t.Fatalf("first delivery with Jira failing: %d %v", status, first)
+			}
+			id := int64(first["delivery"].(float64))
+			d, err := a.Store().Delivery(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first["next_attempt_at"] != float64(d.NextAttemptAt) {
+				t.Errorf("first answer next_attempt_at %v, stored %d", first["next_attempt_at"], d.NextAttemptAt)
+			}
+			for i := 0; i < 8; i++ {
+				resp, err := http.Post(url+WebhookPath+tok, "application/json", strings.NewReader(lookupAlice))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ans map[string]any
+				json.NewDecoder(resp.Body).Decode(&ans)
+				resp.Body.Close()
+				if resp.StatusCode != 503 || ans["duplicate"] != true || ans["status"] != store.DeliveryRetrying ||
+					ans["next_attempt_at"] != float64(d.NextAttemptAt) || !slices.Contains([]string{"1", "2"}, resp.Header.Get("Retry-After")) {
+					t.Fatalf("re-send %d: %d Retry-After %q %v, want 503 retrying at %d, Retry-After the seconds until then", i+1,
+						resp.StatusCode, resp.Header.Get("Retry-After"), ans, d.NextAttemptAt)
+				}
+			}
+			if d, _ := a.Store().Delivery(context.Background(), id); d.Attempts != 1 || d.Status != store.DeliveryRetrying {
+				t.Fatalf("after 8 re-sends: %s with %d attempts, want retrying with 1", d.Status, d.Attempts)
+			}
+			// Due now: the next re-send makes the scheduled attempt.
+			time.Sleep(time.Until(time.UnixMilli(d.NextAttemptAt)) + 10*time.Millisecond)
+			jira.SetFailure(0)
+			status, ans := post(t, url+WebhookPath+tok, lookupAlice)
+			if status != 200 || ans["status"] != store.DeliveryDone || ans["duplicate"] != true {
+				t.Fatalf("re-send once due: %d %v, want 200 done", status, ans)
+			}
+			if d, _ := a.Store().Delivery(context.Background(), id); d.Attempts != 2 {
+				t.Errorf("done after %d attempts, want 2", d.Attempts)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -121,6 +122,12 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		a.metrics.received.WithLabelValues("stored").Inc()
 	}
 	status, answer := a.answer(r.Context(), log, id, dup)
+	if ans, ok := answer.(deliveryAnswer); ok && ans.NextAttemptAt > 0 {
+		// Well-behaved senders and proxies wait this long before sending
+		// it again; sooner only earns the same answer.
+		secs := (ans.NextAttemptAt - time.Now().UnixMilli() + 999) / 1000
+		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	}
 	writeJSON(w, status, answer)
 }
 
@@ -166,8 +173,12 @@ func checkText(s string) error {
 
 // answer waits, for a bounded time, for the attempt the delivery is due
 // and answers with its outcome. A duplicate that is settled is answered
-// from the record; one waiting for a retry is tried again now, since Jira
-// sending it again is as good a moment as any.
+// from the record, and so is one waiting for a retry that is not due yet:
+// its status, error and next attempt time. A re-send is no reason to try
+// early: Jira or a proxy re-sending a failed delivery in a loop would
+// otherwise spend the retry budget, meant to span about an hour, in a
+// second. A duplicate that is due (or not yet tried) is attempted as
+// scheduled.
 func (a *App) answer(ctx context.Context, log *slog.Logger, id int64, dup bool) (int, any) {
 	if dup {
 		d, err := a.store.Delivery(ctx, id)
@@ -175,15 +186,21 @@ func (a *App) answer(ctx context.Context, log *slog.Logger, id int64, dup bool) 
 			log.Error("reading duplicate delivery", "error", err)
 			return http.StatusServiceUnavailable, errorBody{Error: "storage unavailable", Delivery: id}
 		}
-		switch d.Status {
-		case store.DeliveryDone, store.DeliveryStale, store.DeliveryFailed, store.DeliveryDead:
+		switch {
+		case d.Status == store.DeliveryDone, d.Status == store.DeliveryStale, d.Status == store.DeliveryFailed,
+			d.Status == store.DeliveryDead:
 			log.Info("duplicate delivery answered from the record", "status", d.Status)
+			return answerFor(pipeline.Stored(d), true)
+		case d.Status == store.DeliveryRetrying && d.NextAttemptAt > time.Now().UnixMilli():
+			log.Info("re-sent delivery waits for its retry; answered from the record", "status", d.Status,
+				"attempts", d.Attempts, "next_attempt_at", time.UnixMilli(d.NextAttemptAt).UTC())
 			return answerFor(pipeline.Stored(d), true)
 		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, a.cfg.AnswerWait)
 	defer cancel()
-	res, ok := a.pipeline.Wait(wctx, id, dup)
+	// Never ahead of the schedule: a claim takes it only when it is due.
+	res, ok := a.pipeline.Wait(wctx, id, false)
 	if !ok {
 		// Stored and queued: the answer may go; the work goes on.
 		return http.StatusAccepted, deliveryAnswer{Delivery: id, Status: "queued"}
@@ -194,6 +211,9 @@ func (a *App) answer(ctx context.Context, log *slog.Logger, id int64, dup bool) 
 // answerFor turns an attempt's result into the webhook's answer.
 func answerFor(r pipeline.Result, dup bool) (int, any) {
 	ans := deliveryAnswer{Delivery: r.Delivery.ID, Status: r.Status, Duplicate: dup, Summary: r.Summary, Error: r.Error}
+	if r.Status == store.DeliveryRetrying {
+		ans.NextAttemptAt = r.Delivery.NextAttemptAt
+	}
 	status := r.HTTPStatus
 	if r.Status == store.DeliveryStale {
 		status = http.StatusOK
@@ -288,6 +308,9 @@ type deliveryAnswer struct {
 	Delivery  int64  `json:"delivery"`
 	Status    string `json:"status"`
 	Duplicate bool   `json:"duplicate,omitempty"`
+	// NextAttemptAt is when a delivery waiting for a retry is tried next
+	// (unix milliseconds).
+	NextAttemptAt int64 `json:"next_attempt_at,omitempty"`
 	*abi.Summary
 	Error *abi.Error `json:"error,omitempty"`
 }
