@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,104 @@ func TestResendWaitsForTheBackoff(t *testing.T) {
 			}
 			if d, _ := a.Store().Delivery(context.Background(), id); d.Attempts != 2 {
 				t.Errorf("done after %d attempts, want 2", d.Attempts)
+			}
+		})
+	}
+}
+
+// adminDo sends an admin request with the bearer token and decodes the
+// JSON answer.
+func adminDo(t *testing.T, method, url, token string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// TestFutureTimestampDoesNotFreezeTheIssue: a delivery stamped 9e18 used to
+// set the issue's watermark there, and every later delivery of the issue
+// was stale. Its ordering timestamp is now at most the allowed clock skew
+// after its arrival, so later deliveries apply once that has passed; an
+// operator sees the watermark and can reset it at once.
+func TestFutureTimestampDoesNotFreezeTheIssue(t *testing.T) {
+	const skew = 300 * time.Millisecond
+	assign := func(ts int64, changelog string, assignee string) string {
+		return `{"timestamp":` + strconv.FormatInt(ts, 10) + `,"issue":{"id":"10042","key":"APP-1","fields":{"assignee":` +
+			assignee + `}},"changelog":{"id":"` + changelog + `","items":[{"field":"assignee"}]}}`
+	}
+	const alice, nobody = `{"emailAddress":"alice@example.com"}`, `null`
+	for _, kind := range storetest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			a, url, tok := newTestAppOn(t, kind, func(c *Config) { c.MaxClockSkew = skew })
+			admin := a.cfg.AdminToken
+			ctx := context.Background()
+
+			sent := time.Now()
+			status, ans := post(t, url+WebhookPath+tok, assign(9_000_000_000_000_000_000, "1", alice))
+			if status != 200 || ans["status"] != store.DeliveryDone {
+				t.Fatalf("future delivery: %d %v", status, ans)
+			}
+			d, err := a.Store().Delivery(ctx, int64(ans["delivery"].(float64)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lo, hi := sent.Add(skew).UnixMilli(), time.Now().Add(skew).UnixMilli(); d.JiraTimestamp < lo || d.JiraTimestamp > hi {
+				t.Fatalf("ordered at %d, want arrival + %s (%d to %d)", d.JiraTimestamp, skew, lo, hi)
+			}
+
+			// Within the skew a delivery stamped now is older: stale, as
+			// the watermark shows.
+			if status, ans := post(t, url+WebhookPath+tok, assign(time.Now().UnixMilli(), "2", nobody)); status != 200 || ans["status"] != store.DeliveryStale {
+				t.Fatalf("delivery within the skew: %d %v, want stale", status, ans)
+			}
+			status, list := adminDo(t, http.MethodGet, url+WatermarksPath+"?installation=jira1&issue_key=APP-1", admin)
+			marks, _ := list["watermarks"].([]any)
+			if status != 200 || len(marks) != 1 || marks[0].(map[string]any)["jira_timestamp"] != float64(d.JiraTimestamp) ||
+				marks[0].(map[string]any)["issue_id"] != "10042" {
+				t.Fatalf("watermarks: %d %v, want APP-1 at %d", status, list, d.JiraTimestamp)
+			}
+
+			// Past the skew, a current delivery applies: the issue is not frozen.
+			time.Sleep(time.Until(time.UnixMilli(d.JiraTimestamp)) + 10*time.Millisecond)
+			if status, ans := post(t, url+WebhookPath+tok, assign(time.Now().UnixMilli(), "3", nobody)); status != 200 || ans["status"] != store.DeliveryDone {
+				t.Fatalf("delivery after the skew: %d %v, want done", status, ans)
+			}
+			if g, _ := a.Store().Group(ctx, "g1"); g.Assignee != nil {
+				t.Errorf("g1 = %v, want unassigned", *g.Assignee)
+			}
+
+			// Reset: admin only, names an issue, and the next delivery
+			// applies whatever its timestamp.
+			reset := url + WatermarksPath + "/reset?installation=jira1&issue_key=APP-1"
+			for _, tt := range []struct {
+				url, token string
+				status     int
+			}{
+				{reset, "", http.StatusUnauthorized},
+				{url + WatermarksPath + "/reset?installation=jira1", admin, http.StatusBadRequest},
+				{url + WatermarksPath + "/reset?installation=jira1&issue_key=APP-9", admin, http.StatusNotFound},
+				{reset, admin, http.StatusOK},
+				{reset, admin, http.StatusNotFound},
+			} {
+				if status, ans := adminDo(t, http.MethodPost, tt.url, tt.token); status != tt.status {
+					t.Errorf("POST %s: %d %v, want %d", tt.url, status, ans, tt.status)
+				}
+			}
+			if status, ans := post(t, url+WebhookPath+tok, assign(1, "4", alice)); status != 200 || ans["status"] != store.DeliveryDone {
+				t.Fatalf("old delivery after the reset: %d %v, want done", status, ans)
+			}
+			if status, list := adminDo(t, http.MethodGet, url+WatermarksPath+"?issue_id=10042", admin); status != 200 ||
+				len(list["watermarks"].([]any)) != 1 || list["watermarks"].([]any)[0].(map[string]any)["jira_timestamp"] != 1.0 {
+				t.Errorf("watermarks after the reset: %d %v, want the one set at 1", status, list)
 			}
 		})
 	}

@@ -101,7 +101,7 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	nd, err := identify(inst.ID, body)
+	nd, err := a.identify(log, inst.ID, body)
 	if err != nil {
 		a.metrics.received.WithLabelValues("refused_body").Inc()
 		log.Warn("webhook body refused", "reason", err.Error(), "status", http.StatusBadRequest)
@@ -131,16 +131,17 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, answer)
 }
 
-// identify reads what the inbox needs to know of a delivery: its issue, its
-// Jira timestamp (for ordering) and what makes it the same delivery when
-// Jira sends it twice. It uses the plugin's own parser, natively; a body it
+// identify reads what the inbox needs to know of a delivery received now:
+// its issue, its Jira timestamp (for ordering, at most MaxClockSkew after
+// now) and what makes it the same delivery when Jira sends it twice. It uses the plugin's own parser, natively; a body it
 // cannot read is still stored, and the plugin reports why it is refused.
 // The identifying fields are stored as text and shown to operators, so one
 // holding a NUL or invalid UTF-8 refuses the delivery (PostgreSQL would
 // refuse the row, and the sender would learn "storage unavailable" for a
 // body that can never be stored).
-func identify(installationID string, body []byte) (store.NewDelivery, error) {
+func (a *App) identify(log *slog.Logger, installationID string, body []byte) (store.NewDelivery, error) {
 	d := store.NewDelivery{Installation: installationID, Body: body}
+	var sent int64 // the timestamp as sent
 	p, err := webhook.Parse(body)
 	if err == nil {
 		for _, f := range []struct{ name, value string }{{"webhookEvent", p.Event}, {"issue.id", p.IssueID},
@@ -149,10 +150,16 @@ func identify(installationID string, body []byte) (store.NewDelivery, error) {
 				return d, fmt.Errorf("%s %w", f.name, err)
 			}
 		}
-		d.Event, d.IssueID, d.IssueKey, d.ChangelogID, d.JiraTimestamp = p.Event, p.IssueID, p.IssueKey, p.ChangelogID, p.Timestamp
+		d.Event, d.IssueID, d.IssueKey, d.ChangelogID, sent = p.Event, p.IssueID, p.IssueKey, p.ChangelogID, p.Timestamp
+		d.JiraTimestamp = min(sent, time.Now().Add(a.cfg.MaxClockSkew).UnixMilli())
+		if d.JiraTimestamp != sent {
+			log.Warn("delivery timestamp is in the future; ordered as if sent at the allowed clock skew",
+				"issue_key", d.IssueKey, "timestamp", sent, "ordered_at", d.JiraTimestamp, "max_clock_skew", a.cfg.MaxClockSkew)
+		}
 	}
 	if d.IssueID != "" && d.ChangelogID != "" {
-		d.DedupeKey = "changelog:" + d.IssueID + ":" + d.ChangelogID + ":" + strconv.FormatInt(d.JiraTimestamp, 10)
+		// The timestamp as sent: the same delivery again has the same one.
+		d.DedupeKey = "changelog:" + d.IssueID + ":" + d.ChangelogID + ":" + strconv.FormatInt(sent, 10)
 	} else {
 		sum := sha256.Sum256(body)
 		d.DedupeKey = "body:" + hex.EncodeToString(sum[:])
