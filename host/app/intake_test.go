@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -219,5 +220,31 @@ func TestFutureTimestampDoesNotFreezeTheIssue(t *testing.T) {
 				t.Errorf("watermarks after the reset: %d %v, want the one set at 1", status, list)
 			}
 		})
+	}
+}
+
+// TestPluginLinesCarryTheIssueKeyOnce: the pipeline's logger for a
+// delivery carries its issue key, and the plugin adds it to its own lines
+// too; the "groups synced" line used to have issue_key twice.
+func TestPluginLinesCarryTheIssueKeyOnce(t *testing.T) {
+	logs := &lockedBuffer{}
+	_, srv, tok := newTestAppConfig(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	if status, ans := post(t, srv.URL+WebhookPath+tok, `{"issue":{"id":"1","key":"APP-1","fields":{"assignee":null}},"changelog":{"items":[{"field":"assignee"}]}}`); status != 200 {
+		t.Fatalf("delivery: %d %v", status, ans)
+	}
+	var found bool
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if !strings.Contains(line, `"source":"plugin"`) {
+			continue
+		}
+		found = found || strings.Contains(line, `"msg":"groups synced"`)
+		if n := strings.Count(line, `"issue_key":`); n != 1 {
+			t.Errorf("issue_key %d times in %s", n, line)
+		}
+	}
+	if !found {
+		t.Fatalf("no groups synced line in\n%s", logs)
 	}
 }
