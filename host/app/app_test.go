@@ -76,14 +76,23 @@ func newTestAppConfig(t *testing.T, change func(*Config)) (*App, *httptest.Serve
 
 func post(t *testing.T, url, body string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, m := send(t, req)
+	return resp.StatusCode, m
+}
+
+// send sends req and decodes its JSON answer; the body is closed.
+func send(t *testing.T, req *http.Request) (*http.Response, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var m map[string]any
 	json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m
+	return resp, m
 }
 
 func TestDeliveriesAreRecordedOnlyPastTheChecks(t *testing.T) {

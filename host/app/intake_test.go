@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -95,13 +94,8 @@ func TestResendWaitsForTheBackoff(t *testing.T) {
 				t.Errorf("first answer next_attempt_at %v, stored %d", first["next_attempt_at"], d.NextAttemptAt)
 			}
 			for i := 0; i < 8; i++ {
-				resp, err := http.Post(url+WebhookPath+tok, "application/json", strings.NewReader(lookupAlice))
-				if err != nil {
-					t.Fatal(err)
-				}
-				var ans map[string]any
-				json.NewDecoder(resp.Body).Decode(&ans)
-				resp.Body.Close()
+				req, _ := http.NewRequest(http.MethodPost, url+WebhookPath+tok, strings.NewReader(lookupAlice))
+				resp, ans := send(t, req)
 				if resp.StatusCode != 503 || ans["duplicate"] != true || ans["status"] != store.DeliveryRetrying ||
 					ans["next_attempt_at"] != float64(d.NextAttemptAt) || !slices.Contains([]string{"1", "2"}, resp.Header.Get("Retry-After")) {
 					t.Fatalf("re-send %d: %d Retry-After %q %v, want 503 retrying at %d, Retry-After the seconds until then", i+1,
@@ -133,13 +127,7 @@ func adminDo(t *testing.T, method, url, token string) (int, map[string]any) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	json.NewDecoder(resp.Body).Decode(&m)
+	resp, m := send(t, req)
 	return resp.StatusCode, m
 }
 

@@ -133,8 +133,9 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 
 // identify reads what the inbox needs to know of a delivery received now:
 // its issue, its Jira timestamp (for ordering, at most MaxClockSkew after
-// now) and what makes it the same delivery when Jira sends it twice. It uses the plugin's own parser, natively; a body it
-// cannot read is still stored, and the plugin reports why it is refused.
+// now) and what makes it the same delivery when Jira sends it twice. It
+// uses the plugin's own parser, natively; a body it cannot read is still
+// stored, and the plugin reports why it is refused.
 // The identifying fields are stored as text and shown to operators, so one
 // holding a NUL or invalid UTF-8 refuses the delivery (PostgreSQL would
 // refuse the row, and the sender would learn "storage unavailable" for a
