@@ -43,6 +43,14 @@ type Config struct {
 	// first attempt before it is answered 202 (stored, queued).
 	AnswerWait   time.Duration
 	MaxBodyBytes int64
+	// MaxClockSkew is how far in the future of its arrival a delivery's
+	// Jira timestamp may be. The timestamp orders an issue's deliveries
+	// (an older one arriving later is stale), so one from far ahead, a
+	// broken clock or a forged 9e18, would make every later delivery of
+	// that issue stale; it is ordered as if sent this long after it
+	// arrived. Jira's and this host's clocks are NTP-synchronised in any
+	// sane setup: minutes are plenty. Zero means DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
 	JiraTimeout  time.Duration
 	// Workers process deliveries; 0 means one per plugin instance.
 	Workers int
@@ -75,6 +83,7 @@ const (
 	DefaultMaxBodyBytes    = 1 << 20
 	DefaultDeliveryTimeout = 60 * time.Second
 	DefaultAnswerWait      = 10 * time.Second
+	DefaultMaxClockSkew    = 5 * time.Minute
 )
 
 // App is a running host.
@@ -106,6 +115,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.AnswerWait <= 0 {
 		cfg.AnswerWait = DefaultAnswerWait
+	}
+	if cfg.MaxClockSkew <= 0 {
+		cfg.MaxClockSkew = DefaultMaxClockSkew
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	if cfg.SetupTimeout <= 0 {
@@ -188,6 +200,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	go func() { defer a.loops.Done(); a.retentionLoop(a.stop) }()
 	a.routes()
 	a.deliveryRoutes()
+	a.watermarkRoutes()
 	a.loginRoutes()
 	a.installRoutes()
 	return a, nil

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -18,10 +19,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/host/webhooktoken"
+	"github.com/jirasync/jirasync/plugin/abi"
 )
 
 // newTestApp serves a host on the native engine (the wasm engine is
@@ -73,14 +76,23 @@ func newTestAppConfig(t *testing.T, change func(*Config)) (*App, *httptest.Serve
 
 func post(t *testing.T, url, body string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, m := send(t, req)
+	return resp.StatusCode, m
+}
+
+// send sends req and decodes its JSON answer; the body is closed.
+func send(t *testing.T, req *http.Request) (*http.Response, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var m map[string]any
 	json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m
+	return resp, m
 }
 
 func TestDeliveriesAreRecordedOnlyPastTheChecks(t *testing.T) {
@@ -295,28 +307,92 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // TestBodySignature: Jira 10 signs deliveries with the webhook secret; a
-// signature that does not match is refused even with a valid token.
+// signature that does not match is refused even with a valid token, and an
+// installation whose webhook was registered on Jira 10's API (with a
+// secret) refuses a delivery without one: a leaked URL token is not enough.
 func TestBodySignature(t *testing.T) {
-	_, srv, tok := newTestApp(t)
-	body := `{"webhookEvent":"jira:issue_updated"}`
-	send := func(sig string) int {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+WebhookPath+tok, strings.NewReader(body))
-		req.Header.Set("X-Hub-Signature", sig)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
 	m := hmac.New(sha256.New, []byte("s3cret"))
+	body := `{"webhookEvent":"jira:issue_updated"}`
 	m.Write([]byte(body))
-	if got := send("sha256=" + hex.EncodeToString(m.Sum(nil))); got != 200 {
-		t.Errorf("valid signature: %d", got)
+	valid := "sha256=" + hex.EncodeToString(m.Sum(nil))
+	const none = "(no header)"
+	tests := []struct {
+		api    string
+		sig    string
+		status int
+		metric string // the received counter's label for this request
+		logs   string // what the refusal's log line says
+	}{
+		{api: "", sig: valid, status: 200, metric: "stored"},
+		{api: "", sig: none, status: 200, metric: "stored"},
+		{api: "", sig: "", status: 200, metric: "stored"},
+		{api: abi.WebhookAPILegacy, sig: none, status: 200, metric: "stored"},
+		{api: abi.WebhookAPILegacy, sig: "sha256=00", status: 401, metric: "refused_signature"},
+		{api: "", sig: "sha1=abc", status: 401, metric: "refused_signature"},
+		{api: "", sig: "sha256=" + strings.Repeat("ab", 32), status: 401, metric: "refused_signature"},
+		{api: abi.WebhookAPIJira10, sig: valid, status: 200, metric: "stored"},
+		{api: abi.WebhookAPIJira10, sig: none, status: 401, metric: "refused_signature_missing", logs: "X-Hub-Signature) missing"},
+		{api: abi.WebhookAPIJira10, sig: "", status: 401, metric: "refused_signature_missing", logs: "X-Hub-Signature) missing"},
+		{api: abi.WebhookAPIJira10, sig: "sha256=00", status: 401, metric: "refused_signature", logs: "does not verify"},
 	}
-	for _, bad := range []string{"sha256=00", "sha1=abc", "sha256=" + strings.Repeat("ab", 32)} {
-		if got := send(bad); got != 401 {
-			t.Errorf("signature %q: %d, want 401", bad, got)
-		}
+	for _, tt := range tests {
+		t.Run(tt.api+" "+tt.sig, func(t *testing.T) {
+			logs := &lockedBuffer{}
+			a, srv, tok := newTestAppConfig(t, func(c *Config) { c.Logger = slog.New(slog.NewJSONHandler(logs, nil)) })
+			ctx := context.Background()
+			in, err := a.Store().Installation(ctx, "jira1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			in.WebhookAPI = tt.api
+			if err := a.Store().PutInstallation(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+WebhookPath+tok, strings.NewReader(body))
+			if tt.sig != none {
+				req.Header["X-Hub-Signature"] = []string{tt.sig}
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ans, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d %s, want %d", resp.StatusCode, ans, tt.status)
+			}
+			counts, err := a.Store().DeliveryCounts(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored := counts[store.DeliveryDone]; (tt.status == 200) != (stored == 1) || len(counts) > 1 {
+				t.Errorf("stored %v after a %d", counts, tt.status)
+			}
+			_, metrics := adminGet(t, srv.URL+"/metrics", "", "")
+			if want := `jirasync_deliveries_received_total{result="` + tt.metric + `"} 1`; !strings.Contains(metrics, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+			if tt.logs != "" && !strings.Contains(logs.String(), tt.logs) {
+				t.Errorf("no log line saying %q:\n%s", tt.logs, logs)
+			}
+		})
 	}
+}
+
+// lockedBuffer collects log output written from the host's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -69,14 +69,9 @@ func (a *App) listDeliveries(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if v := q.Get("limit"); v != "" {
-		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 || f.Limit > 500 {
-			writeJSON(w, http.StatusBadRequest, errorBody{Error: "limit: a number from 1 to 500"})
-			return
-		}
-	}
-	if f.Limit == 0 {
-		f.Limit = 50
+	var ok bool
+	if f.Limit, ok = parseLimit(w, r); !ok {
+		return
 	}
 	ds, err := a.store.Deliveries(r.Context(), f)
 	if err != nil {
@@ -104,6 +99,21 @@ func (a *App) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+// parseLimit reads a list's limit= (1 to 500, default 50), answering 400
+// for anything else.
+func parseLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 50, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 500 {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "limit: a number from 1 to 500"})
+		return 0, false
+	}
+	return n, true
 }
 
 type deliveryDetail struct {

@@ -8,11 +8,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -98,16 +101,21 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, errorBody{Error: reason})
 		return
 	}
-	// Jira 10 signs each delivery with the webhook's secret; when it does,
-	// the signature must match too.
-	if sig := r.Header.Get("X-Hub-Signature"); sig != "" && !validBodySignature(sig, body, inst.WebhookSecret) {
-		a.metrics.received.WithLabelValues("refused_signature").Inc()
-		log.Warn("webhook refused", "reason", "body signature does not verify", "status", http.StatusUnauthorized)
-		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "Unauthorized: body signature does not verify"})
+	if result, reason := checkBodySignature(inst, r.Header.Get("X-Hub-Signature"), body); result != "" {
+		a.metrics.received.WithLabelValues(result).Inc()
+		log.Warn("webhook refused", "reason", reason, "status", http.StatusUnauthorized, "webhook_api", inst.WebhookAPI)
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: "Unauthorized: " + reason})
 		return
 	}
 
-	id, dup, err := a.store.AcceptDelivery(r.Context(), identify(inst.ID, body))
+	nd, err := a.identify(log, inst.ID, body)
+	if err != nil {
+		a.metrics.received.WithLabelValues("refused_body").Inc()
+		log.Warn("webhook body refused", "reason", err.Error(), "status", http.StatusBadRequest)
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
+		return
+	}
+	id, dup, err := a.store.AcceptDelivery(r.Context(), nd)
 	if err != nil {
 		a.metrics.received.WithLabelValues("store_failed").Inc()
 		log.Error("storing delivery", "error", err)
@@ -121,32 +129,71 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		a.metrics.received.WithLabelValues("stored").Inc()
 	}
 	status, answer := a.answer(r.Context(), log, id, dup)
+	if ans, ok := answer.(deliveryAnswer); ok && ans.NextAttemptAt > 0 {
+		// Well-behaved senders and proxies wait this long before sending
+		// it again; sooner only earns the same answer.
+		secs := (ans.NextAttemptAt - time.Now().UnixMilli() + 999) / 1000
+		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	}
 	writeJSON(w, status, answer)
 }
 
-// identify reads what the inbox needs to know of a delivery: its issue, its
-// Jira timestamp (for ordering) and what makes it the same delivery when
-// Jira sends it twice. It uses the plugin's own parser, natively; a body it
-// cannot read is still stored, and the plugin reports why it is refused.
-func identify(installationID string, body []byte) store.NewDelivery {
+// identify reads what the inbox needs to know of a delivery received now:
+// its issue, its Jira timestamp (for ordering, at most MaxClockSkew after
+// now) and what makes it the same delivery when Jira sends it twice. It
+// uses the plugin's own parser, natively; a body it cannot read is still
+// stored, and the plugin reports why it is refused.
+// The identifying fields are stored as text and shown to operators, so one
+// holding a NUL or invalid UTF-8 refuses the delivery (PostgreSQL would
+// refuse the row, and the sender would learn "storage unavailable" for a
+// body that can never be stored).
+func (a *App) identify(log *slog.Logger, installationID string, body []byte) (store.NewDelivery, error) {
 	d := store.NewDelivery{Installation: installationID, Body: body}
+	var sent int64 // the timestamp as sent
 	p, err := webhook.Parse(body)
 	if err == nil {
-		d.Event, d.IssueID, d.IssueKey, d.ChangelogID, d.JiraTimestamp = p.Event, p.IssueID, p.IssueKey, p.ChangelogID, p.Timestamp
+		for _, f := range []struct{ name, value string }{{"webhookEvent", p.Event}, {"issue.id", p.IssueID},
+			{"issue.key", p.IssueKey}, {"changelog.id", p.ChangelogID}} {
+			if err := checkText(f.value); err != nil {
+				return d, fmt.Errorf("%s %w", f.name, err)
+			}
+		}
+		d.Event, d.IssueID, d.IssueKey, d.ChangelogID, sent = p.Event, p.IssueID, p.IssueKey, p.ChangelogID, p.Timestamp
+		d.JiraTimestamp = min(sent, time.Now().Add(a.cfg.MaxClockSkew).UnixMilli())
+		if d.JiraTimestamp != sent {
+			log.Warn("delivery timestamp is in the future; ordered as if sent at the allowed clock skew",
+				"issue_key", d.IssueKey, "timestamp", sent, "ordered_at", d.JiraTimestamp, "max_clock_skew", a.cfg.MaxClockSkew)
+		}
 	}
 	if d.IssueID != "" && d.ChangelogID != "" {
-		d.DedupeKey = "changelog:" + d.IssueID + ":" + d.ChangelogID + ":" + strconv.FormatInt(d.JiraTimestamp, 10)
+		// The timestamp as sent: the same delivery again has the same one.
+		d.DedupeKey = "changelog:" + d.IssueID + ":" + d.ChangelogID + ":" + strconv.FormatInt(sent, 10)
 	} else {
 		sum := sha256.Sum256(body)
 		d.DedupeKey = "body:" + hex.EncodeToString(sum[:])
 	}
-	return d
+	return d, nil
+}
+
+// checkText says why s cannot be stored as text, if it cannot.
+func checkText(s string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return errors.New("is not valid UTF-8")
+	case strings.ContainsRune(s, 0):
+		return errors.New("holds a NUL character")
+	}
+	return nil
 }
 
 // answer waits, for a bounded time, for the attempt the delivery is due
 // and answers with its outcome. A duplicate that is settled is answered
-// from the record; one waiting for a retry is tried again now, since Jira
-// sending it again is as good a moment as any.
+// from the record, and so is one waiting for a retry that is not due yet:
+// its status, error and next attempt time. A re-send is no reason to try
+// early: Jira or a proxy re-sending a failed delivery in a loop would
+// otherwise spend the retry budget, meant to span about an hour, in a
+// second. A duplicate that is due (or not yet tried) is attempted as
+// scheduled.
 func (a *App) answer(ctx context.Context, log *slog.Logger, id int64, dup bool) (int, any) {
 	if dup {
 		d, err := a.store.Delivery(ctx, id)
@@ -154,15 +201,21 @@ func (a *App) answer(ctx context.Context, log *slog.Logger, id int64, dup bool) 
 			log.Error("reading duplicate delivery", "error", err)
 			return http.StatusServiceUnavailable, errorBody{Error: "storage unavailable", Delivery: id}
 		}
-		switch d.Status {
-		case store.DeliveryDone, store.DeliveryStale, store.DeliveryFailed, store.DeliveryDead:
+		switch {
+		case d.Status == store.DeliveryDone, d.Status == store.DeliveryStale, d.Status == store.DeliveryFailed,
+			d.Status == store.DeliveryDead:
 			log.Info("duplicate delivery answered from the record", "status", d.Status)
+			return answerFor(pipeline.Stored(d), true)
+		case d.Status == store.DeliveryRetrying && d.NextAttemptAt > time.Now().UnixMilli():
+			log.Info("re-sent delivery waits for its retry; answered from the record", "status", d.Status,
+				"attempts", d.Attempts, "next_attempt_at", time.UnixMilli(d.NextAttemptAt).UTC())
 			return answerFor(pipeline.Stored(d), true)
 		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, a.cfg.AnswerWait)
 	defer cancel()
-	res, ok := a.pipeline.Wait(wctx, id, dup)
+	// Never ahead of the schedule: a claim takes it only when it is due.
+	res, ok := a.pipeline.Wait(wctx, id, false)
 	if !ok {
 		// Stored and queued: the answer may go; the work goes on.
 		return http.StatusAccepted, deliveryAnswer{Delivery: id, Status: "queued"}
@@ -173,6 +226,9 @@ func (a *App) answer(ctx context.Context, log *slog.Logger, id int64, dup bool) 
 // answerFor turns an attempt's result into the webhook's answer.
 func answerFor(r pipeline.Result, dup bool) (int, any) {
 	ans := deliveryAnswer{Delivery: r.Delivery.ID, Status: r.Status, Duplicate: dup, Summary: r.Summary, Error: r.Error}
+	if r.Status == store.DeliveryRetrying {
+		ans.NextAttemptAt = r.Delivery.NextAttemptAt
+	}
 	status := r.HTTPStatus
 	if r.Status == store.DeliveryStale {
 		status = http.StatusOK
@@ -205,6 +261,24 @@ func (a *App) authenticate(ctx context.Context, token string) (store.Installatio
 		return inst, http.StatusUnauthorized, err.Error()
 	}
 	return inst, 0, ""
+}
+
+// checkBodySignature checks a delivery's X-Hub-Signature header. Jira 10
+// signs each delivery with the secret its webhook was registered with
+// (jirasync registers one on the jira-webhook-1.0 API), so for such an
+// installation the signature is required: the URL token also appears in
+// proxy logs and on Jira's admin page, and the signature is what a leaked
+// URL cannot forge. Installations on the older API (Jira before 10) get no
+// signature; one sent anyway must match. It returns the metric label and
+// the reason of a refusal, or "" to accept.
+func checkBodySignature(inst store.Installation, header string, body []byte) (result, reason string) {
+	switch {
+	case header == "" && inst.WebhookAPI == abi.WebhookAPIJira10:
+		return "refused_signature_missing", "body signature (X-Hub-Signature) missing; this installation's Jira 10 webhook signs every delivery"
+	case header != "" && !validBodySignature(header, body, inst.WebhookSecret):
+		return "refused_signature", "body signature does not verify"
+	}
+	return "", ""
 }
 
 // validBodySignature checks an X-Hub-Signature header, "sha256=<hex>",
@@ -249,6 +323,9 @@ type deliveryAnswer struct {
 	Delivery  int64  `json:"delivery"`
 	Status    string `json:"status"`
 	Duplicate bool   `json:"duplicate,omitempty"`
+	// NextAttemptAt is when a delivery waiting for a retry is tried next
+	// (unix milliseconds).
+	NextAttemptAt int64 `json:"next_attempt_at,omitempty"`
 	*abi.Summary
 	Error *abi.Error `json:"error,omitempty"`
 }

@@ -183,6 +183,9 @@ func TestHandle(t *testing.T) {
 		{name: "other fields only", payload: json.RawMessage(`{"webhookEvent":"jira:issue_updated","issue":{"key":"APP-1",
 			"fields":{"assignee":{"emailAddress":"alice@example.com"}}},"changelog":{"items":[{"field":"status"}]}}`), golden: "other-fields"},
 		{name: "no changelog", payload: json.RawMessage(`{"webhookEvent":"jira:issue_updated","issue":{"key":"APP-1"}}`)},
+		// The URL names the event: a body without webhookEvent is an update.
+		{name: "no webhookEvent", payload: json.RawMessage(`{"issue":{"key":"APP-1","fields":{"assignee":{"emailAddress":"alice@example.com"}}},
+			"changelog":{"items":[{"field":"assignee"}]}}`), wantAssign: map[string]*string{"g1": ptr("alice"), "g2": ptr("alice")}},
 		{name: "other event", payload: json.RawMessage(`{"webhookEvent":"jira:issue_created","changelog":{"items":[{"field":"assignee"}]}}`)},
 		{name: "assignee change without issue key", payload: json.RawMessage(`{"webhookEvent":"jira:issue_updated","changelog":{"items":[{"field":"assignee"}]}}`),
 			wantCode: abi.CodeInvalidPayload},

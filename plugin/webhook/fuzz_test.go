@@ -17,7 +17,8 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	for _, s := range []string{`{}`, `[]`, `{"changelog":{"items":[{"field":"assignee"}]}}`,
-		`{"issue":{"id":1,"fields":{"assignee":null}}}`, `{"timestamp":"12"}`, "\x00", `{"a":"\ud800"}`} {
+		`{"issue":{"id":1,"fields":{"assignee":null}}}`, `{"timestamp":"12"}`, "\x00", `{"a":"\ud800"}`,
+		`{"webhookEvent":null,"issue":{"key":"A-1"}}`, `{"webhookEvent":"","webhookEvent":"jira:issue_created"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -28,6 +29,13 @@ func FuzzParse(f *testing.F) {
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(body, &obj); err != nil {
 			t.Fatalf("Parse accepted a body that is not a JSON object: %q", body)
+		}
+		// Without webhookEvent (or with null) the body is an issue update;
+		// the last member wins, as in encoding/json.
+		if ev, ok := obj["webhookEvent"]; !ok || string(ev) == "null" {
+			if p.Event != EventIssueUpdated {
+				t.Fatalf("Parse read event %q from a body without webhookEvent: %q", p.Event, body)
+			}
 		}
 		for _, it := range p.Items {
 			if it.Field == "assignee" && !p.ChangesField("assignee") {

@@ -14,6 +14,11 @@ const EventIssueUpdated = "jira:issue_updated"
 
 // IssueUpdated is the part of a jira:issue_updated body that matters here.
 type IssueUpdated struct {
+	// Event is webhookEvent, or EventIssueUpdated when the body has none
+	// (absent or null): the webhook's URL already names the event, and
+	// real senders leave the member out (Jira Automation's "send web
+	// request", relays, older Jira plugins). An explicit other event,
+	// even "", is kept as sent.
 	Event     string
 	Timestamp int64 // milliseconds since the epoch, 0 if absent
 	IssueID   string
@@ -70,10 +75,16 @@ func Parse(body []byte) (*IssueUpdated, error) {
 		return nil, errors.New("webhook body is not valid JSON")
 	}
 	p := &IssueUpdated{}
+	var event *string
 	err := s.object(func(key string) error {
 		switch key {
 		case "webhookEvent":
-			return s.stringField(key, &p.Event)
+			event = nil
+			if isNull, err := s.null(); isNull || err != nil {
+				return err
+			}
+			event = new(string)
+			return s.stringField(key, event)
 		case "timestamp":
 			return s.intField(key, &p.Timestamp)
 		case "issue":
@@ -88,6 +99,10 @@ func Parse(body []byte) (*IssueUpdated, error) {
 	}
 	if s.ws(); s.i != len(s.b) {
 		return nil, s.fail("data after the object")
+	}
+	p.Event = EventIssueUpdated
+	if event != nil {
+		p.Event = *event
 	}
 	return p, nil
 }

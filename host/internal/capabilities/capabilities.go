@@ -25,7 +25,9 @@ import (
 type Binding struct {
 	Installation store.Installation
 	Delivery     int64
-	Logger       *slog.Logger // carries delivery and installation attributes
+	// Logger carries the installation and, for a delivery, its id and
+	// issue key.
+	Logger *slog.Logger
 	// Staged collects the group assignments the plugin asked for. They are
 	// checked when asked for and applied by the pipeline in the transaction
 	// that marks the delivery done, so that a delivery's effect and its
@@ -127,8 +129,8 @@ func (s *Set) log(ctx context.Context, b *Binding, req []byte) any {
 	n := 0
 	for k, v := range r.Fields {
 		// The binding already carries these; the plugin's copy must not
-		// contradict it.
-		if k == "delivery" || k == "installation" {
+		// contradict it, nor repeat it (a key twice on one line).
+		if k == "delivery" || k == "installation" || (k == "issue_key" && b.Delivery != 0) {
 			continue
 		}
 		if n++; n > maxLogFields {

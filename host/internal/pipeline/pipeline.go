@@ -84,7 +84,7 @@ type Pipeline struct {
 
 type job struct {
 	id  int64
-	now bool // take it even if its retry is not due (a replay, or Jira re-sent it)
+	now bool // take it even if its retry is not due (a replay)
 }
 
 // New returns a stopped pipeline.
@@ -327,6 +327,9 @@ func (p *Pipeline) process(ctx context.Context, d store.Delivery) {
 		}
 	}
 	d.Status, d.Summary, d.Error = status, res.outcome.Summary, res.outcome.Error
+	if status == store.DeliveryRetrying {
+		d.NextAttemptAt = res.outcome.NextAttempt.UnixMilli()
+	}
 	lvl := slog.LevelInfo
 	if status != store.DeliveryDone {
 		lvl = slog.LevelWarn
