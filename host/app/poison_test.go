@@ -53,7 +53,7 @@ func TestOutOfAttemptsWithoutOutcome(t *testing.T) {
 	})
 	ctx := context.Background()
 	const body = `{"webhookEvent":"jira:issue_updated","issue":{"id":"1","key":"APP-1"}}`
-	id, _, err := a.Store().AcceptDelivery(ctx, identify("jira1", []byte(body)))
+	id, _, err := a.Store().AcceptDelivery(ctx, mustIdentify(t, a, body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,4 +74,15 @@ func TestOutOfAttemptsWithoutOutcome(t *testing.T) {
 	if !strings.Contains(metrics, `jirasync_deliveries_processed_total{status="dead"} 1`) {
 		t.Error("/metrics does not count the delivery settled dead")
 	}
+}
+
+// mustIdentify reads a body the way the webhook endpoint does, for tests
+// that store a delivery without sending it.
+func mustIdentify(t *testing.T, a *App, body string) store.NewDelivery {
+	t.Helper()
+	d, err := a.identify(a.log, "jira1", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
