@@ -22,6 +22,7 @@ import (
 	"github.com/jirasync/jirasync/host/internal/jiraclient"
 	"github.com/jirasync/jirasync/host/internal/pipeline"
 	"github.com/jirasync/jirasync/host/internal/secrets"
+	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
 )
 
@@ -74,6 +75,7 @@ const (
 type App struct {
 	cfg      Config
 	store    *store.Store
+	platform platform.Platform
 	engine   engine.Engine
 	pipeline *pipeline.Pipeline
 	metrics  *metrics
@@ -128,7 +130,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.JiraTimeout > 0 {
 		jc.Timeout = cfg.JiraTimeout
 	}
-	caps := &capabilities.Set{Store: st, Jira: jc}
+	// The built-in platform: the host's own tables (issue 11 part 3 adds
+	// platforms elsewhere).
+	var plat platform.Platform = st
+	caps := &capabilities.Set{Store: st, Platform: plat, Jira: jc}
 	m := newMetrics(st)
 	var eng engine.Engine
 	switch cfg.Engine {
@@ -163,13 +168,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	rc := cfg.Retry
 	rc.Workers, rc.AttemptTimeout = max(workers, 1), cfg.DeliveryTimeout
-	pl := pipeline.New(st, eng, cfg.Logger, m, rc)
-	if err := pl.Start(ctx); err != nil {
+	pl, err := pipeline.New(st, plat, eng, cfg.Logger, m, rc)
+	if err == nil {
+		err = pl.Start(ctx)
+	}
+	if err != nil {
 		eng.Close(ctx)
 		st.Close()
 		return nil, fmt.Errorf("starting delivery workers: %w", err)
 	}
-	a := &App{cfg: cfg, store: st, engine: eng, pipeline: pl, metrics: m, jira: jc, log: cfg.Logger, mux: http.NewServeMux()}
+	a := &App{cfg: cfg, store: st, platform: plat, engine: eng, pipeline: pl, metrics: m, jira: jc, log: cfg.Logger, mux: http.NewServeMux()}
 	a.routes()
 	a.deliveryRoutes()
 	a.loginRoutes()
@@ -182,6 +190,9 @@ func (a *App) Handler() http.Handler { return a.mux }
 
 // Store is the host's database, for seeding and inspection.
 func (a *App) Store() *store.Store { return a.store }
+
+// Platform is where the host reads and writes platform data.
+func (a *App) Platform() platform.Platform { return a.platform }
 
 // Close stops the workers, waiting for attempts in flight until ctx is
 // done, then releases the engine and the database. A delivery not finished

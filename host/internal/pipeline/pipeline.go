@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/jirasync/jirasync/host/internal/capabilities"
 	"github.com/jirasync/jirasync/host/internal/engine"
+	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/plugin/abi"
 )
@@ -87,8 +89,20 @@ type job struct {
 	now bool // take it even if its retry is not due (a replay, or Jira re-sent it)
 }
 
-// New returns a stopped pipeline.
-func New(st *store.Store, eng engine.Engine, log *slog.Logger, obs Observer, cfg Config) *Pipeline {
+// ErrExternalPlatform is returned by New for a platform whose data is not
+// in the pipeline's database: its deliveries' assignments cannot be
+// applied in the transaction that marks them done. Applying them ahead of
+// that transaction, in order, is host/RATIONALE.md's "Applying on an
+// external platform", not built yet.
+var ErrExternalPlatform = errors.New("the delivery pipeline applies assignments only to the built-in platform (the store it records deliveries in)")
+
+// New returns a stopped pipeline. Deliveries' assignments are applied to
+// plat, which must be st itself, the built-in platform: they are applied
+// in the transaction that marks the delivery done (store.Finish).
+func New(st *store.Store, plat platform.Platform, eng engine.Engine, log *slog.Logger, obs Observer, cfg Config) (*Pipeline, error) {
+	if builtin, ok := plat.(*store.Store); !ok || builtin != st {
+		return nil, fmt.Errorf("%w: got %T", ErrExternalPlatform, plat)
+	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 2
 	}
@@ -109,7 +123,7 @@ func New(st *store.Store, eng engine.Engine, log *slog.Logger, obs Observer, cfg
 	}
 	return &Pipeline{store: st, engine: eng, log: log, obs: obs, cfg: cfg,
 		queue: make(chan job, 4*cfg.Workers), wake: make(chan struct{}, cfg.Workers), stop: make(chan struct{}),
-		waiters: map[int64][]chan Result{}}
+		waiters: map[int64][]chan Result{}}, nil
 }
 
 // Start starts the workers and the poller. A host that owns its database
