@@ -182,6 +182,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.deliveryRoutes()
 	a.loginRoutes()
 	a.installRoutes()
+	a.platformRoutes()
+	a.platformPages()
 	return a, nil
 }
 

@@ -205,6 +205,9 @@ func DecodeObject(b []byte, v any) error {
 	if !utf8.Valid(b) {
 		return fieldErr("", "body is not valid UTF-8")
 	}
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return fieldErr("", "body is not a JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
