@@ -3,6 +3,8 @@
 //
 //	jirasync serve [flags]     serve HTTP
 //	jirasync token [flags]     print the webhook URL token of an installation
+//	jirasync platform import [flags] FILE   load the built-in platform's data
+//	jirasync platform export [flags]        write it out
 //
 // Every flag has an environment variable (JIRASYNC_ plus the flag name in
 // upper case, dashes as underscores); a flag given on the command line wins.
@@ -40,6 +42,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "token":
 		err = token(os.Args[2:])
+	case "platform":
+		err = platformCmd(os.Args[2:], os.Stdout)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -58,6 +62,8 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   jirasync serve [flags]   serve Jira webhooks (see jirasync serve -h)
   jirasync token [flags]   print an installation's webhook token (see jirasync token -h)
+  jirasync platform import [flags] FILE   load organizations, projects, users, groups, links (docs/API.md)
+  jirasync platform export [flags]        write them as JSON to standard output
 `)
 }
 
