@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -280,5 +282,28 @@ func TestPlatformPage(t *testing.T) {
 	}
 	if resp, _ := adminGet(t, e.url+PlatformPath, "", "application/json"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("platform page without sign-in: %d", resp.StatusCode)
+	}
+}
+
+// TestFreshHostOffersAnOrganizationMadeByTheAPI: a host started without
+// demo data can be connected to a Jira once the API made an organization
+// (README, "A fresh host").
+func TestFreshHostOffersAnOrganizationMadeByTheAPI(t *testing.T) {
+	ctx := context.Background()
+	a, err := New(ctx, Config{DB: filepath.Join(t.TempDir(), "j.db"), Engine: "native", AdminToken: testAdminToken, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(ctx) })
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	e := &apiEnv{t: t, a: a, url: srv.URL}
+	option := `<option value="acme"`
+	if _, page := adminGet(t, srv.URL+SetupPath, testAdminToken, "text/html"); strings.Contains(page, option) {
+		t.Fatal("a fresh host offers an organization")
+	}
+	e.must("PUT", "/api/v1/organizations/acme", `{"name":"Acme Corp"}`, 200)
+	if _, page := adminGet(t, srv.URL+SetupPath, testAdminToken, "text/html"); !strings.Contains(page, option) {
+		t.Fatalf("setup form does not offer the organization made by the API:\n%s", page)
 	}
 }
