@@ -24,42 +24,54 @@ type Data struct {
 }
 
 // Sink receives a data file's objects one at a time, in file order, each
-// validated (Validate) already.
+// validated (Validate) already, with where it is in the file ("users[3]").
+// A sink may hold objects back to write them together; Flush, called at
+// the end of every section, writes what it holds. Errors name their place
+// in the file themselves (a FieldError whose Field starts with at).
 type Sink interface {
-	Organization(Organization) error
-	Project(Project) error
-	User(User) error
-	Group(Group) error
-	Link(Link) error
+	Organization(at string, o Organization) error
+	Project(at string, p Project) error
+	User(at string, u User) error
+	Group(at string, g Group) error
+	Link(at string, l Link) error
+	Flush() error
 }
 
 // Each hands every object of d to sink, validated, in dependency order:
 // what a scenario seeds.
 func (d *Data) Each(sink Sink) error {
-	return errors.Join(
-		each("organizations", d.Organizations, sink.Organization),
-		each("projects", d.Projects, sink.Project),
-		each("users", d.Users, sink.User),
-		each("groups", d.Groups, sink.Group),
-		each("links", d.Links, sink.Link))
-}
-
-type validator interface{ Validate() error }
-
-func each[T validator](section string, items []T, put func(T) error) error {
-	for i, it := range items {
-		if err := accept(fmt.Sprintf("%s[%d]", section, i), it, put); err != nil {
+	// In order, stopping at the first error: a later section may name
+	// what an earlier one failed to write.
+	for _, step := range []func() error{
+		func() error { return each("organizations", d.Organizations, sink.Organization, sink.Flush) },
+		func() error { return each("projects", d.Projects, sink.Project, sink.Flush) },
+		func() error { return each("users", d.Users, sink.User, sink.Flush) },
+		func() error { return each("groups", d.Groups, sink.Group, sink.Flush) },
+		func() error { return each("links", d.Links, sink.Link, sink.Flush) },
+	} {
+		if err := step(); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func accept[T validator](at string, it T, put func(T) error) error {
+type validator interface{ Validate() error }
+
+func each[T validator](section string, items []T, put func(string, T) error, flush func() error) error {
+	for i, it := range items {
+		if err := accept(fmt.Sprintf("%s[%d]", section, i), it, put); err != nil {
+			return err
+		}
+	}
+	return flush()
+}
+
+func accept[T validator](at string, it T, put func(string, T) error) error {
 	if err := it.Validate(); err != nil {
 		return In(at, err)
 	}
-	return In(at, put(it))
+	return put(at, it)
 }
 
 // Decode reads a data file from r and hands its objects to sink one at a
@@ -86,15 +98,15 @@ func Decode(r io.Reader, sink Sink) error {
 		seen[key] = true
 		switch key {
 		case "organizations":
-			err = decodeSection(dec, key, sink.Organization)
+			err = decodeSection(dec, key, sink.Organization, sink.Flush)
 		case "projects":
-			err = decodeSection(dec, key, sink.Project)
+			err = decodeSection(dec, key, sink.Project, sink.Flush)
 		case "users":
-			err = decodeSection(dec, key, sink.User)
+			err = decodeSection(dec, key, sink.User, sink.Flush)
 		case "groups":
-			err = decodeSection(dec, key, sink.Group)
+			err = decodeSection(dec, key, sink.Group, sink.Flush)
 		case "links":
-			err = decodeSection(dec, key, sink.Link)
+			err = decodeSection(dec, key, sink.Link, sink.Flush)
 		default:
 			return fieldErr(key, "unknown key (want organizations, projects, users, groups, links)")
 		}
@@ -111,7 +123,7 @@ func Decode(r io.Reader, sink Sink) error {
 	return nil
 }
 
-func decodeSection[T validator](dec *json.Decoder, section string, put func(T) error) error {
+func decodeSection[T validator](dec *json.Decoder, section string, put func(string, T) error, flush func() error) error {
 	t, err := dec.Token()
 	if err != nil {
 		return syntaxErr(dec, section, err)
@@ -132,7 +144,10 @@ func decodeSection[T validator](dec *json.Decoder, section string, put func(T) e
 			return err
 		}
 	}
-	return expectDelim(dec, ']', section)
+	if err := expectDelim(dec, ']', section); err != nil {
+		return err
+	}
+	return flush()
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim, at string) error {

@@ -154,6 +154,21 @@ func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
+// Field is where field of the object at "at" is: "users[3]" and
+// "emails[0].email" make "users[3].emails[0].email"; at "" is the object
+// of a single request.
+func Field(at, field string) string {
+	switch {
+	case at == "":
+		return field
+	case field == "":
+		return at
+	case field[0] == '[':
+		return at + field
+	}
+	return at + "." + field
+}
+
 // In prefixes a FieldError's field with where its object sits; other
 // errors are returned as they are.
 func In(prefix string, err error) error {
@@ -161,13 +176,5 @@ func In(prefix string, err error) error {
 	if !errors.As(err, &fe) {
 		return err
 	}
-	f := prefix
-	if fe.Field != "" {
-		if fe.Field[0] == '[' {
-			f += fe.Field
-		} else {
-			f += "." + fe.Field
-		}
-	}
-	return &FieldError{Field: f, Msg: fe.Msg}
+	return &FieldError{Field: Field(prefix, fe.Field), Msg: fe.Msg}
 }

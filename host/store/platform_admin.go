@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/jirasync/jirasync/host/platform"
 )
 
 // Page selects part of a list ordered by id: the ids after After (all
@@ -374,5 +372,3 @@ func (s *Store) Export(ctx context.Context, w io.Writer) error {
 	bw.WriteString("]\n}\n")
 	return bw.Flush()
 }
-
-var _ platform.Sink = (*writer)(nil)
