@@ -61,7 +61,10 @@ type Config struct {
 	// AdminToken guards the delivery log and replay. Empty: a random one
 	// is made and logged at start.
 	AdminToken string
-	Logger     *slog.Logger
+	// Platform is where the platform's data lives; nil for the built-in
+	// platform, in DB, managed with /api/v1.
+	Platform platform.Platform
+	Logger   *slog.Logger
 }
 
 // Defaults for Config fields left zero.
@@ -130,9 +133,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.JiraTimeout > 0 {
 		jc.Timeout = cfg.JiraTimeout
 	}
-	// The built-in platform: the host's own tables (issue 11 part 3 adds
-	// platforms elsewhere).
+	// The built-in platform, the host's own tables, unless another is
+	// given.
 	var plat platform.Platform = st
+	if cfg.Platform != nil {
+		plat = cfg.Platform
+	}
 	caps := &capabilities.Set{Store: st, Platform: plat, Jira: jc}
 	m := newMetrics(st)
 	var eng engine.Engine
@@ -182,8 +188,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.deliveryRoutes()
 	a.loginRoutes()
 	a.installRoutes()
-	a.platformRoutes()
-	a.platformPages()
+	if plat == platform.Platform(st) {
+		// Managing the data is the built-in platform's; another platform
+		// is managed where it lives.
+		a.platformRoutes()
+		a.platformPages()
+	}
 	return a, nil
 }
 

@@ -160,7 +160,8 @@ CREATE INDEX deliveries_queue ON deliveries(id) WHERE status IN ('pending', 'ret
 // project's groups, an organization's projects and a user's groups
 // without a scan; and platform_applies records the assignments applied
 // under an idempotency key (Store.Apply), so that a repeated apply
-// changes nothing.
+// changes nothing; and an issue's hold while a delivery applies on an
+// external platform (Store.Reserve).
 const pgMigration5 = `
 CREATE INDEX project_members_by_user ON project_members(user_id);
 CREATE INDEX projects_by_organization ON projects(organization_id);
@@ -174,4 +175,6 @@ CREATE TABLE platform_applies (
 	applied_at      BIGINT NOT NULL,
 	PRIMARY KEY (installation_id, delivery_id, round)
 );
+ALTER TABLE issue_watermarks ADD COLUMN applying_delivery BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE issue_watermarks ADD COLUMN applying_until BIGINT NOT NULL DEFAULT 0;
 `
