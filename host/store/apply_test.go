@@ -65,7 +65,7 @@ func TestReserveOrdersExternalApplies(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		d30 := claimed(30)
 		reserve(d30, time.Minute, ReserveApply)
-		reserve(d25, time.Minute, ReserveWait) // d30 holds it now
+		reserve(d25, time.Minute, ReserveWait)  // d30 holds it now
 		reserve(d30, time.Minute, ReserveApply) // its own hold, again
 		finish(d30, true, DeliveryDone)
 		reserve(d25, time.Minute, ReserveStale)
