@@ -36,18 +36,33 @@ func (s *Store) Organizations(ctx context.Context) ([]Organization, error) {
 	return out, err
 }
 
-// UsersByEmail finds the users having an address equal to email, ignoring
-// case, oldest user first.
-func (s *Store) UsersByEmail(ctx context.Context, email string) ([]UserMatch, error) {
-	// One row per user and project (or none): aggregating into one row per
-	// user is spelt differently in each dialect, and is as easy here.
-	rows, err := s.db.QueryContext(ctx, `
+const usersByEmailQuery = `
 		SELECT u.id, e.verified, m.project_id
 		FROM user_emails e
 		JOIN users u ON u.id = e.user_id
 		LEFT JOIN project_members m ON m.user_id = u.id
 		WHERE e.email_lower = ?
-		ORDER BY u.seq, m.project_id`, platform.NormalizeEmail(email))
+		ORDER BY u.seq, m.project_id`
+
+// linkedGroupsQuery reads the groups linked to an issue through an
+// installation in one of n organizations.
+func linkedGroupsQuery(n int) string {
+	return `
+		SELECT g.id, g.project_id, g.title, g.assignee_id, p.organization_id
+		FROM group_links l
+		JOIN issue_groups g ON g.id = l.group_id
+		JOIN projects p ON p.id = g.project_id
+		JOIN installation_organizations io ON io.installation_id = l.installation_id AND io.organization_id = p.organization_id
+		WHERE l.installation_id = ? AND l.issue_key = ? AND p.organization_id IN (` + placeholders(n) + `)
+		ORDER BY g.id`
+}
+
+// UsersByEmail finds the users having an address equal to email, ignoring
+// case, oldest user first.
+func (s *Store) UsersByEmail(ctx context.Context, email string) ([]UserMatch, error) {
+	// One row per user and project (or none): aggregating into one row per
+	// user is spelt differently in each dialect, and is as easy here.
+	rows, err := s.db.QueryContext(ctx, usersByEmailQuery, platform.NormalizeEmail(email))
 	if err != nil {
 		return nil, err
 	}
@@ -95,14 +110,7 @@ func (s *Store) LinkedGroups(ctx context.Context, installationID, issueKey strin
 	for _, o := range orgs {
 		args = append(args, o)
 	}
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT g.id, g.project_id, g.title, g.assignee_id, p.organization_id
-		FROM group_links l
-		JOIN issue_groups g ON g.id = l.group_id
-		JOIN projects p ON p.id = g.project_id
-		JOIN installation_organizations io ON io.installation_id = l.installation_id AND io.organization_id = p.organization_id
-		WHERE l.installation_id = ? AND l.issue_key = ? AND p.organization_id IN (`+placeholders(len(orgs))+`)
-		ORDER BY g.id`, args...)
+	rows, err := s.db.QueryContext(ctx, linkedGroupsQuery(len(orgs)), args...)
 	if err != nil {
 		return nil, err
 	}

@@ -283,3 +283,54 @@ func BenchmarkPlatformLookups100k(b *testing.B) {
 		})
 	}
 }
+
+// TestPlatformLookupsUseIndexes: with a few thousand users, groups and
+// links imported, the sync's two reads are planned on indexes, not
+// scans (migration 5 added project_members_by_user for users by email).
+func TestPlatformLookupsUseIndexes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("imports 5,000 of everything")
+	}
+	for _, kind := range storetest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			s := open(t, storetest.DSN(t, kind))
+			ctx := context.Background()
+			must(t, s.PutOrganization(ctx, Organization{ID: "acme"}))
+			withInstallation(t, s, "jira", "acme")
+			r, w := io.Pipe()
+			go scaleFile(w, 5000)
+			if _, err := s.Import(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			explain := map[string]string{"sqlite": "EXPLAIN QUERY PLAN ", "postgres": "EXPLAIN "}[kind]
+			for _, q := range []struct {
+				name, query string
+				args        []any
+			}{
+				{"users by email", usersByEmailQuery, []any{"user42@example.com"}},
+				{"linked groups", linkedGroupsQuery(1), []any{"jira", "APP-42", "acme"}},
+			} {
+				rows, err := s.db.QueryContext(ctx, explain+q.query, q.args...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var plan []string
+				for rows.Next() {
+					cols, _ := rows.Columns()
+					vals := make([]any, len(cols))
+					ptrs := make([]any, len(cols))
+					for i := range vals {
+						ptrs[i] = &vals[i]
+					}
+					must(t, rows.Scan(ptrs...))
+					plan = append(plan, fmt.Sprint(vals[len(vals)-1]))
+				}
+				rows.Close()
+				text := strings.Join(plan, "\n")
+				if strings.Contains(text, "Seq Scan") || strings.Contains(text, "SCAN ") {
+					t.Errorf("%s scans a table:\n%s", q.name, text)
+				}
+			}
+		})
+	}
+}

@@ -68,8 +68,20 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ImportStats, error) {
 		stats = w.stats
 		return err
 	})
+	if err == nil && s.Dialect() == "postgres" && stats.Users+stats.Groups+stats.Links >= analyzeAfter {
+		// PostgreSQL plans by statistics, which autovacuum refreshes only
+		// some time after a bulk load: until then the sync's lookups may
+		// be planned for empty tables.
+		if _, aerr := s.db.ExecContext(ctx, `ANALYZE users, user_emails, project_members, projects, issue_groups, group_links`); aerr != nil {
+			return stats, fmt.Errorf("imported, but refreshing statistics failed: %w", aerr)
+		}
+	}
 	return stats, err
 }
+
+// analyzeAfter is how many rows an import writes before it refreshes
+// PostgreSQL's statistics.
+const analyzeAfter = 1000
 
 // ImportData writes d as Import writes a file: a scenario's platform.
 func (s *Store) ImportData(ctx context.Context, d *platform.Data) error {
