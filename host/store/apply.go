@@ -43,14 +43,8 @@ func (s *Store) Reserve(ctx context.Context, d Delivery, o Outcome, hold time.Du
 	}
 	decision := ReserveApply
 	err := s.tx(ctx, func(tx runner) error {
-		var cur string
-		var attempts int
-		if err := tx.QueryRowContext(ctx, `SELECT status, attempts FROM deliveries WHERE id = ?`+s.dialect.lockRows(""),
-			d.ID).Scan(&cur, &attempts); err != nil {
+		if err := s.holdLease(ctx, tx, d, o.Attempt); err != nil {
 			return err
-		}
-		if cur != DeliveryProcessing || attempts != o.Attempt {
-			return fmt.Errorf("delivery %d attempt %d: %w", d.ID, o.Attempt, ErrLeaseLost)
 		}
 		mark, err := s.lockWatermark(ctx, tx, d)
 		if err != nil {
@@ -75,6 +69,23 @@ func (s *Store) Reserve(ctx context.Context, d Delivery, o Outcome, hold time.Du
 		return err
 	})
 	return decision, err
+}
+
+// holdLease checks, in tx, that the attempt still holds the delivery's
+// lease, and locks the delivery's row until tx ends: a host that claims
+// the delivery after its lease expired waits for this transaction, then
+// finds it settled.
+func (s *Store) holdLease(ctx context.Context, tx runner, d Delivery, attempt int) error {
+	var cur string
+	var attempts int
+	if err := tx.QueryRowContext(ctx, `SELECT status, attempts FROM deliveries WHERE id = ?`+s.dialect.lockRows(""),
+		d.ID).Scan(&cur, &attempts); err != nil {
+		return err
+	}
+	if cur != DeliveryProcessing || attempts != attempt {
+		return fmt.Errorf("delivery %d attempt %d: %w", d.ID, attempt, ErrLeaseLost)
+	}
+	return nil
 }
 
 // lockWatermark makes the issue's watermark row if it is missing, locks

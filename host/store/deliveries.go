@@ -269,16 +269,8 @@ var ErrLeaseLost = errors.New("lease lost")
 func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, error) {
 	status := o.Status
 	err := s.tx(ctx, func(tx runner) error {
-		var cur string
-		var attempts int
-		// Locked until commit: a host that claims the delivery after its
-		// lease expired waits for this outcome, then finds it settled.
-		if err := tx.QueryRowContext(ctx, `SELECT status, attempts FROM deliveries WHERE id = ?`+s.dialect.lockRows(""),
-			d.ID).Scan(&cur, &attempts); err != nil {
+		if err := s.holdLease(ctx, tx, d, o.Attempt); err != nil {
 			return err
-		}
-		if cur != DeliveryProcessing || attempts != o.Attempt {
-			return fmt.Errorf("delivery %d attempt %d: %w", d.ID, o.Attempt, ErrLeaseLost)
 		}
 		now := s.now()
 		if status == DeliveryDone && o.Synced && d.IssueID != "" {
