@@ -190,7 +190,8 @@ func readObject(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	if err := platform.DecodeObject(body, v); err != nil {
-		fe := err.(*platform.FieldError)
+		var fe *platform.FieldError
+		errors.As(err, &fe) // DecodeObject's errors are all FieldErrors
 		writeJSON(w, http.StatusBadRequest, apiError{Field: fe.Field, Error: fe.Error()})
 		return false
 	}

@@ -118,7 +118,7 @@ func serve(args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	publicURL := fs.String("public-url", "", "URL where Jira and browsers reach this host (default: http://ADDR)")
-	adminToken := fs.String("admin-token", "", "token for the delivery log and replay (bearer, or Basic password); empty: a random one, logged")
+	adminToken := fs.String("admin-token", "", "token for the admin pages, the delivery log and replay (bearer, or Basic password) and the management API /api/v1 (bearer only); empty: a random one, logged")
 	answerWait := fs.Duration("answer-wait", app.DefaultAnswerWait, "how long a webhook waits for its first attempt before a 202")
 	maxAttempts := fs.Int("max-attempts", pipeline.DefaultMaxAttempts, "attempts a delivery gets before it is dead")
 	retryBase := fs.Duration("retry-base", pipeline.DefaultBaseBackoff, "wait after the first failed attempt; doubles per attempt")
