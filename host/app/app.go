@@ -23,6 +23,7 @@ import (
 	"github.com/jirasync/jirasync/host/internal/jiraclient"
 	"github.com/jirasync/jirasync/host/internal/pipeline"
 	"github.com/jirasync/jirasync/host/internal/secrets"
+	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
 )
 
@@ -75,7 +76,10 @@ type Config struct {
 	// AdminToken guards the delivery log and replay. Empty: a random one
 	// is made and logged at start.
 	AdminToken string
-	Logger     *slog.Logger
+	// Platform is where the platform's data lives; nil for the built-in
+	// platform, in DB, managed with /api/v1.
+	Platform platform.Platform
+	Logger   *slog.Logger
 }
 
 // Defaults for Config fields left zero.
@@ -90,6 +94,7 @@ const (
 type App struct {
 	cfg      Config
 	store    *store.Store
+	platform platform.Platform
 	engine   engine.Engine
 	pipeline *pipeline.Pipeline
 	metrics  *metrics
@@ -153,7 +158,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.JiraTimeout > 0 {
 		jc.Timeout = cfg.JiraTimeout
 	}
-	caps := &capabilities.Set{Store: st, Jira: jc}
+	// The built-in platform, the host's own tables, unless another is
+	// given.
+	var plat platform.Platform = st
+	if cfg.Platform != nil {
+		plat = cfg.Platform
+	}
+	caps := &capabilities.Set{Store: st, Platform: plat, Jira: jc}
 	m := newMetrics(st)
 	var eng engine.Engine
 	switch cfg.Engine {
@@ -188,13 +199,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	rc := cfg.Retry
 	rc.Workers, rc.AttemptTimeout = max(workers, 1), cfg.DeliveryTimeout
-	pl := pipeline.New(st, eng, cfg.Logger, m, rc)
-	if err := pl.Start(ctx); err != nil {
+	pl, err := pipeline.New(st, plat, eng, cfg.Logger, m, rc)
+	if err == nil {
+		err = pl.Start(ctx)
+	}
+	if err != nil {
 		eng.Close(ctx)
 		st.Close()
 		return nil, fmt.Errorf("starting delivery workers: %w", err)
 	}
-	a := &App{cfg: cfg, store: st, engine: eng, pipeline: pl, metrics: m, jira: jc, log: cfg.Logger, mux: http.NewServeMux(),
+	a := &App{cfg: cfg, store: st, platform: plat, engine: eng, pipeline: pl, metrics: m, jira: jc, log: cfg.Logger, mux: http.NewServeMux(),
 		stop: make(chan struct{})}
 	a.loops.Add(1)
 	go func() { defer a.loops.Done(); a.retentionLoop(a.stop) }()
@@ -203,6 +217,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.watermarkRoutes()
 	a.loginRoutes()
 	a.installRoutes()
+	if plat == platform.Platform(st) {
+		// Managing the data is the built-in platform's; another platform
+		// is managed where it lives.
+		a.platformRoutes()
+		a.platformPages()
+	}
 	return a, nil
 }
 
@@ -211,6 +231,9 @@ func (a *App) Handler() http.Handler { return a.mux }
 
 // Store is the host's database, for seeding and inspection.
 func (a *App) Store() *store.Store { return a.store }
+
+// Platform is where the host reads and writes platform data.
+func (a *App) Platform() platform.Platform { return a.platform }
 
 // Close stops the workers, waiting for attempts in flight until ctx is
 // done, then releases the engine and the database. A delivery not finished

@@ -58,7 +58,7 @@ type setupPage struct {
 }
 
 func (a *App) setupPageFor(r *http.Request) (setupPage, error) {
-	orgs, err := a.store.Organizations(r.Context())
+	orgs, err := a.platform.Organizations(r.Context())
 	return setupPage{VerifyTLS: true, Organizations: orgs, Errors: map[string]string{},
 		CallbackURL: a.cfg.PublicURL + SetupCallbackPath, CSRF: a.CSRF(r)}, err
 }
@@ -389,7 +389,7 @@ func (a *App) installationPageFor(r *http.Request) (installationPage, bool, erro
 	if err != nil {
 		return installationPage{}, false, err
 	}
-	orgs, err := a.store.Organizations(r.Context())
+	orgs, err := a.platform.Organizations(r.Context())
 	if err != nil {
 		return installationPage{}, false, err
 	}
@@ -418,7 +418,7 @@ func (a *App) setInstallationOrg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	org, inbound := r.PostFormValue("organization"), r.PostFormValue("inbound_assignee") != ""
-	orgs, err := a.store.Organizations(r.Context())
+	orgs, err := a.platform.Organizations(r.Context())
 	if err != nil {
 		a.storeDown(w, err)
 		return

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -297,9 +296,14 @@ type Outcome struct {
 	// retention drops its body early (Retention.IgnoredBody).
 	Ignored bool
 	// Assignments are applied in the same transaction that marks the
-	// delivery done.
+	// delivery done, on the built-in platform.
 	Assignments []Assignment
-	NextAttempt time.Time // with retrying
+	// External marks an outcome whose assignments go to a platform
+	// outside this database: Finish applies nothing, and releases the
+	// issue's hold that Reserve took. AppliedAhead says they were applied
+	// (platform.Platform.Apply) after Reserve said so.
+	External, AppliedAhead bool
+	NextAttempt            time.Time // with retrying
 }
 
 // ErrLeaseLost is returned when a delivery was taken from an attempt that
@@ -314,45 +318,42 @@ var ErrLeaseLost = errors.New("lease lost")
 func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, error) {
 	status := o.Status
 	err := s.tx(ctx, func(tx runner) error {
-		var cur string
-		var attempts int
-		// Locked until commit: a host that claims the delivery after its
-		// lease expired waits for this outcome, then finds it settled.
-		if err := tx.QueryRowContext(ctx, `SELECT status, attempts FROM deliveries WHERE id = ?`+s.dialect.lockRows(""),
-			d.ID).Scan(&cur, &attempts); err != nil {
+		if err := s.holdLease(ctx, tx, d, o.Attempt); err != nil {
 			return err
-		}
-		if cur != DeliveryProcessing || attempts != o.Attempt {
-			return fmt.Errorf("delivery %d attempt %d: %w", d.ID, o.Attempt, ErrLeaseLost)
 		}
 		now := s.now()
 		if status == DeliveryDone && o.Synced && d.IssueID != "" {
-			// The issue's watermark row, made if missing and locked, orders
-			// deliveries of one issue finishing on several hosts at once:
-			// each decides against the mark the one before it left.
-			if _, err := tx.ExecContext(ctx, `INSERT INTO issue_watermarks(installation_id, issue_id, jira_timestamp, delivery_id)
-				VALUES (?, ?, ?, 0) ON CONFLICT (installation_id, issue_id) DO NOTHING`,
-				d.Installation, d.IssueID, int64(math.MinInt64)); err != nil {
+			mark, err := s.lockWatermark(ctx, tx, d)
+			if err != nil {
 				return err
 			}
-			var mark int64
-			if err := tx.QueryRowContext(ctx, `SELECT jira_timestamp FROM issue_watermarks
-				WHERE installation_id = ? AND issue_id = ?`+s.dialect.lockRows(""), d.Installation, d.IssueID).Scan(&mark); err != nil {
-				return err
-			}
-			if d.JiraTimestamp < mark {
+			switch {
+			case d.JiraTimestamp < mark && !o.AppliedAhead:
 				status = DeliveryStale
-			} else {
-				if _, err := s.applyAssignments(ctx, tx, d.Installation, d.ID, o.Assignments); err != nil {
-					return err
+			case o.External && !o.AppliedAhead:
+				// Reserve said apply, but nothing was: not done.
+				return fmt.Errorf("delivery %d: finished as done without applying on the external platform", d.ID)
+			case d.JiraTimestamp < mark:
+				// Applied, but after its hold ran out and a newer delivery
+				// took the issue: the mark stays the newer one's.
+			default:
+				if !o.External {
+					if _, err := s.applyAssignments(ctx, tx, d.Installation, d.ID, o.Assignments); err != nil {
+						return err
+					}
 				}
 				if _, err := tx.ExecContext(ctx, `UPDATE issue_watermarks SET jira_timestamp = ?, delivery_id = ?
 					WHERE installation_id = ? AND issue_id = ?`, d.JiraTimestamp, d.ID, d.Installation, d.IssueID); err != nil {
 					return err
 				}
 			}
-		} else if status == DeliveryDone {
+		} else if status == DeliveryDone && !o.External {
 			if _, err := s.applyAssignments(ctx, tx, d.Installation, d.ID, o.Assignments); err != nil {
+				return err
+			}
+		}
+		if o.External && d.IssueID != "" {
+			if err := s.releaseHold(ctx, tx, d); err != nil {
 				return err
 			}
 		}

@@ -5,114 +5,56 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/jirasync/jirasync/host/platform"
 )
 
-// Organization is a tenant of the platform.
-type Organization struct {
-	ID   string
-	Name string
-}
+// The platform's objects are host/platform's: the store is the built-in
+// platform, one implementation of platform.Platform, over the host's own
+// tables.
+type (
+	Organization = platform.Organization
+	Project      = platform.Project
+	User         = platform.User
+	Email        = platform.Email
+	Group        = platform.Group
+	Link         = platform.Link
+	LinkedGroup  = platform.LinkedGroup
+	UserMatch    = platform.UserMatch
+	Assignment   = platform.Assignment
+)
 
-// Project belongs to an organization; groups belong to projects.
-type Project struct {
-	ID           string
-	Organization string
-	Name         string
-}
-
-// User is a platform user with its email addresses and the projects it is a
-// member of.
-type User struct {
-	ID       string
-	Name     string
-	Emails   []Email
-	Projects []string
-}
-
-// Email is one of a user's addresses.
-type Email struct {
-	Address  string
-	Verified bool
-}
-
-// Group is a platform issue group.
-type Group struct {
-	ID       string
-	Project  string
-	Title    string
-	Assignee *string
-}
-
-// PutOrganization creates or updates an organization.
-func (s *Store) PutOrganization(ctx context.Context, o Organization) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO organizations(id, name) VALUES (?, ?)
-		ON CONFLICT(id) DO UPDATE SET name = excluded.name`, o.ID, o.Name)
-	return err
-}
+var _ platform.Platform = (*Store)(nil)
 
 // Organizations lists every organization, by id.
 func (s *Store) Organizations(ctx context.Context) ([]Organization, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name FROM organizations ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []Organization
-	for rows.Next() {
-		var o Organization
-		if err := rows.Scan(&o.ID, &o.Name); err != nil {
-			return nil, err
-		}
+	err := s.eachOrganization(ctx, func(o Organization) error {
 		out = append(out, o)
-	}
-	return out, rows.Err()
-}
-
-// PutProject creates or updates a project.
-func (s *Store) PutProject(ctx context.Context, p Project) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO projects(id, organization_id, name) VALUES (?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET organization_id = excluded.organization_id, name = excluded.name`,
-		p.ID, p.Organization, p.Name)
-	return err
-}
-
-// PutUser creates or updates a user, replacing its emails and memberships.
-func (s *Store) PutUser(ctx context.Context, u User) error {
-	return s.tx(ctx, func(tx runner) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO users(id, name) VALUES (?, ?)
-			ON CONFLICT(id) DO UPDATE SET name = excluded.name`, u.ID, u.Name); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM user_emails WHERE user_id = ?`, u.ID); err != nil {
-			return err
-		}
-		for _, e := range u.Emails {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO user_emails(user_id, email, email_lower, verified)
-				VALUES (?, ?, ?, ?) ON CONFLICT (user_id, email_lower) DO UPDATE
-				SET verified = CASE WHEN excluded.verified > user_emails.verified THEN excluded.verified ELSE user_emails.verified END`,
-				u.ID, e.Address, strings.ToLower(strings.TrimSpace(e.Address)), boolInt(e.Verified)); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM project_members WHERE user_id = ?`, u.ID); err != nil {
-			return err
-		}
-		for _, p := range u.Projects {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO project_members(project_id, user_id) VALUES (?, ?)
-				ON CONFLICT DO NOTHING`, p, u.ID); err != nil {
-				return fmt.Errorf("user %s, project %s: %w", u.ID, p, err)
-			}
-		}
 		return nil
 	})
+	return out, err
 }
 
-// UserMatch is a user found by email.
-type UserMatch struct {
-	ID       string
-	Verified bool
-	Projects []string
+const usersByEmailQuery = `
+		SELECT u.id, e.verified, m.project_id
+		FROM user_emails e
+		JOIN users u ON u.id = e.user_id
+		LEFT JOIN project_members m ON m.user_id = u.id
+		WHERE e.email_lower = ?
+		ORDER BY u.seq, m.project_id`
+
+// linkedGroupsQuery reads the groups linked to an issue through an
+// installation in one of n organizations.
+func linkedGroupsQuery(n int) string {
+	return `
+		SELECT g.id, g.project_id, g.title, g.assignee_id, p.organization_id
+		FROM group_links l
+		JOIN issue_groups g ON g.id = l.group_id
+		JOIN projects p ON p.id = g.project_id
+		JOIN installation_organizations io ON io.installation_id = l.installation_id AND io.organization_id = p.organization_id
+		WHERE l.installation_id = ? AND l.issue_key = ? AND p.organization_id IN (` + placeholders(n) + `)
+		ORDER BY g.id`
 }
 
 // UsersByEmail finds the users having an address equal to email, ignoring
@@ -120,13 +62,7 @@ type UserMatch struct {
 func (s *Store) UsersByEmail(ctx context.Context, email string) ([]UserMatch, error) {
 	// One row per user and project (or none): aggregating into one row per
 	// user is spelt differently in each dialect, and is as easy here.
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT u.id, e.verified, m.project_id
-		FROM user_emails e
-		JOIN users u ON u.id = e.user_id
-		LEFT JOIN project_members m ON m.user_id = u.id
-		WHERE e.email_lower = ?
-		ORDER BY u.seq, m.project_id`, strings.ToLower(strings.TrimSpace(email)))
+	rows, err := s.db.QueryContext(ctx, usersByEmailQuery, platform.NormalizeEmail(email))
 	if err != nil {
 		return nil, err
 	}
@@ -149,16 +85,6 @@ func (s *Store) UsersByEmail(ctx context.Context, email string) ([]UserMatch, er
 	return out, rows.Err()
 }
 
-// PutGroup creates or updates a group.
-func (s *Store) PutGroup(ctx context.Context, g Group) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO issue_groups(id, project_id, title, assignee_id, updated_at)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET project_id = excluded.project_id, title = excluded.title,
-			assignee_id = excluded.assignee_id, updated_at = excluded.updated_at`,
-		g.ID, g.Project, g.Title, g.Assignee, s.now().UnixMilli())
-	return err
-}
-
 // Group reads a group.
 func (s *Store) Group(ctx context.Context, id string) (Group, error) {
 	g := Group{ID: id}
@@ -166,25 +92,12 @@ func (s *Store) Group(ctx context.Context, id string) (Group, error) {
 	err := s.db.QueryRowContext(ctx, `SELECT project_id, title, assignee_id FROM issue_groups WHERE id = ?`, id).
 		Scan(&g.Project, &g.Title, &assignee)
 	if errors.Is(err, sql.ErrNoRows) {
-		return g, fmt.Errorf("group %s: %w", id, ErrNotFound)
+		return g, fmt.Errorf("group %q: %w", id, ErrNotFound)
 	}
 	if assignee.Valid {
 		g.Assignee = &assignee.String
 	}
 	return g, err
-}
-
-// LinkGroup links a group to a Jira issue of an installation.
-func (s *Store) LinkGroup(ctx context.Context, groupID, installationID, issueKey string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO group_links(group_id, installation_id, issue_key) VALUES (?, ?, ?)
-		ON CONFLICT DO NOTHING`, groupID, installationID, issueKey)
-	return err
-}
-
-// LinkedGroup is a group linked to a Jira issue, with its organization.
-type LinkedGroup struct {
-	Group
-	Organization string
 }
 
 // LinkedGroups lists the groups linked to issueKey through installationID
@@ -197,14 +110,7 @@ func (s *Store) LinkedGroups(ctx context.Context, installationID, issueKey strin
 	for _, o := range orgs {
 		args = append(args, o)
 	}
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT g.id, g.project_id, g.title, g.assignee_id, p.organization_id
-		FROM group_links l
-		JOIN issue_groups g ON g.id = l.group_id
-		JOIN projects p ON p.id = g.project_id
-		JOIN installation_organizations io ON io.installation_id = l.installation_id AND io.organization_id = p.organization_id
-		WHERE l.installation_id = ? AND l.issue_key = ? AND p.organization_id IN (`+placeholders(len(orgs))+`)
-		ORDER BY g.id`, args...)
+	rows, err := s.db.QueryContext(ctx, linkedGroupsQuery(len(orgs)), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -224,12 +130,6 @@ func (s *Store) LinkedGroups(ctx context.Context, installationID, issueKey strin
 	return out, rows.Err()
 }
 
-// Assignment sets one group's assignee; nil unassigns.
-type Assignment struct {
-	Group    string
-	Assignee *string
-}
-
 // CheckAssignments reports how many of as would change a group, or
 // ErrDenied if one names a group the installation may not touch: the
 // plugin is sandboxed, and this is where its reach ends. It changes
@@ -246,6 +146,29 @@ func (s *Store) CheckAssignments(ctx context.Context, installationID string, as 
 		}
 	}
 	return changed, nil
+}
+
+// Apply applies one delivery's assignments on their own, for a pipeline
+// whose deliveries are kept in another database than this platform's data
+// (the built-in platform's own pipeline applies inside Finish instead).
+// The key is recorded in the same transaction: applying it again changes
+// nothing and reports the first apply's count.
+func (s *Store) Apply(ctx context.Context, key platform.ApplyKey, as []Assignment) (int, error) {
+	changed := 0
+	err := s.tx(ctx, func(tx runner) error {
+		err := tx.QueryRowContext(ctx, `SELECT changed FROM platform_applies
+			WHERE installation_id = ? AND delivery_id = ? AND round = ?`, key.Installation, key.Delivery, key.Round).Scan(&changed)
+		if err == nil || !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if changed, err = s.applyAssignments(ctx, tx, key.Installation, key.Delivery, as); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO platform_applies(installation_id, delivery_id, round, changed, applied_at)
+			VALUES (?, ?, ?, ?, ?)`, key.Installation, key.Delivery, key.Round, changed, s.now().UnixMilli())
+		return err
+	})
+	return changed, err
 }
 
 // assignable returns a group's assignee if the installation may change it.

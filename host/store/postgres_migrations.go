@@ -4,7 +4,7 @@ package store
 // numbering as sqliteMigrations. Times are unix milliseconds in BIGINT, and
 // flags are 0/1 integers as in SQLite, so that one set of queries and
 // scans serves both.
-var postgresMigrations = []string{pgMigration1, pgMigration2, pgMigration3, pgMigration4, pgMigration5}
+var postgresMigrations = []string{pgMigration1, pgMigration2, pgMigration3, pgMigration4, pgMigration5, pgMigration6}
 
 // pgMigration1: platform data, installations, deliveries, plugin state.
 const pgMigration1 = `
@@ -157,3 +157,28 @@ CREATE INDEX deliveries_queue ON deliveries(id) WHERE status IN ('pending', 'ret
 
 // pgMigration5: retention's indexes (see migration5), in SQL both accept.
 const pgMigration5 = migration5
+
+// pgMigration6 serves the built-in platform at scale (100,000 users, groups and
+// links): users by email read memberships by user, deletes find a
+// project's groups, an organization's projects and a user's groups
+// without a scan; and platform_applies records the assignments applied
+// under an idempotency key (Store.Apply), so that a repeated apply
+// changes nothing; and an issue's hold while a delivery applies on an
+// external platform (Store.Reserve).
+const pgMigration6 = `
+CREATE INDEX project_members_by_user ON project_members(user_id);
+CREATE INDEX projects_by_organization ON projects(organization_id);
+CREATE INDEX issue_groups_by_project ON issue_groups(project_id);
+CREATE INDEX issue_groups_by_assignee ON issue_groups(assignee_id);
+CREATE TABLE platform_applies (
+	installation_id TEXT NOT NULL,
+	delivery_id     BIGINT NOT NULL,
+	round           INTEGER NOT NULL,
+	changed         INTEGER NOT NULL,
+	applied_at      BIGINT NOT NULL,
+	PRIMARY KEY (installation_id, delivery_id, round)
+);
+CREATE INDEX platform_applies_by_time ON platform_applies(applied_at);
+ALTER TABLE issue_watermarks ADD COLUMN applying_delivery BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE issue_watermarks ADD COLUMN applying_until BIGINT NOT NULL DEFAULT 0;
+`

@@ -10,7 +10,8 @@ import (
 // Retention says how long the store keeps what grows with traffic. Every
 // table's story is in host/RATIONALE.md ("Retention"); in short:
 // deliveries and their attempts go Settled after they settle, dead ones
-// (and the assignee audit trail) Dead after, the bodies of ignored
+// (and the assignee audit trail and the keys of applies made as another
+// pipeline's platform) Dead after, the bodies of ignored
 // deliveries IgnoredBody after; expired plugin state and setups never
 // approved go as soon as they expire. Unsettled deliveries and issue
 // watermarks are kept.
@@ -72,6 +73,12 @@ func (s *Store) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		now.UnixMilli(), now.UnixMilli(), r.Batch)
 	exec("assignee_changes", `DELETE FROM assignee_changes
 		WHERE changed_at < ? AND id IN (SELECT id FROM assignee_changes WHERE changed_at < ? LIMIT ?`+s.dialect.skipLocked()+`)`,
+		ago(r.Dead), ago(r.Dead), r.Batch)
+	// An idempotency key outlives any delivery that could apply it again:
+	// it goes with the longest-kept deliveries, the dead ones.
+	exec("platform_applies", `DELETE FROM platform_applies
+		WHERE applied_at < ? AND (installation_id, delivery_id, round) IN (SELECT installation_id, delivery_id, round
+			FROM platform_applies WHERE applied_at < ? LIMIT ?`+s.dialect.skipLocked()+`)`,
 		ago(r.Dead), ago(r.Dead), r.Batch)
 	exec("pending_setups", `DELETE FROM pending_setups
 		WHERE created_at < ? AND request_token IN (SELECT request_token FROM pending_setups WHERE created_at < ? LIMIT ?`+s.dialect.skipLocked()+`)`,

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jirasync/jirasync/host/platform"
 )
 
 // settle accepts a delivery and records one attempt with the given status.
@@ -84,6 +86,10 @@ func TestRetention(t *testing.T) {
 		must(t, s.StatePut(ctx, "jira1", "fresh", "v", 1000*time.Hour))
 		must(t, s.PutPendingSetup(ctx, PendingSetup{RequestToken: "abandoned", RequestTokenSecret: "s", BaseURL: "http://j",
 			ConsumerKey: "k", PrivateKeyPEM: "pem", Organization: "acme"}))
+		if _, err := s.Apply(ctx, platform.ApplyKey{Installation: "jira1", Delivery: 9999, Round: 0},
+			[]Assignment{{Group: "g1", Assignee: nil}}); err != nil {
+			t.Fatal(err)
+		}
 		now = t0.Add(25 * time.Hour)
 		ids["recent ignored"] = settle(t, s, "recent ignored", DeliveryDone, Outcome{Ignored: true})
 
@@ -109,7 +115,7 @@ func TestRetention(t *testing.T) {
 			{100 * time.Hour, want{
 				present: []string{"pending", "retrying"},
 				bodies:  []string{"pending", "retrying"},
-				pruned:  Pruned{"deliveries": 2, "delivery_attempts": 2, "assignee_changes": 1},
+				pruned:  Pruned{"deliveries": 2, "delivery_attempts": 2, "assignee_changes": 2, "platform_applies": 1},
 			}},
 		} {
 			now = t0.Add(step.at)
@@ -146,6 +152,9 @@ func TestRetention(t *testing.T) {
 		}
 		if n := rowCount(t, s, "plugin_state"); n != 2 {
 			t.Errorf("%d plugin state rows, want 2 (forever, fresh)", n)
+		}
+		if n := rowCount(t, s, "platform_applies"); n != 0 {
+			t.Errorf("%d idempotency keys of applies, want none after the dead retention", n)
 		}
 		if n := rowCount(t, s, "delivery_attempts"); n != 1 {
 			t.Errorf("%d attempt rows, want the retrying delivery's one", n)

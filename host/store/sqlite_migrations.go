@@ -4,7 +4,7 @@ package store
 // once, each in its own transaction. A released migration is never edited:
 // a change is a new entry here and in postgres_migrations.go, with the same
 // number and the same tables and columns (TestSchemasAgree checks).
-var sqliteMigrations = []string{migration1, migration2, migration3, migration4, migration5}
+var sqliteMigrations = []string{migration1, migration2, migration3, migration4, migration5, migration6}
 
 // migration1: platform data, installations, deliveries, plugin state.
 const migration1 = `
@@ -175,4 +175,29 @@ CREATE INDEX deliveries_settled ON deliveries(status, finished_at);
 CREATE INDEX deliveries_droppable_bodies ON deliveries(finished_at) WHERE body_droppable = 1;
 CREATE INDEX plugin_state_expiry ON plugin_state(expires_at) WHERE expires_at > 0;
 CREATE INDEX assignee_changes_by_time ON assignee_changes(changed_at);
+`
+
+// migration6 serves the built-in platform at scale (100,000 users, groups and
+// links): users by email read memberships by user, deletes find a
+// project's groups, an organization's projects and a user's groups
+// without a scan; and platform_applies records the assignments applied
+// under an idempotency key (Store.Apply), so that a repeated apply
+// changes nothing; and an issue's hold while a delivery applies on an
+// external platform (Store.Reserve).
+const migration6 = `
+CREATE INDEX project_members_by_user ON project_members(user_id);
+CREATE INDEX projects_by_organization ON projects(organization_id);
+CREATE INDEX issue_groups_by_project ON issue_groups(project_id);
+CREATE INDEX issue_groups_by_assignee ON issue_groups(assignee_id);
+CREATE TABLE platform_applies (
+	installation_id TEXT NOT NULL,
+	delivery_id     INTEGER NOT NULL,
+	round           INTEGER NOT NULL,
+	changed         INTEGER NOT NULL,
+	applied_at      INTEGER NOT NULL,
+	PRIMARY KEY (installation_id, delivery_id, round)
+);
+CREATE INDEX platform_applies_by_time ON platform_applies(applied_at);
+ALTER TABLE issue_watermarks ADD COLUMN applying_delivery INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE issue_watermarks ADD COLUMN applying_until INTEGER NOT NULL DEFAULT 0;
 `

@@ -17,14 +17,19 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jirasync/jirasync/host/platform"
 )
 
 // ErrNotFound is returned when a named row does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = platform.ErrNotFound
 
 // ErrDenied is returned when a change names a group that the installation
 // has no link to.
-var ErrDenied = errors.New("denied")
+var ErrDenied = platform.ErrDenied
+
+// ErrConflict is returned when a change would leave the data incoherent.
+var ErrConflict = platform.ErrConflict
 
 // Store is the database. It is safe for concurrent use.
 type Store struct {

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/jirasync/jirasync/host/platform"
 )
 
 // Scenario is one behaviour: platform data, what the simulated Jira knows,
@@ -28,38 +30,13 @@ type Scenario struct {
 	Path string `json:"-"`
 }
 
-// Platform is the data seeded into the host before the deliveries.
+// Platform is the data seeded into the host before the deliveries: a
+// platform data file (what `jirasync platform import` reads, in the same
+// types), plus the installations, which the runner connects to the
+// simulated Jira.
 type Platform struct {
-	Organizations []struct {
-		ID   string `json:"id"`
-		Name string `json:"name,omitempty"`
-	} `json:"organizations"`
-	Projects []struct {
-		ID           string `json:"id"`
-		Organization string `json:"organization"`
-		Name         string `json:"name,omitempty"`
-	} `json:"projects"`
-	Users []struct {
-		ID     string `json:"id"`
-		Name   string `json:"name,omitempty"`
-		Emails []struct {
-			Email    string `json:"email"`
-			Verified bool   `json:"verified"`
-		} `json:"emails"`
-		Projects []string `json:"projects"`
-	} `json:"users"`
-	Groups []struct {
-		ID       string  `json:"id"`
-		Project  string  `json:"project"`
-		Title    string  `json:"title,omitempty"`
-		Assignee *string `json:"assignee"`
-	} `json:"groups"`
+	platform.Data
 	Installations []Installation `json:"installations"`
-	Links         []struct {
-		Group        string `json:"group"`
-		Installation string `json:"installation"`
-		IssueKey     string `json:"issue_key"`
-	} `json:"links"`
 }
 
 // Installation is a Jira connection. The runner points it at the simulated

@@ -25,6 +25,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jirasync/jirasync/host/app"
+	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/host/store/storetest"
 	"github.com/jirasync/jirasync/host/webhooktoken"
@@ -243,30 +244,13 @@ func checkDeliveries(ctx context.Context, st *store.Store, want []ExpectDelivery
 // seed writes the scenario's platform into the host and gives every
 // installation real OAuth credentials on the simulated Jira.
 func (r *Runner) seed(ctx context.Context, st *store.Store, jira *fakejira.Server, sc *Scenario) error {
+	// Through the built-in platform's import, as an operator's file:
+	// everything but the links, which name installations.
 	p := sc.Platform
-	for _, o := range p.Organizations {
-		if err := st.PutOrganization(ctx, store.Organization{ID: o.ID, Name: o.Name}); err != nil {
-			return fmt.Errorf("organization %s: %w", o.ID, err)
-		}
-	}
-	for _, pr := range p.Projects {
-		if err := st.PutProject(ctx, store.Project{ID: pr.ID, Organization: pr.Organization, Name: pr.Name}); err != nil {
-			return fmt.Errorf("project %s: %w", pr.ID, err)
-		}
-	}
-	for _, u := range p.Users {
-		su := store.User{ID: u.ID, Name: u.Name, Projects: u.Projects}
-		for _, e := range u.Emails {
-			su.Emails = append(su.Emails, store.Email{Address: e.Email, Verified: e.Verified})
-		}
-		if err := st.PutUser(ctx, su); err != nil {
-			return fmt.Errorf("user %s: %w", u.ID, err)
-		}
-	}
-	for _, g := range p.Groups {
-		if err := st.PutGroup(ctx, store.Group{ID: g.ID, Project: g.Project, Title: g.Title, Assignee: g.Assignee}); err != nil {
-			return fmt.Errorf("group %s: %w", g.ID, err)
-		}
+	objects := p.Data
+	objects.Links = nil
+	if err := st.ImportData(ctx, &objects); err != nil {
+		return err
 	}
 	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(r.key)}))
 	for _, in := range p.Installations {
@@ -286,12 +270,7 @@ func (r *Runner) seed(ctx context.Context, st *store.Store, jira *fakejira.Serve
 			return fmt.Errorf("installation %s: %w", in.ID, err)
 		}
 	}
-	for _, l := range p.Links {
-		if err := st.LinkGroup(ctx, l.Group, l.Installation, l.IssueKey); err != nil {
-			return fmt.Errorf("link %s-%s: %w", l.Group, l.IssueKey, err)
-		}
-	}
-	return nil
+	return st.ImportData(ctx, &platform.Data{Links: p.Links})
 }
 
 // request builds the HTTP request of one delivery.

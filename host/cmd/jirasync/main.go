@@ -3,6 +3,8 @@
 //
 //	jirasync serve [flags]     serve HTTP
 //	jirasync token [flags]     print the webhook URL token of an installation
+//	jirasync platform import [flags] FILE   load the built-in platform's data
+//	jirasync platform export [flags]        write it out
 //
 // Every flag has an environment variable (JIRASYNC_ plus the flag name in
 // upper case, dashes as underscores); a flag given on the command line wins.
@@ -40,6 +42,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "token":
 		err = token(os.Args[2:])
+	case "platform":
+		err = platformCmd(os.Args[2:], os.Stdout)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -58,6 +62,8 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   jirasync serve [flags]   serve Jira webhooks (see jirasync serve -h)
   jirasync token [flags]   print an installation's webhook token (see jirasync token -h)
+  jirasync platform import [flags] FILE   load organizations, projects, users, groups, links (docs/API.md)
+  jirasync platform export [flags]        write them as JSON to standard output
 `)
 }
 
@@ -112,7 +118,7 @@ func serve(args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	publicURL := fs.String("public-url", "", "URL where Jira and browsers reach this host (default: http://ADDR)")
-	adminToken := fs.String("admin-token", "", "token for the delivery log and replay (bearer, or Basic password); empty: a random one, logged")
+	adminToken := fs.String("admin-token", "", "token for the admin pages, the delivery log and replay (bearer, or Basic password) and the management API /api/v1 (bearer only); empty: a random one, logged")
 	answerWait := fs.Duration("answer-wait", app.DefaultAnswerWait, "how long a webhook waits for its first attempt before a 202")
 	maxAttempts := fs.Int("max-attempts", pipeline.DefaultMaxAttempts, "attempts a delivery gets before it is dead")
 	retryBase := fs.Duration("retry-base", pipeline.DefaultBaseBackoff, "wait after the first failed attempt; doubles per attempt")

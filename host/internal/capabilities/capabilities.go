@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jirasync/jirasync/host/internal/jiraclient"
+	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/plugin/abi"
 )
@@ -32,7 +33,7 @@ type Binding struct {
 	// checked when asked for and applied by the pipeline in the transaction
 	// that marks the delivery done, so that a delivery's effect and its
 	// record cannot part.
-	Staged []store.Assignment
+	Staged []platform.Assignment
 	// WebhookURL is what the plugin's PlaceholderWebhookURL becomes in a
 	// substituted Jira request: the installation's webhook URL, token
 	// included. Set only for the install flow.
@@ -41,8 +42,11 @@ type Binding struct {
 
 // Set holds the host's services behind the host functions.
 type Set struct {
-	Store *store.Store
-	Jira  *jiraclient.Client
+	Store *store.Store // the plugin's state
+	// Platform answers groups_linked, users_by_email and checks
+	// groups_assign: every read of platform data goes through it.
+	Platform platform.Platform
+	Jira     *jiraclient.Client
 }
 
 type handler func(s *Set, ctx context.Context, b *Binding, req []byte) any
@@ -99,9 +103,9 @@ func decode(req []byte, v any) *abi.Error {
 // is treated as passing (a busy or unreachable database).
 func storeError(b *Binding, op string, err error) *abi.Error {
 	switch {
-	case errors.Is(err, store.ErrDenied):
+	case errors.Is(err, platform.ErrDenied):
 		return abi.Errorf(abi.CodeDenied, err.Error())
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, platform.ErrNotFound):
 		return abi.Errorf(abi.CodeNotFound, err.Error())
 	}
 	b.Logger.Error("storage failed", "op", op, "error", err)
@@ -203,7 +207,7 @@ func (s *Set) groupsLinked(ctx context.Context, b *Binding, req []byte) any {
 	if e := decode(req, &r); e != nil {
 		return abi.GroupsLinkedResponse{Fault: abi.Fault{Error: e}}
 	}
-	groups, err := s.Store.LinkedGroups(ctx, b.Installation.ID, strings.TrimSpace(r.IssueKey), r.Organizations)
+	groups, err := s.Platform.LinkedGroups(ctx, b.Installation.ID, strings.TrimSpace(r.IssueKey), r.Organizations)
 	if err != nil {
 		return abi.GroupsLinkedResponse{Fault: abi.Fault{Error: storeError(b, "groups_linked", err)}}
 	}
@@ -223,7 +227,7 @@ func (s *Set) usersByEmail(ctx context.Context, b *Binding, req []byte) any {
 	if strings.TrimSpace(r.Email) == "" {
 		return abi.UsersByEmailResponse{Fault: abi.Fault{Error: abi.Errorf(abi.CodeInvalidRequest, "email is empty")}}
 	}
-	users, err := s.Store.UsersByEmail(ctx, r.Email)
+	users, err := s.Platform.UsersByEmail(ctx, r.Email)
 	if err != nil {
 		return abi.UsersByEmailResponse{Fault: abi.Fault{Error: storeError(b, "users_by_email", err)}}
 	}
@@ -243,11 +247,11 @@ func (s *Set) groupsAssign(ctx context.Context, b *Binding, req []byte) any {
 	if e := decode(req, &r); e != nil {
 		return abi.GroupsAssignResponse{Fault: abi.Fault{Error: e}}
 	}
-	as := make([]store.Assignment, 0, len(r.Assignments))
+	as := make([]platform.Assignment, 0, len(r.Assignments))
 	for _, a := range r.Assignments {
-		as = append(as, store.Assignment{Group: a.Group, Assignee: a.Assignee})
+		as = append(as, platform.Assignment{Group: a.Group, Assignee: a.Assignee})
 	}
-	changed, err := s.Store.CheckAssignments(ctx, b.Installation.ID, as)
+	changed, err := s.Platform.CheckAssignments(ctx, b.Installation.ID, as)
 	if err != nil {
 		return abi.GroupsAssignResponse{Fault: abi.Fault{Error: storeError(b, "groups_assign", err)}}
 	}

@@ -91,7 +91,7 @@ func fixture(t testing.TB) (*capabilities.Set, *capabilities.Binding) {
 		WebhookSecret: "s", Organizations: []store.InstallationOrg{{ID: "acme", InboundAssignee: true}}}
 	must(st.PutInstallation(ctx, in))
 	must(st.LinkGroup(ctx, "g1", "jira1", "APP-1"))
-	return &capabilities.Set{Store: st, Jira: jiraclient.New()},
+	return &capabilities.Set{Store: st, Platform: st, Jira: jiraclient.New()},
 		&capabilities.Binding{Installation: in, Delivery: 1, Logger: slog.New(slog.DiscardHandler)}
 }
 

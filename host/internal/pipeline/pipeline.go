@@ -19,6 +19,7 @@ import (
 
 	"github.com/jirasync/jirasync/host/internal/capabilities"
 	"github.com/jirasync/jirasync/host/internal/engine"
+	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/plugin/abi"
 )
@@ -66,11 +67,13 @@ type Observer interface {
 
 // Pipeline runs the workers. Create it with New, then Start.
 type Pipeline struct {
-	store  *store.Store
-	engine engine.Engine
-	log    *slog.Logger
-	obs    Observer
-	cfg    Config
+	store    *store.Store
+	platform platform.Platform
+	external bool // plat keeps its data outside the store's database
+	engine   engine.Engine
+	log      *slog.Logger
+	obs      Observer
+	cfg      Config
 
 	queue chan job
 	wake  chan struct{} // the poller's signal to idle workers: look for due deliveries
@@ -87,8 +90,18 @@ type job struct {
 	now bool // take it even if its retry is not due (a replay)
 }
 
-// New returns a stopped pipeline.
-func New(st *store.Store, eng engine.Engine, log *slog.Logger, obs Observer, cfg Config) *Pipeline {
+// New returns a stopped pipeline. Deliveries' assignments are applied to
+// plat. When plat is st itself, the built-in platform, they are applied in
+// the transaction that marks the delivery done (store.Finish); any other
+// platform gets them ahead of that transaction, in each issue's order,
+// under a key that makes a repeated apply change nothing
+// (applyExternally).
+func New(st *store.Store, plat platform.Platform, eng engine.Engine, log *slog.Logger, obs Observer, cfg Config) (*Pipeline, error) {
+	if plat == nil {
+		return nil, errors.New("pipeline: a platform is required")
+	}
+	builtin, ok := plat.(*store.Store)
+	external := !ok || builtin != st
 	if cfg.Workers <= 0 {
 		cfg.Workers = 2
 	}
@@ -107,9 +120,9 @@ func New(st *store.Store, eng engine.Engine, log *slog.Logger, obs Observer, cfg
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = DefaultAttemptTimeout
 	}
-	return &Pipeline{store: st, engine: eng, log: log, obs: obs, cfg: cfg,
+	return &Pipeline{store: st, platform: plat, external: external, engine: eng, log: log, obs: obs, cfg: cfg,
 		queue: make(chan job, 4*cfg.Workers), wake: make(chan struct{}, cfg.Workers), stop: make(chan struct{}),
-		waiters: map[int64][]chan Result{}}
+		waiters: map[int64][]chan Result{}}, nil
 }
 
 // Start starts the workers and the poller. A host that owns its database
@@ -312,6 +325,9 @@ func (p *Pipeline) process(ctx context.Context, d store.Delivery) {
 	log := p.log.With("delivery", d.ID, "installation", d.Installation, "issue_key", d.IssueKey, "attempt", d.Attempts)
 	start := time.Now()
 	res := p.run(ctx, log, d)
+	if p.external && res.outcome.Status == store.DeliveryDone {
+		res = p.applyExternally(ctx, log, d, res)
+	}
 	status, err := p.store.Finish(context.WithoutCancel(ctx), d, res.outcome)
 	if err != nil {
 		// Unrecorded, the delivery keeps its lease and is taken up again
@@ -459,6 +475,52 @@ func (p *Pipeline) run(ctx context.Context, log *slog.Logger, d store.Delivery) 
 		return p.retry(d, o, abi.Errorf(abi.CodeUnavailable, fault.Error()))
 	default:
 		return p.retry(d, o, abi.Errorf(abi.CodeUnavailable, err.Error()))
+	}
+}
+
+// applyExternally applies a done delivery's assignments on a platform
+// outside the store's database, between two transactions of the store:
+// Reserve decides under the issue's watermark lock that the delivery is
+// not stale and holds the issue; Apply, keyed by the delivery, changes
+// nothing the second time (a host that died after it); Finish then
+// records the outcome, moves the mark and releases the hold
+// (host/RATIONALE.md, "Applying on an external platform").
+func (p *Pipeline) applyExternally(ctx context.Context, log *slog.Logger, d store.Delivery, res runResult) runResult {
+	res.outcome.External = true
+	for {
+		decision, err := p.store.Reserve(ctx, d, res.outcome, p.lease())
+		if err != nil {
+			return p.retry(d, res.outcome, abi.Errorf(abi.CodeUnavailable, "deciding order: "+err.Error()))
+		}
+		switch decision {
+		case store.ReserveStale:
+			return res // Finish records it stale
+		case store.ReserveApply:
+			if len(res.outcome.Assignments) > 0 {
+				key := platform.ApplyKey{Installation: d.Installation, Delivery: d.ID, Round: d.AttemptBase}
+				start := time.Now()
+				changed, err := p.platform.Apply(ctx, key, res.outcome.Assignments)
+				if errors.Is(err, platform.ErrDenied) {
+					ae := abi.Errorf(abi.CodeDenied, err.Error())
+					res.outcome.Status, res.outcome.HTTPStatus, res.outcome.Error = store.DeliveryFailed, StatusFor(ae.Code), ae.Error()
+					return runResult{outcome: res.outcome, err: ae}
+				}
+				if err != nil {
+					return p.retry(d, res.outcome, abi.Errorf(abi.CodeUnavailable, "applying on the platform: "+err.Error()))
+				}
+				log.Debug("applied on the platform", "key", key.String(), "changed", changed, "elapsed", time.Since(start))
+			}
+			res.outcome.AppliedAhead = true
+			return res
+		case store.ReserveWait:
+			// Another delivery of the issue is applying: it finishes, or
+			// its hold expires, within its lease.
+			select {
+			case <-ctx.Done():
+				return p.retry(d, res.outcome, abi.Errorf(abi.CodeUnavailable, "another delivery of the issue was still applying"))
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
 	}
 }
 

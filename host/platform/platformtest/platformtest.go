@@ -1,0 +1,222 @@
+// Package platformtest is the conformance suite for platform.Platform
+// implementations: what the sync relies on, asserted the same way for the
+// built-in platform (on SQLite and PostgreSQL) and for any other.
+package platformtest
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/jirasync/jirasync/host/platform"
+)
+
+// Seed is the data an implementation under test starts with.
+type Seed struct {
+	Data platform.Data
+	// Installations maps each installation id to the organizations it
+	// serves; links name these installations.
+	Installations map[string][]string
+}
+
+// Instance is an implementation under test, holding a Seed.
+type Instance struct {
+	Platform platform.Platform
+	// Assignee reads a group's assignee as the platform holds it, to see
+	// what Apply did.
+	Assignee func(ctx context.Context, group string) (*string, error)
+}
+
+// New makes a fresh instance holding the seed; each call is independent.
+type New func(t *testing.T, s Seed) Instance
+
+func ptr(s string) *string { return &s }
+
+// seed: two organizations served by installation "jira" (only acme) and
+// "jira2" (both); users with addresses in several cases and states.
+func seed() Seed {
+	return Seed{
+		Installations: map[string][]string{"jira": {"acme"}, "jira2": {"acme", "globex"}},
+		Data: platform.Data{
+			Organizations: []platform.Organization{{ID: "globex", Name: "Globex"}, {ID: "acme", Name: "Acme"}},
+			Projects: []platform.Project{{ID: "backend", Organization: "acme"}, {ID: "frontend", Organization: "acme"},
+				{ID: "ops", Organization: "globex"}},
+			Users: []platform.User{
+				{ID: "zed", Emails: []platform.Email{{Address: "Shared@Example.com", Verified: false}}, Projects: []string{"ops"}},
+				{ID: "alice", Emails: []platform.Email{{Address: "alice@example.com", Verified: true}, {Address: "shared@example.com", Verified: true}},
+					Projects: []string{"frontend", "backend"}},
+				{ID: "bob", Emails: []platform.Email{{Address: "bob@example.com", Verified: true}}},
+			},
+			Groups: []platform.Group{
+				{ID: "g2", Project: "backend", Title: "Timeouts", Assignee: ptr("bob")},
+				{ID: "g1", Project: "frontend", Title: "Crash"},
+				{ID: "g3", Project: "ops", Title: "Disk full"},
+				{ID: "g4", Project: "backend", Title: "Not linked"},
+			},
+			Links: []platform.Link{
+				{Group: "g1", Installation: "jira", IssueKey: "APP-1"},
+				{Group: "g2", Installation: "jira", IssueKey: "APP-1"},
+				{Group: "g3", Installation: "jira", IssueKey: "APP-1"}, // globex: jira does not serve it
+				{Group: "g3", Installation: "jira2", IssueKey: "APP-1"},
+				{Group: "g2", Installation: "jira", IssueKey: "APP-2"},
+			},
+		},
+	}
+}
+
+// Run runs every conformance test against instances made by newInstance.
+func Run(t *testing.T, newInstance New) {
+	ctx := context.Background()
+	t.Run("Organizations", func(t *testing.T) {
+		p := newInstance(t, seed()).Platform
+		got, err := p.Organizations(ctx)
+		want := []platform.Organization{{ID: "acme", Name: "Acme"}, {ID: "globex", Name: "Globex"}}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("Organizations = %v, %v; want %v by id", got, err, want)
+		}
+	})
+	t.Run("LinkedGroups", func(t *testing.T) {
+		p := newInstance(t, seed()).Platform
+		for _, tc := range []struct {
+			name, installation, key string
+			orgs                    []string
+			want                    []string // "group@organization:assignee"
+		}{
+			{"by id, with organization and assignee", "jira", "APP-1", []string{"acme", "globex"}, []string{"g1@acme:", "g2@acme:bob"}},
+			{"organization not served by the installation", "jira", "APP-1", []string{"globex"}, nil},
+			{"served by another installation", "jira2", "APP-1", []string{"globex"}, []string{"g3@globex:"}},
+			{"only the organizations asked for", "jira2", "APP-1", []string{"acme"}, nil},
+			{"other issue", "jira", "APP-2", []string{"acme"}, []string{"g2@acme:bob"}},
+			{"no organizations", "jira", "APP-1", nil, nil},
+			{"unknown issue", "jira", "APP-9", []string{"acme"}, nil},
+			{"unknown installation", "nope", "APP-1", []string{"acme"}, nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				groups, err := p.LinkedGroups(ctx, tc.installation, tc.key, tc.orgs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, g := range groups {
+					a := ""
+					if g.Assignee != nil {
+						a = *g.Assignee
+					}
+					got = append(got, g.ID+"@"+g.Organization+":"+a)
+					if g.Project == "" {
+						t.Errorf("group %s without its project", g.ID)
+					}
+				}
+				if !reflect.DeepEqual(got, tc.want) {
+					t.Fatalf("LinkedGroups(%s, %s, %v) = %v, want %v", tc.installation, tc.key, tc.orgs, got, tc.want)
+				}
+			})
+		}
+	})
+	t.Run("UsersByEmail", func(t *testing.T) {
+		p := newInstance(t, seed()).Platform
+		for _, tc := range []struct {
+			email string
+			want  []platform.UserMatch
+		}{
+			{"alice@example.com", []platform.UserMatch{{ID: "alice", Verified: true, Projects: []string{"backend", "frontend"}}}},
+			{"  ALICE@Example.COM ", []platform.UserMatch{{ID: "alice", Verified: true, Projects: []string{"backend", "frontend"}}}},
+			// Oldest user first; each with its own verified flag.
+			{"shared@example.com", []platform.UserMatch{{ID: "zed", Verified: false, Projects: []string{"ops"}},
+				{ID: "alice", Verified: true, Projects: []string{"backend", "frontend"}}}},
+			{"bob@example.com", []platform.UserMatch{{ID: "bob", Verified: true}}},
+			{"nobody@example.com", nil},
+		} {
+			got, err := p.UsersByEmail(ctx, tc.email)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range got {
+				if len(got[i].Projects) == 0 {
+					got[i].Projects = nil
+				}
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("UsersByEmail(%q) = %+v, want %+v", tc.email, got, tc.want)
+			}
+		}
+	})
+	t.Run("CheckAssignmentsChangesNothing", func(t *testing.T) {
+		in := newInstance(t, seed())
+		n, err := in.Platform.CheckAssignments(ctx, "jira", []platform.Assignment{{Group: "g1", Assignee: ptr("alice")},
+			{Group: "g2", Assignee: ptr("bob")}})
+		if err != nil || n != 1 {
+			t.Fatalf("CheckAssignments = %d, %v; want 1 change", n, err)
+		}
+		assertAssignee(t, in, "g1", nil)
+		for _, tc := range []struct{ name, installation, group string }{
+			{"group of an organization the installation does not serve", "jira", "g3"},
+			{"group not linked", "jira", "g4"},
+			{"group not linked to this installation", "jira2", "g1"},
+			{"unknown group", "jira", "nope"},
+		} {
+			if _, err := in.Platform.CheckAssignments(ctx, tc.installation, []platform.Assignment{{Group: tc.group}}); !errors.Is(err, platform.ErrDenied) {
+				t.Errorf("%s: %v, want ErrDenied", tc.name, err)
+			}
+		}
+	})
+	t.Run("ApplyOncePerKey", func(t *testing.T) {
+		in := newInstance(t, seed())
+		p := in.Platform
+		key := platform.ApplyKey{Installation: "jira", Delivery: 7}
+		as := []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}, {Group: "g2", Assignee: nil}}
+		if n, err := p.Apply(ctx, key, as); err != nil || n != 2 {
+			t.Fatalf("Apply = %d, %v; want 2 changes", n, err)
+		}
+		assertAssignee(t, in, "g1", ptr("alice"))
+		assertAssignee(t, in, "g2", nil)
+		// Someone else changes g1 since; the same key again (a host that
+		// died before recording its apply) must not undo that.
+		if _, err := p.Apply(ctx, platform.ApplyKey{Installation: "jira", Delivery: 8}, []platform.Assignment{{Group: "g1", Assignee: ptr("bob")}}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := p.Apply(ctx, key, as); err != nil || n != 2 {
+			t.Fatalf("repeated Apply = %d, %v; want the first apply's 2, nothing done", n, err)
+		}
+		assertAssignee(t, in, "g1", ptr("bob"))
+		// A replay is a new round: a new decision, applied.
+		key.Round = 1
+		if n, err := p.Apply(ctx, key, as); err != nil || n != 1 {
+			t.Fatalf("Apply of round 1 = %d, %v; want 1 change", n, err)
+		}
+		assertAssignee(t, in, "g1", ptr("alice"))
+	})
+	t.Run("ApplyAllOrNothing", func(t *testing.T) {
+		in := newInstance(t, seed())
+		key := platform.ApplyKey{Installation: "jira", Delivery: 9}
+		_, err := in.Platform.Apply(ctx, key, []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}, {Group: "g3", Assignee: ptr("alice")}})
+		if !errors.Is(err, platform.ErrDenied) {
+			t.Fatalf("Apply naming a group out of reach: %v, want ErrDenied", err)
+		}
+		assertAssignee(t, in, "g1", nil)
+		assertAssignee(t, in, "g3", nil)
+		// A refused key is not spent: once the data allows it, it applies.
+		if n, err := in.Platform.Apply(ctx, key, []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}}); err != nil || n != 1 {
+			t.Fatalf("Apply after a refusal = %d, %v; want 1", n, err)
+		}
+	})
+}
+
+func assertAssignee(t *testing.T, in Instance, group string, want *string) {
+	t.Helper()
+	got, err := in.Assignee(context.Background(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if (got == nil) != (want == nil) || (got != nil && *got != *want) {
+		t.Fatalf("group %s: assignee %v, want %v", group, show(got), show(want))
+	}
+}
+
+func show(s *string) string {
+	if s == nil {
+		return "none"
+	}
+	return *s
+}
