@@ -246,8 +246,11 @@ type deliveryAnswer struct {
 	Error *abi.Error `json:"error,omitempty"`
 }
 
+// writeJSON is every JSON answer of the host. nosniff: a browser must
+// never read one as HTML or script, whatever an echoed value contains.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
