@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -119,10 +120,41 @@ func (a *App) loginRoutes() {
 	})
 }
 
-// safeNext keeps a post-login redirect on this host.
+// Where a sign-in may send the browser on: the host's own pages, and its
+// API. Anything else goes to the setup page.
+var nextPrefixes = []string{"/extensions/jira-server/", "/api/"}
+
+// safeNext keeps a post-login redirect on this host. It parses next and
+// allow-lists what it may be (a path under nextPrefixes, after cleaning,
+// with a query), instead of denying known tricks: browsers drop tabs and
+// newlines from URLs and read "\" as "/", so "/\t/evil.example" reaches
+// another site though it starts with one slash.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+	unescaped, err := url.PathUnescape(next)
+	if err != nil || hasControl(next) || hasControl(unescaped) || strings.Contains(unescaped, "\\") {
 		return SetupPath
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(next, "/") {
+		return SetupPath
+	}
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return SetupPath
+	}
+	clean := path.Clean(u.Path)
+	if strings.HasSuffix(u.Path, "/") && clean != "/" {
+		clean += "/"
+	}
+	for _, prefix := range nextPrefixes {
+		if strings.HasPrefix(clean, prefix) {
+			return (&url.URL{Path: clean, RawQuery: query.Encode()}).RequestURI()
+		}
+	}
+	return SetupPath
+}
+
+// hasControl: any C0 control character or DEL.
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, func(c rune) bool { return c < 0x20 || c == 0x7f }) >= 0
 }

@@ -10,17 +10,23 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/jirasync/jirasync/host/app"
@@ -120,7 +126,9 @@ func start(t *testing.T) *env {
 	return e
 }
 
-func browser(t *testing.T) context.Context {
+// browser starts a headless Chromium. Host names resolve only as extra
+// rules map them: everything else fails, so no test reaches the network.
+func browser(t *testing.T, resolve ...string) context.Context {
 	// Not t.TempDir: Chromium may still be writing its profile when the
 	// test's cleanup runs, and a failed removal would fail the test.
 	profile, err := os.MkdirTemp("", "jirasync-e2e-chromium-")
@@ -133,6 +141,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
+		chromedp.Flag("host-resolver-rules", strings.Join(append(resolve, "MAP * ~NOTFOUND", "EXCLUDE 127.0.0.1"), ", ")),
 		chromedp.WindowSize(1200, 1000))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
@@ -258,5 +267,95 @@ func TestInstallInChromium(t *testing.T) {
 	}
 	if ins, _ := e.host.Store().Installations(bg); len(ins) != 1 {
 		t.Errorf("%d installations after the deny and wrong-key paths, want still 1", len(ins))
+	}
+}
+
+// TestSignInStaysOnThisHost: a sign-in link whose next= leads elsewhere
+// (a tab browsers drop, a backslash they read as a slash, a scheme) lands
+// on this host's setup page. evil.example resolves to a loopback server
+// that counts visits, so a redirect that escaped would be seen.
+func TestSignInStaysOnThisHost(t *testing.T) {
+	e := start(t)
+	var visits atomic.Int32
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		visits.Add(1)
+		w.Write([]byte("<!doctype html><title>evil</title><p id=evil>another site</p>"))
+	}))
+	t.Cleanup(evil.Close)
+	evilAddr := strings.TrimPrefix(evil.URL, "http://")
+	ctx := browser(t, "MAP evil.example "+evilAddr)
+
+	// The rule works: the browser does reach the evil server by name.
+	if err := chromedp.Run(ctx, network.Enable(), chromedp.Navigate("http://evil.example/"), chromedp.WaitVisible("#evil", chromedp.ByID)); err != nil {
+		t.Fatalf("evil.example does not resolve to the loopback server: %v", err)
+	}
+	visits.Store(0)
+	// Every redirect the host answers: the pages' form-action policy stops
+	// Chromium following one to another site after a form, so the test
+	// also resolves each Location the way the browser does (dropping tabs
+	// and newlines, reading \ as /) and wants this host's origin.
+	var mu sync.Mutex
+	var redirects []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if ev, ok := ev.(*network.EventResponseReceivedExtraInfo); ok && ev.StatusCode/100 == 3 {
+			if loc, ok := ev.Headers["Location"].(string); ok {
+				mu.Lock()
+				redirects = append(redirects, loc)
+				mu.Unlock()
+			}
+		}
+	})
+	origin := func(ctx context.Context, loc string) (string, error) {
+		js, _ := json.Marshal(loc)
+		var o string
+		err := chromedp.Run(ctx, chromedp.Evaluate(`new URL(`+string(js)+`, document.baseURI).origin`, &o))
+		return o, err
+	}
+
+	for _, next := range []string{"/%09/evil.example", "/%09%09/evil.example", "/%0A/evil.example", "/%5Cevil.example",
+		"//evil.example", "http://evil.example/", "/%09/" + evilAddr} {
+		login := e.public + app.LoginPath + "?next=" + next
+		var location string
+		err := chromedp.Run(ctx,
+			chromedp.Navigate(login),
+			chromedp.WaitVisible("#token", chromedp.ByID),
+			chromedp.SendKeys("#token", adminToken, chromedp.ByID),
+			chromedp.Click("#sign-in", chromedp.ByID),
+			chromedp.ActionFunc(func(ctx context.Context) error {
+				// Wait until the browser has left the sign-in page and
+				// finished loading wherever it went.
+				for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+					var ready string
+					if err := chromedp.Location(&location).Do(ctx); err != nil {
+						return err
+					}
+					if err := chromedp.Evaluate(`document.readyState`, &ready).Do(ctx); err == nil && location != login && ready == "complete" {
+						return nil
+					}
+				}
+				return fmt.Errorf("still on %s after signing in", location)
+			}),
+		)
+		if err != nil {
+			t.Errorf("next=%s: %v", next, err)
+		}
+		mu.Lock()
+		sent := redirects
+		redirects = nil
+		mu.Unlock()
+		if len(sent) == 0 {
+			t.Errorf("next=%s: no redirect after signing in", next)
+		}
+		for _, loc := range sent {
+			o, err := origin(ctx, loc)
+			if err != nil || o != e.public {
+				t.Errorf("next=%s: the host redirected to %q, which the browser reads as origin %q (%v), want %s", next, loc, o, err, e.public)
+			}
+		}
+		if !strings.HasPrefix(location, e.public+"/") || visits.Load() != 0 {
+			t.Errorf("next=%s: the browser landed on %s (%d visits to evil.example), want a page of %s", next, location, visits.Load(), e.public)
+		} else if location != e.public+app.SetupPath {
+			t.Errorf("next=%s: landed on %s, want the setup page", next, location)
+		}
 	}
 }
