@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,11 +58,19 @@ type Config struct {
 	// SQLite database; with PostgreSQL one of the two must be given, since
 	// every host sharing the database needs the same key.
 	SecretKeyFile string
-	// AdminToken guards the delivery log and replay. Empty: a random one
-	// is made and logged at start.
+	// AdminToken guards the operator pages and endpoints; at least
+	// MinAdminTokenBytes long. Empty, with SQLite: a random one is made
+	// once and kept in AdminTokenFile beside the database (0600); with
+	// PostgreSQL it is required, since every replica needs the same.
 	AdminToken string
-	Logger     *slog.Logger
+	// MetricsAuth makes /metrics need the admin token too.
+	MetricsAuth bool
+	Logger      *slog.Logger
 }
+
+// AdminTokenFile is where a host on SQLite keeps the admin token it made
+// when given none, beside the database.
+const AdminTokenFile = "admin.token"
 
 // Defaults for Config fields left zero.
 const (
@@ -80,6 +89,11 @@ type App struct {
 	jira     *jiraclient.Client
 	log      *slog.Logger
 	mux      *http.ServeMux
+	// Operator sign-in: the key sessions are signed with, failed
+	// sign-ins per client, and the same-origin check of form posts.
+	sessionKey  []byte
+	signins     *throttle
+	crossOrigin *http.CrossOriginProtection
 }
 
 // New opens the database, loads the plugin, wires the endpoints and starts
@@ -101,15 +115,6 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.SetupTimeout <= 0 {
 		cfg.SetupTimeout = DefaultSetupTimeout
 	}
-	if cfg.AdminToken == "" {
-		b := make([]byte, 18)
-		if _, err := rand.Read(b); err != nil {
-			return nil, err
-		}
-		cfg.AdminToken = base64.RawURLEncoding.EncodeToString(b)
-		cfg.Logger.Warn("no admin token set (-admin-token, JIRASYNC_ADMIN_TOKEN); using a random one for this run",
-			"admin_token", cfg.AdminToken)
-	}
 	if cfg.SecretKeyFile == "" {
 		if store.IsPostgres(cfg.DB) && os.Getenv(secrets.EnvKey) == "" {
 			return nil, fmt.Errorf("with PostgreSQL, every host must seal secrets with the same key: set %s or give a key file (-secret-key-file) that each host has a copy of", secrets.EnvKey)
@@ -119,6 +124,21 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	box, err := secrets.Load(cfg.SecretKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	if cfg.AdminToken, err = adminToken(cfg); err != nil {
+		return nil, err
+	}
+	sessionKey, err := sessionKey(box, cfg.AdminToken)
+	if err != nil {
+		return nil, err
+	}
+	crossOrigin := http.NewCrossOriginProtection()
+	// Behind a proxy that rewrites Host, the browser's Origin is the
+	// public URL's; Sec-Fetch-Site, which browsers send, decides first.
+	if u, err := url.Parse(cfg.PublicURL); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		if err := crossOrigin.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			return nil, fmt.Errorf("public URL %s: %w", cfg.PublicURL, err)
+		}
 	}
 	st, err := store.Open(ctx, cfg.DB, box)
 	if err != nil {
@@ -169,12 +189,46 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("starting delivery workers: %w", err)
 	}
-	a := &App{cfg: cfg, store: st, engine: eng, pipeline: pl, metrics: m, jira: jc, log: cfg.Logger, mux: http.NewServeMux()}
+	a := &App{cfg: cfg, store: st, engine: eng, pipeline: pl, metrics: m, jira: jc, log: cfg.Logger, mux: http.NewServeMux(),
+		sessionKey: sessionKey, signins: newThrottle(), crossOrigin: crossOrigin}
 	a.routes()
 	a.deliveryRoutes()
 	a.loginRoutes()
 	a.installRoutes()
 	return a, nil
+}
+
+// adminToken is the operator's token, checked, or the one a host on
+// SQLite made for itself: written once to a 0600 file beside the
+// database, whose path (never the token) is logged.
+func adminToken(cfg Config) (string, error) {
+	token := cfg.AdminToken
+	if token == "" {
+		if store.IsPostgres(cfg.DB) {
+			return "", errors.New("with PostgreSQL, every host must accept the same admin token: set -admin-token or JIRASYNC_ADMIN_TOKEN " +
+				"(at least 16 bytes, e.g. the output of: head -c 24 /dev/urandom | base64)")
+		}
+		file := filepath.Join(filepath.Dir(cfg.DB), AdminTokenFile)
+		var made bool
+		var err error
+		token, made, err = secrets.ReadOrCreateFile(file, func() (string, error) {
+			b := make([]byte, 24)
+			_, err := rand.Read(b)
+			return base64.RawURLEncoding.EncodeToString(b), err
+		})
+		if err != nil {
+			return "", fmt.Errorf("admin token: %w", err)
+		}
+		if made {
+			cfg.Logger.Warn("no admin token set (-admin-token, JIRASYNC_ADMIN_TOKEN); made a random one: sign in with the token in this file", "file", file)
+		} else {
+			cfg.Logger.Info("no admin token set; using the one kept in this file", "file", file)
+		}
+	}
+	if len(token) < MinAdminTokenBytes {
+		return "", fmt.Errorf("the admin token is %d bytes; use at least %d (e.g. the output of: head -c 24 /dev/urandom | base64)", len(token), MinAdminTokenBytes)
+	}
+	return token, nil
 }
 
 // Handler serves the host's endpoints.

@@ -48,7 +48,7 @@ func newInstallEnv(t *testing.T, jiraVersion string) *installEnv {
 	}
 	public := "http://" + ln.Addr().String()
 	a, srv, _ := newTestAppConfig(t, func(c *Config) {
-		c.Engine, c.PluginPath, c.PublicURL, c.AdminToken = "wasm", plugin, public, "operator-token"
+		c.Engine, c.PluginPath, c.PublicURL, c.AdminToken = "wasm", plugin, public, "operator-token-for-tests"
 		c.CacheDir = filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
 	})
 	srv.Close() // serve on the listener whose address is the public URL
@@ -62,7 +62,7 @@ func newInstallEnv(t *testing.T, jiraVersion string) *installEnv {
 		keyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))}
 	jar, _ := cookiejar.New(nil)
 	e.client = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp := e.do("POST", LoginPath, url.Values{"token": {"operator-token"}, "next": {SetupPath}})
+	resp := e.do("POST", LoginPath, url.Values{"token": {"operator-token-for-tests"}, "next": {SetupPath}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-in: %d", resp.StatusCode)
 	}

@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/jirasync/jirasync/host/internal/pipeline"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/host/webhooktoken"
@@ -43,7 +41,7 @@ func (a *App) routes() {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 		}
 	})
-	a.mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	a.mux.Handle("GET /metrics", a.metricsHandler())
 }
 
 // errorBody is the JSON answer to a refused or failed delivery.
