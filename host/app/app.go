@@ -112,6 +112,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.AnswerWait = DefaultAnswerWait
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	if problem := publicURLProblem(cfg.PublicURL); problem != "" {
+		cfg.Logger.Warn("Jira cannot reach this host's public URL; the setup page will not start a setup until -public-url is set",
+			"public_url", cfg.PublicURL)
+	}
 	if cfg.SetupTimeout <= 0 {
 		cfg.SetupTimeout = DefaultSetupTimeout
 	}

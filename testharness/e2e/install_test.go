@@ -54,12 +54,13 @@ func chromiumPath(t *testing.T) string {
 }
 
 type env struct {
-	public    string
-	host      *app.App
-	jira      *fakejira.Server
-	goodKey   string
-	wrongKey  string
-	artifacts string
+	public     string
+	host       *app.App
+	jira       *fakejira.Server
+	goodKey    string
+	goodPublic string // PEM
+	wrongKey   string
+	artifacts  string
 }
 
 func keyPEM(t *testing.T) (*rsa.PrivateKey, string) {
@@ -114,6 +115,8 @@ func start(t *testing.T) *env {
 	good, goodPEM := keyPEM(t)
 	_, e.wrongKey = keyPEM(t)
 	e.goodKey = goodPEM
+	pub, _ := x509.MarshalPKIXPublicKey(&good.PublicKey)
+	e.goodPublic = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))
 	e.jira.AddConsumer("jirasync-e2e", &good.PublicKey)
 
 	e.artifacts = os.Getenv("JIRASYNC_ARTIFACTS")
@@ -180,6 +183,10 @@ func (e *env) fill(key string) chromedp.Tasks {
 		chromedp.SetValue("#consumer_key", "jirasync-e2e", chromedp.ByID),
 		chromedp.SetValue("#private_key", key, chromedp.ByID),
 		chromedp.SetValue("#organization", "acme", chromedp.ByID),
+		// A pasted key: the page shows its public key, for the
+		// Application Link, before Jira is asked.
+		chromedp.Click("#show-public-key", chromedp.ByID),
+		chromedp.WaitVisible("#key-notice", chromedp.ByID),
 	}
 }
 
@@ -187,11 +194,13 @@ func TestInstallInChromium(t *testing.T) {
 	e := start(t)
 	ctx := browser(t)
 	var buf []byte
-	var version, state string
+	var version, state, shown string
 
-	// Approve: sign in, fill the form, approve on Jira, see the installation.
+	// Approve: sign in, fill the form, see the public key, approve on
+	// Jira, see the installation.
 	err := chromedp.Run(ctx,
 		e.fill(e.goodKey),
+		chromedp.Text("#public-key", &shown, chromedp.ByID),
 		e.shot("01-setup-form", &buf),
 		chromedp.Click("#connect", chromedp.ByID),
 		chromedp.WaitVisible("#approve", chromedp.ByID),
@@ -204,6 +213,9 @@ func TestInstallInChromium(t *testing.T) {
 	)
 	if err != nil {
 		t.Fatalf("approve path: %v", err)
+	}
+	if strings.TrimSpace(shown) != strings.TrimSpace(e.goodPublic) {
+		t.Errorf("the setup page showed the public key\n%s\nwant the pasted private key's\n%s", shown, e.goodPublic)
 	}
 	if version != "9.12.2" || !strings.Contains(state, "connected") {
 		t.Fatalf("installation page: version %q state %q", version, state)
