@@ -280,6 +280,21 @@ func TestInstallInChromium(t *testing.T) {
 	if ins, _ := e.host.Store().Installations(bg); len(ins) != 1 {
 		t.Errorf("%d installations after the deny and wrong-key paths, want still 1", len(ins))
 	}
+
+	// Sign out from the menu: the setup page asks for the token again.
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(e.public+app.InstallationsPath+"?format=html"),
+		chromedp.Click("#nav-sign-out", chromedp.ByID),
+		chromedp.WaitVisible("#sign-out", chromedp.ByID),
+		chromedp.Click("#sign-out", chromedp.ByID),
+		chromedp.WaitVisible("#login-notice", chromedp.ByID),
+		e.shot("06-signed-out", &buf),
+		chromedp.Navigate(e.public+app.SetupPath),
+		chromedp.WaitVisible("#token", chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatalf("sign-out: %v", err)
+	}
 }
 
 // TestSignInStaysOnThisHost: a sign-in link whose next= leads elsewhere
