@@ -113,18 +113,12 @@ func (a *App) CSRF(r *http.Request) string {
 // credentials it sends next.
 func (a *App) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		client := clientOf(r)
-		if wait := a.signins.blocked(client); wait > 0 {
-			tooMany(w, wait)
-			writeJSON(w, http.StatusTooManyRequests, errorBody{Error: "too many failed sign-ins from this address; try again later"})
+		if a.throttled(w, r) {
 			return
 		}
 		kind, session := a.authKind(r)
 		if kind == "" {
-			if _, _, basic := r.BasicAuth(); basic || r.Header.Get("Authorization") != "" {
-				a.signins.fail(client)
-				a.log.Warn("admin token refused", "remote", r.RemoteAddr, "path", r.URL.Path)
-			}
+			a.credentialsRefused(r)
 			if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
 				http.Redirect(w, r, LoginPath+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
@@ -144,6 +138,27 @@ func (a *App) admin(h http.HandlerFunc) http.HandlerFunc {
 			}
 		}
 		h(w, r)
+	}
+}
+
+// throttled answers 429 to a client whose sign-ins failed too often and
+// reports whether it did. Every guard of the admin token calls it first.
+func (a *App) throttled(w http.ResponseWriter, r *http.Request) bool {
+	wait := a.signins.blocked(clientOf(r))
+	if wait <= 0 {
+		return false
+	}
+	tooMany(w, wait)
+	writeJSON(w, http.StatusTooManyRequests, errorBody{Error: "too many failed sign-ins from this address; try again later"})
+	return true
+}
+
+// credentialsRefused counts a request that authenticated with nothing:
+// a failure when it did present credentials (a bearer or Basic header).
+func (a *App) credentialsRefused(r *http.Request) {
+	if _, _, basic := r.BasicAuth(); basic || r.Header.Get("Authorization") != "" {
+		a.signins.fail(clientOf(r))
+		a.log.Warn("admin token refused", "remote", r.RemoteAddr, "path", r.URL.Path)
 	}
 }
 
