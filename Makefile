@@ -90,6 +90,9 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./plugin/...
+	@# go.mod and go.sum must say exactly what the code imports (a direct
+	@# import marked // indirect, or a stale sum, fails here).
+	$(GO) mod tidy -diff
 
 clean:
 	rm -rf $(BUILD)

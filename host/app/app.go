@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,14 +74,22 @@ type Config struct {
 	Retention store.Retention
 	// RetentionEvery is how often expired rows are looked for.
 	RetentionEvery time.Duration
-	// AdminToken guards the delivery log and replay. Empty: a random one
-	// is made and logged at start.
+	// AdminToken guards the operator pages and endpoints; at least
+	// MinAdminTokenBytes long. Empty, with SQLite: a random one is made
+	// once and kept in AdminTokenFile beside the database (0600); with
+	// PostgreSQL it is required, since every replica needs the same.
 	AdminToken string
+	// MetricsAuth makes /metrics need the admin token too.
+	MetricsAuth bool
 	// Platform is where the platform's data lives; nil for the built-in
 	// platform, in DB, managed with /api/v1.
 	Platform platform.Platform
 	Logger   *slog.Logger
 }
+
+// AdminTokenFile is where a host on SQLite keeps the admin token it made
+// when given none, beside the database.
+const AdminTokenFile = "admin.token"
 
 // Defaults for Config fields left zero.
 const (
@@ -104,6 +113,11 @@ type App struct {
 	stop     chan struct{} // stops the retention loop
 	stopOnce sync.Once
 	loops    sync.WaitGroup
+	// Operator sign-in: the key sessions are signed with, failed
+	// sign-ins per client, and the same-origin check of form posts.
+	sessionKey  []byte
+	signins     *throttle
+	crossOrigin *http.CrossOriginProtection
 }
 
 // New opens the database, loads the plugin, wires the endpoints and starts
@@ -125,20 +139,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.MaxClockSkew = DefaultMaxClockSkew
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	if problem := publicURLProblem(cfg.PublicURL); problem != "" {
+		cfg.Logger.Warn("Jira cannot reach this host's public URL; the setup page will not start a setup until -public-url is set",
+			"public_url", cfg.PublicURL)
+	}
 	if cfg.SetupTimeout <= 0 {
 		cfg.SetupTimeout = DefaultSetupTimeout
 	}
 	if err := retentionDefaults(&cfg); err != nil {
 		return nil, err
-	}
-	if cfg.AdminToken == "" {
-		b := make([]byte, 18)
-		if _, err := rand.Read(b); err != nil {
-			return nil, err
-		}
-		cfg.AdminToken = base64.RawURLEncoding.EncodeToString(b)
-		cfg.Logger.Warn("no admin token set (-admin-token, JIRASYNC_ADMIN_TOKEN); using a random one for this run",
-			"admin_token", cfg.AdminToken)
 	}
 	if cfg.SecretKeyFile == "" {
 		if store.IsPostgres(cfg.DB) && os.Getenv(secrets.EnvKey) == "" {
@@ -149,6 +158,21 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	box, err := secrets.Load(cfg.SecretKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	if cfg.AdminToken, err = adminToken(cfg); err != nil {
+		return nil, err
+	}
+	sessionKey, err := sessionKey(box, cfg.AdminToken)
+	if err != nil {
+		return nil, err
+	}
+	crossOrigin := http.NewCrossOriginProtection()
+	// Behind a proxy that rewrites Host, the browser's Origin is the
+	// public URL's; Sec-Fetch-Site, which browsers send, decides first.
+	if u, err := url.Parse(cfg.PublicURL); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		if err := crossOrigin.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			return nil, fmt.Errorf("public URL %s: %w", cfg.PublicURL, err)
+		}
 	}
 	st, err := store.Open(ctx, cfg.DB, box)
 	if err != nil {
@@ -209,7 +233,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, fmt.Errorf("starting delivery workers: %w", err)
 	}
 	a := &App{cfg: cfg, store: st, platform: plat, engine: eng, pipeline: pl, metrics: m, jira: jc, log: cfg.Logger, mux: http.NewServeMux(),
-		stop: make(chan struct{})}
+		stop: make(chan struct{}), sessionKey: sessionKey, signins: newThrottle(), crossOrigin: crossOrigin}
 	a.loops.Add(1)
 	go func() { defer a.loops.Done(); a.retentionLoop(a.stop) }()
 	a.routes()
@@ -224,6 +248,39 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.platformPages()
 	}
 	return a, nil
+}
+
+// adminToken is the operator's token, checked, or the one a host on
+// SQLite made for itself: written once to a 0600 file beside the
+// database, whose path (never the token) is logged.
+func adminToken(cfg Config) (string, error) {
+	token := cfg.AdminToken
+	if token == "" {
+		if store.IsPostgres(cfg.DB) {
+			return "", errors.New("with PostgreSQL, every host must accept the same admin token: set -admin-token or JIRASYNC_ADMIN_TOKEN " +
+				"(at least 16 bytes, e.g. the output of: head -c 24 /dev/urandom | base64)")
+		}
+		file := filepath.Join(filepath.Dir(cfg.DB), AdminTokenFile)
+		var made bool
+		var err error
+		token, made, err = secrets.ReadOrCreateFile(file, func() (string, error) {
+			b := make([]byte, 24)
+			_, err := rand.Read(b)
+			return base64.RawURLEncoding.EncodeToString(b), err
+		})
+		if err != nil {
+			return "", fmt.Errorf("admin token: %w", err)
+		}
+		if made {
+			cfg.Logger.Warn("no admin token set (-admin-token, JIRASYNC_ADMIN_TOKEN); made a random one: sign in with the token in this file", "file", file)
+		} else {
+			cfg.Logger.Info("no admin token set; using the one kept in this file", "file", file)
+		}
+	}
+	if len(token) < MinAdminTokenBytes {
+		return "", fmt.Errorf("the admin token is %d bytes; use at least %d (e.g. the output of: head -c 24 /dev/urandom | base64)", len(token), MinAdminTokenBytes)
+	}
+	return token, nil
 }
 
 // Handler serves the host's endpoints.

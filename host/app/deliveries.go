@@ -212,6 +212,9 @@ func render(w http.ResponseWriter, status int, name string, data any) {
 	}
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction)
 	w.Header().Set("X-Frame-Options", "DENY")
+	// Pages carry CSRF tokens, and the setup page private keys: no cache
+	// keeps them.
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -49,18 +51,48 @@ func (a *App) installRoutes() {
 type setupPage struct {
 	URL, ConsumerKey, Organization string
 	VerifyTLS                      bool
-	PrivateKey                     string // only a key the page generated
+	PrivateKey                     string // a key the page generated, or the operator's on the step showing its public key
 	PublicKey                      string
-	Organizations                  []store.Organization
-	Errors                         map[string]string // by field; "" for the form as a whole
-	CallbackURL                    string
-	CSRF                           string
+	// KeyShown fingerprints the public key the page shows; the form
+	// sends it back, and a setup starts only for a key whose public key
+	// the operator has seen (it goes into the Application Link first).
+	KeyShown      string
+	KeyNotice     bool
+	Organizations []store.Organization
+	Errors        map[string]string // by field; "" for the form as a whole
+	CallbackURL   string
+	// PublicURLProblem says why Jira could not reach this host's public
+	// URL; no setup starts while it is set.
+	PublicURLProblem string
+	CSRF             string
 }
 
 func (a *App) setupPageFor(r *http.Request) (setupPage, error) {
 	orgs, err := a.platform.Organizations(r.Context())
 	return setupPage{VerifyTLS: true, Organizations: orgs, Errors: map[string]string{},
-		CallbackURL: a.cfg.PublicURL + SetupCallbackPath, CSRF: a.CSRF(r)}, err
+		CallbackURL: a.cfg.PublicURL + SetupCallbackPath, PublicURLProblem: publicURLProblem(a.cfg.PublicURL), CSRF: a.CSRF(r)}, err
+}
+
+// publicURLProblem says why Jira could not call back or post webhooks to
+// publicURL, "" when it could: a listen address such as 0.0.0.0:8080
+// (what -public-url defaults to with -addr 0.0.0.0:8080) names no host.
+func publicURLProblem(publicURL string) string {
+	u, err := url.Parse(publicURL)
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Hostname() != "" {
+		ip, err := netip.ParseAddr(u.Hostname())
+		if err != nil || !ip.IsUnspecified() {
+			return ""
+		}
+	}
+	return fmt.Sprintf("This host's public URL is %q, which Jira cannot reach, so a setup cannot start: Jira would be given "+
+		"callback and webhook URLs on it. Restart jirasync with -public-url (or JIRASYNC_PUBLIC_URL) set to the URL "+
+		"Jira and your browser use to reach this host, for example https://jirasync.example.com.", publicURL)
+}
+
+// keyFingerprint names a public key (PEM) on the setup form.
+func keyFingerprint(publicKeyPEM string) string {
+	sum := sha256.Sum256([]byte(publicKeyPEM))
+	return hex.EncodeToString(sum[:16])
 }
 
 // setupForm serves the form. With ?generate=1 it makes a key pair for the
@@ -77,7 +109,7 @@ func (a *App) setupForm(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "generating a key: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
-		p.PrivateKey, p.PublicKey = priv, pub
+		p.PrivateKey, p.PublicKey, p.KeyShown = priv, pub, keyFingerprint(pub)
 	}
 	render(w, http.StatusOK, "setup.html", p)
 }
@@ -86,6 +118,10 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	p, err := a.setupPageFor(r)
 	if err != nil {
 		a.storeDown(w, err)
+		return
+	}
+	if p.PublicURLProblem != "" {
+		render(w, http.StatusServiceUnavailable, "setup.html", p)
 		return
 	}
 	p.URL = strings.TrimSpace(r.PostFormValue("url"))
@@ -104,7 +140,7 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	if pub, msg := validateKey(keyPEM); msg != "" {
 		p.Errors["private_key"] = msg
 	} else {
-		p.PublicKey = pub
+		p.PublicKey, p.KeyShown = pub, keyFingerprint(pub)
 	}
 	found := false
 	for _, o := range p.Organizations {
@@ -115,6 +151,15 @@ func (a *App) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(p.Errors) > 0 {
 		render(w, http.StatusBadRequest, "setup.html", p)
+		return
+	}
+	// A pasted key's public key must be in the Application Link before
+	// Jira is asked: show it, and go on when the form comes back with it.
+	// The form keeps the key for the next step; a form refused for an
+	// error does not echo it (the operator may need another key anyway).
+	if r.PostFormValue("key_shown") != p.KeyShown || r.PostFormValue("show_key") != "" {
+		p.PrivateKey, p.KeyNotice = keyPEM, true
+		render(w, http.StatusOK, "setup.html", p)
 		return
 	}
 	creds := jiraclient.Credentials{BaseURL: base, ConsumerKey: p.ConsumerKey, PrivateKeyPEM: keyPEM, VerifyTLS: p.VerifyTLS}

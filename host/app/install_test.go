@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -48,7 +49,7 @@ func newInstallEnv(t *testing.T, jiraVersion string) *installEnv {
 	}
 	public := "http://" + ln.Addr().String()
 	a, srv, _ := newTestAppConfig(t, func(c *Config) {
-		c.Engine, c.PluginPath, c.PublicURL, c.AdminToken = "wasm", plugin, public, "operator-token"
+		c.Engine, c.PluginPath, c.PublicURL, c.AdminToken = "wasm", plugin, public, "operator-token-for-tests"
 		c.CacheDir = filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
 	})
 	srv.Close() // serve on the listener whose address is the public URL
@@ -62,7 +63,7 @@ func newInstallEnv(t *testing.T, jiraVersion string) *installEnv {
 		keyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))}
 	jar, _ := cookiejar.New(nil)
 	e.client = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp := e.do("POST", LoginPath, url.Values{"token": {"operator-token"}, "next": {SetupPath}})
+	resp := e.do("POST", LoginPath, url.Values{"token": {"operator-token-for-tests"}, "next": {SetupPath}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-in: %d", resp.StatusCode)
 	}
@@ -113,6 +114,12 @@ func (e *installEnv) setupForm(overrides map[string]string) url.Values {
 			f.Del(k)
 		} else {
 			f.Set(k, v)
+		}
+	}
+	// As the form sends it once the page showed the key's public key.
+	if _, given := overrides["key_shown"]; !given {
+		if pub, msg := validateKey(f.Get("private_key")); msg == "" {
+			f.Set("key_shown", keyFingerprint(pub))
 		}
 	}
 	return f
@@ -398,5 +405,107 @@ func TestCSRFIsChecked(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("forged CSRF: %d, want 403", resp.StatusCode)
+	}
+}
+
+// TestSetupShowsThePublicKeyFirst: with a pasted private key, the form
+// first shows its public key (for the Application Link) and keeps the
+// key; Jira is asked only when the form comes back from that page, and
+// a key changed after it was shown is shown again.
+func TestSetupShowsThePublicKeyFirst(t *testing.T) {
+	e := newInstallEnv(t, "9.12.2")
+	pub, _ := validateKey(e.keyPEM)
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	otherPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(other)}))
+	otherPub, _ := validateKey(otherPEM)
+	shownOn := func(body string) string {
+		m := regexp.MustCompile(`name="key_shown" value="([0-9a-f]*)"`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no key_shown field:\n%s", body)
+		}
+		return m[1]
+	}
+	for _, tt := range []struct {
+		name      string
+		overrides map[string]string
+		showing   string // the public key the page must show
+	}{
+		{"first submission", map[string]string{"key_shown": ""}, pub},
+		{"key changed after it was shown", map[string]string{"private_key": otherPEM, "key_shown": keyFingerprint(pub)}, otherPub},
+		{"show it again", map[string]string{"show_key": "1"}, pub},
+	} {
+		resp, body := e.submit(tt.overrides)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+			t.Fatalf("%s: %d to %q, want the form again (200), not Jira", tt.name, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if !strings.Contains(body, `id="key-notice"`) || !strings.Contains(html.UnescapeString(body), tt.showing) || shownOn(body) != keyFingerprint(tt.showing) {
+			t.Errorf("%s: the page does not show the public key to paste into Jira:\n%s", tt.name, body)
+		}
+		keyLine := strings.Split(e.setupForm(tt.overrides).Get("private_key"), "\n")[1]
+		if !strings.Contains(html.UnescapeString(body), keyLine) || !strings.Contains(body, `id="connect"`) {
+			t.Errorf("%s: the form lost the private key or has no Connect button", tt.name)
+		}
+	}
+	// Back from that page, the setup goes to Jira.
+	resp, body := e.submit(map[string]string{"key_shown": keyFingerprint(pub)})
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), e.jira.URL()) {
+		t.Fatalf("after the public key was shown: %d to %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	// A generated key pair shows its public key at once.
+	_, body = e.get(SetupPath + "?generate=1")
+	if m := regexp.MustCompile(`(?s)<pre id="public-key">(.*?)</pre>`).FindStringSubmatch(body); m == nil || shownOn(body) != keyFingerprint(html.UnescapeString(m[1])) {
+		t.Errorf("the generated key's page does not mark its public key shown:\n%s", body)
+	}
+}
+
+// TestSetupNeedsAReachablePublicURL: a public URL that is a listen
+// address (-addr 0.0.0.0:8080 and no -public-url) would register
+// http://0.0.0.0:8080/... on Jira; the setup page says what to set and
+// no setup starts.
+func TestSetupNeedsAReachablePublicURL(t *testing.T) {
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	pub, _ := validateKey(keyPEM)
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	jira := "http://" + closed.Addr().String()
+	closed.Close()
+	for _, tt := range []struct {
+		public    string
+		reachable bool
+	}{
+		{"http://0.0.0.0:8080", false},
+		{"http://[::]:8080", false},
+		{"http://:8080", false},
+		{"http://0.0.0.0", false},
+		{"", false},
+		{"0.0.0.0:8080", false},
+		{"http://127.0.0.1:8080", true},
+		{"https://jirasync.example.com", true},
+		{"http://10.0.0.5:8080/jirasync", true},
+	} {
+		a, srv, _ := newTestAppConfig(t, func(c *Config) { c.PublicURL = tt.public })
+		_, page := adminGet(t, srv.URL+SetupPath, a.cfg.AdminToken, "text/html")
+		if got := strings.Contains(page, `id="public-url-error"`) && strings.Contains(page, "-public-url"); got == tt.reachable {
+			t.Errorf("public URL %q: setup page says what to set: %v, want %v", tt.public, got, !tt.reachable)
+		}
+		form := url.Values{"url": {jira}, "consumer_key": {"k"}, "private_key": {keyPEM}, "organization": {"acme"},
+			"key_shown": {keyFingerprint(pub)}}
+		req, _ := http.NewRequest("POST", srv.URL+SetupPath, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+a.cfg.AdminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// Reachable: the setup starts and fails at the closed Jira (502).
+		want := http.StatusBadGateway
+		if !tt.reachable {
+			want = http.StatusServiceUnavailable
+		}
+		if resp.StatusCode != want || tt.reachable == strings.Contains(string(b), "Jira cannot reach") {
+			t.Errorf("public URL %q: setup %d, want %d\n%.300s", tt.public, resp.StatusCode, want, b)
+		}
 	}
 }

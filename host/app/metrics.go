@@ -3,10 +3,12 @@ package app
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jirasync/jirasync/host/internal/engine"
 	"github.com/jirasync/jirasync/host/store"
@@ -116,4 +118,14 @@ func (m *metrics) pruned(p store.Pruned) {
 	for table, n := range p {
 		m.removed.WithLabelValues(table).Add(float64(n))
 	}
+}
+
+// metricsHandler serves /metrics: open by default (counts and latencies,
+// no payloads, names or tokens), behind the admin token with MetricsAuth.
+func (a *App) metricsHandler() http.Handler {
+	h := promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{})
+	if a.cfg.MetricsAuth {
+		return a.admin(h.ServeHTTP)
+	}
+	return h
 }

@@ -29,7 +29,7 @@ func TestDatabaseOutage(t *testing.T) {
 	proxy := startCutProxy(t, u.Host)
 	u.Host = proxy.addr()
 	a, srv, tok := newTestAppConfig(t, func(c *Config) {
-		c.DB, c.SecretKeyFile = u.String(), filepath.Join(t.TempDir(), "secret.key")
+		c.DB, c.SecretKeyFile, c.AdminToken = u.String(), filepath.Join(t.TempDir(), "secret.key"), "outage-test-admin-token"
 	})
 	const assign = `{"webhookEvent":"jira:issue_updated","timestamp":5,"issue":{"id":"1","key":"APP-1","fields":{"assignee":{"emailAddress":"alice@example.com"}}},"changelog":{"id":"9","items":[{"field":"assignee"}]}}`
 
@@ -150,7 +150,9 @@ func TestPostgresStartRefusals(t *testing.T) {
 		want string
 	}{
 		{"no shared key", Config{DB: closed, Engine: "native"}, "JIRASYNC_SECRET_KEY"},
-		{"database unreachable", Config{DB: closed, Engine: "native", SecretKeyFile: filepath.Join(t.TempDir(), "k")}, "postgres"},
+		{"no admin token", Config{DB: closed, Engine: "native", SecretKeyFile: filepath.Join(t.TempDir(), "k")}, "-admin-token"},
+		{"database unreachable", Config{DB: closed, Engine: "native", SecretKeyFile: filepath.Join(t.TempDir(), "k"),
+			AdminToken: "outage-test-admin-token"}, "postgres"},
 	} {
 		a, err := New(ctx, tt.cfg)
 		if err == nil {

@@ -146,7 +146,16 @@ func routes[T any](a *App, res resource[T]) {
 // api guards an API endpoint: the admin token as a bearer token.
 func (a *App) api(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if a.throttled(w, r) {
+			return
+		}
 		if kind, _ := a.authKind(r); kind != "bearer" {
+			if kind == "" {
+				// A wrong token counts towards the sign-in throttle; a
+				// browser's session or Basic sign-in is right, only not
+				// accepted here (the API has no CSRF check).
+				a.credentialsRefused(r)
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jirasync"`)
 			writeJSON(w, http.StatusUnauthorized, apiError{Error: "admin token required: Authorization: Bearer <token>"})
 			return

@@ -307,3 +307,18 @@ func TestFreshHostOffersAnOrganizationMadeByTheAPI(t *testing.T) {
 		t.Fatalf("setup form does not offer the organization made by the API:\n%s", page)
 	}
 }
+
+// TestPlatformAPIThrottlesWrongTokens: wrong bearer tokens on the API count
+// towards the sign-in throttle, so the API is no way round it for someone
+// guessing the admin token.
+func TestPlatformAPIThrottlesWrongTokens(t *testing.T) {
+	e := newAPIEnv(t)
+	for i := range signInFailures {
+		if status, answer := e.doAuth("GET", "/api/v1/organizations", "", "Bearer wrong-token-wrong-token"); status != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d %s, want 401", i+1, status, answer)
+		}
+	}
+	if status, answer := e.do("GET", "/api/v1/organizations", ""); status != http.StatusTooManyRequests {
+		t.Fatalf("right token after %d failures: %d %s, want 429", signInFailures, status, answer)
+	}
+}

@@ -17,8 +17,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/jirasync/jirasync/host/internal/pipeline"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/host/webhooktoken"
@@ -53,7 +51,7 @@ func (a *App) routes() {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	a.mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	a.mux.Handle("GET /metrics", a.metricsHandler())
 }
 
 // errorBody is the JSON answer to a refused or failed delivery.
@@ -330,8 +328,11 @@ type deliveryAnswer struct {
 	Error *abi.Error `json:"error,omitempty"`
 }
 
+// writeJSON is every JSON answer of the host. nosniff: a browser must
+// never read one as HTML or script, whatever an echoed value contains.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

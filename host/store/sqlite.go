@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -17,6 +20,9 @@ type sqlite struct{}
 func (sqlite) name() string { return "sqlite" }
 
 func (sqlite) open(path string) (*sql.DB, error) {
+	if err := ownerOnly(path); err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	// WAL lets readers run beside the one writer; synchronous(FULL) makes a
 	// commit durable before it returns; IMMEDIATE transactions take the
@@ -44,3 +50,29 @@ func (sqlite) shared() bool           { return false }
 // lockMigrations: each migration's IMMEDIATE transaction already excludes
 // other writers.
 func (sqlite) lockMigrations(context.Context, *sql.Conn) (func(), error) { return func() {}, nil }
+
+// ownerOnly makes the database readable by its owner only: it holds
+// delivery bodies, names and emails. The file is created 0600 before
+// SQLite opens it, since SQLite gives the -wal and -shm files it makes
+// the mode of the database file; files an older version left readable
+// by others are narrowed.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil && fi.Mode().Perm()&0o077 != 0 {
+			err = os.Chmod(p, fi.Mode().Perm()&0o700)
+		}
+		if err != nil {
+			return fmt.Errorf("restricting %s to its owner: %w", p, err)
+		}
+	}
+	return nil
+}

@@ -10,17 +10,23 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/jirasync/jirasync/host/app"
@@ -48,12 +54,13 @@ func chromiumPath(t *testing.T) string {
 }
 
 type env struct {
-	public    string
-	host      *app.App
-	jira      *fakejira.Server
-	goodKey   string
-	wrongKey  string
-	artifacts string
+	public     string
+	host       *app.App
+	jira       *fakejira.Server
+	goodKey    string
+	goodPublic string // PEM
+	wrongKey   string
+	artifacts  string
 }
 
 func keyPEM(t *testing.T) (*rsa.PrivateKey, string) {
@@ -108,6 +115,8 @@ func start(t *testing.T) *env {
 	good, goodPEM := keyPEM(t)
 	_, e.wrongKey = keyPEM(t)
 	e.goodKey = goodPEM
+	pub, _ := x509.MarshalPKIXPublicKey(&good.PublicKey)
+	e.goodPublic = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))
 	e.jira.AddConsumer("jirasync-e2e", &good.PublicKey)
 
 	e.artifacts = os.Getenv("JIRASYNC_ARTIFACTS")
@@ -120,7 +129,9 @@ func start(t *testing.T) *env {
 	return e
 }
 
-func browser(t *testing.T) context.Context {
+// browser starts a headless Chromium. Host names resolve only as extra
+// rules map them: everything else fails, so no test reaches the network.
+func browser(t *testing.T, resolve ...string) context.Context {
 	// Not t.TempDir: Chromium may still be writing its profile when the
 	// test's cleanup runs, and a failed removal would fail the test.
 	profile, err := os.MkdirTemp("", "jirasync-e2e-chromium-")
@@ -133,6 +144,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
+		chromedp.Flag("host-resolver-rules", strings.Join(append(resolve, "MAP * ~NOTFOUND", "EXCLUDE 127.0.0.1"), ", ")),
 		chromedp.WindowSize(1200, 1000))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
@@ -171,6 +183,10 @@ func (e *env) fill(key string) chromedp.Tasks {
 		chromedp.SetValue("#consumer_key", "jirasync-e2e", chromedp.ByID),
 		chromedp.SetValue("#private_key", key, chromedp.ByID),
 		chromedp.SetValue("#organization", "acme", chromedp.ByID),
+		// A pasted key: the page shows its public key, for the
+		// Application Link, before Jira is asked.
+		chromedp.Click("#show-public-key", chromedp.ByID),
+		chromedp.WaitVisible("#key-notice", chromedp.ByID),
 	}
 }
 
@@ -178,11 +194,13 @@ func TestInstallInChromium(t *testing.T) {
 	e := start(t)
 	ctx := browser(t)
 	var buf []byte
-	var version, state string
+	var version, state, shown string
 
-	// Approve: sign in, fill the form, approve on Jira, see the installation.
+	// Approve: sign in, fill the form, see the public key, approve on
+	// Jira, see the installation.
 	err := chromedp.Run(ctx,
 		e.fill(e.goodKey),
+		chromedp.Text("#public-key", &shown, chromedp.ByID),
 		e.shot("01-setup-form", &buf),
 		chromedp.Click("#connect", chromedp.ByID),
 		chromedp.WaitVisible("#approve", chromedp.ByID),
@@ -195,6 +213,9 @@ func TestInstallInChromium(t *testing.T) {
 	)
 	if err != nil {
 		t.Fatalf("approve path: %v", err)
+	}
+	if strings.TrimSpace(shown) != strings.TrimSpace(e.goodPublic) {
+		t.Errorf("the setup page showed the public key\n%s\nwant the pasted private key's\n%s", shown, e.goodPublic)
 	}
 	if version != "9.12.2" || !strings.Contains(state, "connected") {
 		t.Fatalf("installation page: version %q state %q", version, state)
@@ -258,5 +279,110 @@ func TestInstallInChromium(t *testing.T) {
 	}
 	if ins, _ := e.host.Store().Installations(bg); len(ins) != 1 {
 		t.Errorf("%d installations after the deny and wrong-key paths, want still 1", len(ins))
+	}
+
+	// Sign out from the menu: the setup page asks for the token again.
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(e.public+app.InstallationsPath+"?format=html"),
+		chromedp.Click("#nav-sign-out", chromedp.ByID),
+		chromedp.WaitVisible("#sign-out", chromedp.ByID),
+		chromedp.Click("#sign-out", chromedp.ByID),
+		chromedp.WaitVisible("#login-notice", chromedp.ByID),
+		e.shot("06-signed-out", &buf),
+		chromedp.Navigate(e.public+app.SetupPath),
+		chromedp.WaitVisible("#token", chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatalf("sign-out: %v", err)
+	}
+}
+
+// TestSignInStaysOnThisHost: a sign-in link whose next= leads elsewhere
+// (a tab browsers drop, a backslash they read as a slash, a scheme) lands
+// on this host's setup page. evil.example resolves to a loopback server
+// that counts visits, so a redirect that escaped would be seen.
+func TestSignInStaysOnThisHost(t *testing.T) {
+	e := start(t)
+	var visits atomic.Int32
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		visits.Add(1)
+		w.Write([]byte("<!doctype html><title>evil</title><p id=evil>another site</p>"))
+	}))
+	t.Cleanup(evil.Close)
+	evilAddr := strings.TrimPrefix(evil.URL, "http://")
+	ctx := browser(t, "MAP evil.example "+evilAddr)
+
+	// The rule works: the browser does reach the evil server by name.
+	if err := chromedp.Run(ctx, network.Enable(), chromedp.Navigate("http://evil.example/"), chromedp.WaitVisible("#evil", chromedp.ByID)); err != nil {
+		t.Fatalf("evil.example does not resolve to the loopback server: %v", err)
+	}
+	visits.Store(0)
+	// Every redirect the host answers: the pages' form-action policy stops
+	// Chromium following one to another site after a form, so the test
+	// also resolves each Location the way the browser does (dropping tabs
+	// and newlines, reading \ as /) and wants this host's origin.
+	var mu sync.Mutex
+	var redirects []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if ev, ok := ev.(*network.EventResponseReceivedExtraInfo); ok && ev.StatusCode/100 == 3 {
+			if loc, ok := ev.Headers["Location"].(string); ok {
+				mu.Lock()
+				redirects = append(redirects, loc)
+				mu.Unlock()
+			}
+		}
+	})
+	origin := func(ctx context.Context, loc string) (string, error) {
+		js, _ := json.Marshal(loc)
+		var o string
+		err := chromedp.Run(ctx, chromedp.Evaluate(`new URL(`+string(js)+`, document.baseURI).origin`, &o))
+		return o, err
+	}
+
+	for _, next := range []string{"/%09/evil.example", "/%09%09/evil.example", "/%0A/evil.example", "/%5Cevil.example",
+		"//evil.example", "http://evil.example/", "/%09/" + evilAddr} {
+		login := e.public + app.LoginPath + "?next=" + next
+		var location string
+		err := chromedp.Run(ctx,
+			chromedp.Navigate(login),
+			chromedp.WaitVisible("#token", chromedp.ByID),
+			chromedp.SendKeys("#token", adminToken, chromedp.ByID),
+			chromedp.Click("#sign-in", chromedp.ByID),
+			chromedp.ActionFunc(func(ctx context.Context) error {
+				// Wait until the browser has left the sign-in page and
+				// finished loading wherever it went.
+				for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+					var ready string
+					if err := chromedp.Location(&location).Do(ctx); err != nil {
+						return err
+					}
+					if err := chromedp.Evaluate(`document.readyState`, &ready).Do(ctx); err == nil && location != login && ready == "complete" {
+						return nil
+					}
+				}
+				return fmt.Errorf("still on %s after signing in", location)
+			}),
+		)
+		if err != nil {
+			t.Errorf("next=%s: %v", next, err)
+		}
+		mu.Lock()
+		sent := redirects
+		redirects = nil
+		mu.Unlock()
+		if len(sent) == 0 {
+			t.Errorf("next=%s: no redirect after signing in", next)
+		}
+		for _, loc := range sent {
+			o, err := origin(ctx, loc)
+			if err != nil || o != e.public {
+				t.Errorf("next=%s: the host redirected to %q, which the browser reads as origin %q (%v), want %s", next, loc, o, err, e.public)
+			}
+		}
+		if !strings.HasPrefix(location, e.public+"/") || visits.Load() != 0 {
+			t.Errorf("next=%s: the browser landed on %s (%d visits to evil.example), want a page of %s", next, location, visits.Load(), e.public)
+		} else if location != e.public+app.SetupPath {
+			t.Errorf("next=%s: landed on %s, want the setup page", next, location)
+		}
 	}
 }

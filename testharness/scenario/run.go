@@ -101,8 +101,14 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 		defer drop()
 		db = dsn
 	}
+	// Scenarios use no operator endpoints, but a host on PostgreSQL needs
+	// an admin token; a fresh random one each run.
+	adminToken := make([]byte, 24)
+	if _, err := rand.Read(adminToken); err != nil {
+		return res, err
+	}
 	host, err := app.New(ctx, app.Config{DB: db, PluginPath: r.PluginPath, SecretKeyFile: filepath.Join(dir, "secret.key"),
-		Engine: r.Engine, CacheDir: r.CacheDir, PoolSize: 2, Logger: logger.With("component", "host")})
+		AdminToken: base64.RawURLEncoding.EncodeToString(adminToken), Engine: r.Engine, CacheDir: r.CacheDir, PoolSize: 2, Logger: logger.With("component", "host")})
 	if err != nil {
 		return res, fmt.Errorf("starting host: %w", err)
 	}

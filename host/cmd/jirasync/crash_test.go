@@ -31,7 +31,7 @@ const (
 	crashIssues     = 25
 	crashUsers      = 8
 	crashSenders    = 8
-	crashAdminToken = "crash-admin"
+	crashAdminToken = "crash-test-admin-token"
 )
 
 // event is one Jira issue-updated delivery the test sends.

@@ -118,7 +118,8 @@ func serve(args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	publicURL := fs.String("public-url", "", "URL where Jira and browsers reach this host (default: http://ADDR)")
-	adminToken := fs.String("admin-token", "", "token for the admin pages, the delivery log and replay (bearer, or Basic password) and the management API /api/v1 (bearer only); empty: a random one, logged")
+	adminToken := fs.String("admin-token", "", "operators' token for the pages, the delivery log and replay (bearer, Basic password or sign-in form) and the management API /api/v1 (bearer only), at least 16 bytes; empty: with SQLite a random one kept in admin.token beside the database, with PostgreSQL required")
+	metricsAuth := fs.Bool("metrics-auth", false, "make /metrics need the admin token")
 	answerWait := fs.Duration("answer-wait", app.DefaultAnswerWait, "how long a webhook waits for its first attempt before a 202")
 	maxAttempts := fs.Int("max-attempts", pipeline.DefaultMaxAttempts, "attempts a delivery gets before it is dead")
 	retryBase := fs.Duration("retry-base", pipeline.DefaultBaseBackoff, "wait after the first failed attempt; doubles per attempt")
@@ -153,7 +154,7 @@ func serve(args []string) error {
 	}
 	a, err := app.New(ctx, app.Config{PublicURL: *publicURL, DB: c.db, PluginPath: *plugin, Engine: *eng, CacheDir: *cacheDir,
 		PoolSize: *pool, CallTimeout: *callTimeout, MaxBodyBytes: *maxBody, JiraTimeout: *jiraTimeout,
-		AnswerWait: *answerWait, DeliveryTimeout: *deliveryTimeout, AdminToken: *adminToken, SecretKeyFile: c.keyFile(),
+		AnswerWait: *answerWait, DeliveryTimeout: *deliveryTimeout, AdminToken: *adminToken, MetricsAuth: *metricsAuth, SecretKeyFile: c.keyFile(),
 		Retry:     pipeline.Config{MaxAttempts: *maxAttempts, BaseBackoff: *retryBase},
 		Retention: store.Retention{Settled: *retention, IgnoredBody: *retentionIgnoredBody, Dead: *retentionDead},
 		Logger:    log})

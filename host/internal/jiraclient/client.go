@@ -17,6 +17,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dghubble/oauth1"
 )
@@ -153,6 +155,16 @@ func resolve(baseURL string, req Request) (*url.URL, error) {
 	if strings.ContainsAny(p, "?#%\\") {
 		return nil, fmt.Errorf("%w: path %q has a query, fragment or escape; use Query", ErrRefused, p)
 	}
+	// Allow-listed, not pattern-denied: servers give other characters
+	// meanings of their own (Tomcat reads "..;" as ".." since ";" starts
+	// path parameters), so a segment holds unreserved characters only.
+	if i := strings.IndexFunc(p, func(c rune) bool { return c != '/' && !unreserved(c) }); i >= 0 {
+		return nil, fmt.Errorf("%w: path %q has %q; a path holds only letters, digits, - . _ ~ and /", ErrRefused, p, p[i:i+1])
+	}
+	query, err := checkQuery(req.Query)
+	if err != nil {
+		return nil, err
+	}
 	switch strings.ToUpper(req.Method) {
 	case "", http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete:
 	default:
@@ -161,9 +173,32 @@ func resolve(baseURL string, req Request) (*url.URL, error) {
 	u := *base
 	u.Path = strings.TrimSuffix(base.Path, "/") + p
 	u.RawPath = ""
-	u.RawQuery = req.Query.Encode()
+	u.RawQuery = query
 	u.Fragment = ""
 	return &u, nil
+}
+
+// unreserved is RFC 3986's unreserved set: ALPHA DIGIT - . _ ~.
+func unreserved(c rune) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("-._~", c)
+}
+
+// checkQuery encodes the query the plugin gave: parameter names are
+// unreserved characters (every Jira REST parameter is), values any text
+// but control characters, and both are percent-encoded here, so nothing
+// in them can end the query or start another part of the URL.
+func checkQuery(q url.Values) (string, error) {
+	for k, vs := range q {
+		if k == "" || strings.IndexFunc(k, func(c rune) bool { return !unreserved(c) }) >= 0 {
+			return "", fmt.Errorf("%w: query parameter name %q; names hold only letters, digits, - . _ ~", ErrRefused, k)
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+				return "", fmt.Errorf("%w: query parameter %s has a control character or invalid UTF-8", ErrRefused, k)
+			}
+		}
+	}
+	return q.Encode(), nil
 }
 
 // ParsePrivateKey reads an RSA private key in PKCS#1 or PKCS#8 PEM.

@@ -42,6 +42,33 @@ func TestResolve(t *testing.T) {
 		{"https://jira.example.com", "PATCH", "/rest/api/2/user", nil, ""},
 		{"ftp://jira.example.com", "GET", "/rest/api/2/user", nil, ""},
 		{"jira.example.com", "GET", "/rest/api/2/user", nil, ""},
+		// Only unreserved characters and / in the path: Tomcat reads "..;"
+		// as "..", and ";" starts path parameters anywhere.
+		{"https://jira.example.com", "GET", "/rest/..;/secure/admin", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/..;/..;/secure", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/user;jsessionid=x", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/issue/APP-1;x", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/issue/APP 1", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/issue/APP-1\x00", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/issue/APP-1\t", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/user@evil.example", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/user:x", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/issue/Ä", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/issue/a+b", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/issue/a,b", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/issue/a!b'(c)*$=&", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/issue/%41", nil, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/issue/APP-1.x_y~z", nil, "https://jira.example.com/rest/api/2/issue/APP-1.x_y~z"},
+		// The query is parsed values, re-encoded; names are allow-listed.
+		{"https://jira.example.com", "GET", "/rest/api/2/user", url.Values{"username": {"../..;/x#y?z=1&w"}},
+			"https://jira.example.com/rest/api/2/user?username=..%2F..%3B%2Fx%23y%3Fz%3D1%26w"},
+		{"https://jira.example.com", "GET", "/rest/api/2/user", url.Values{"a;b": {"1"}}, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/user", url.Values{"a=b": {"1"}}, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/user", url.Values{"": {"1"}}, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/user", url.Values{"username": {"a\rb"}}, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/user", url.Values{"username": {"a\x00"}}, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/user", url.Values{"username": {"\xff"}}, ""},
+		{"https://jira.example.com", "GET", "/rest/api/2/user", url.Values{"username": {"Zoë Ünal"}}, "https://jira.example.com/rest/api/2/user?username=Zo%C3%AB+%C3%9Cnal"},
 	}
 	for _, tt := range tests {
 		u, err := resolve(tt.base, Request{Method: tt.method, Path: tt.path, Query: tt.query})

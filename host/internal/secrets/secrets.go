@@ -10,7 +10,9 @@ package secrets
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -26,7 +28,10 @@ const EnvKey = "JIRASYNC_SECRET_KEY"
 const prefix = "v1:"
 
 // Box seals and opens values with one key.
-type Box struct{ aead cipher.AEAD }
+type Box struct {
+	aead cipher.AEAD
+	key  []byte // for DeriveKey
+}
 
 // NewBox returns a Box for a 32-byte key.
 func NewBox(key []byte) (*Box, error) {
@@ -41,7 +46,16 @@ func NewBox(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Box{aead: aead}, nil
+	return &Box{aead: aead, key: key}, nil
+}
+
+// DeriveKey returns a 32-byte key for one purpose, derived from the
+// secret key with HKDF-SHA256: other keys (the admin sessions') come from
+// it without being stored, the same on every host that shares the secret
+// key, and a key of one purpose says nothing about the others or about
+// the sealing key. salt binds the derived key to a further value.
+func (b *Box) DeriveKey(purpose string, salt []byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, b.key, salt, purpose, 32)
 }
 
 // Load returns the Box for the key in $JIRASYNC_SECRET_KEY, else in
@@ -54,43 +68,61 @@ func Load(keyFile string) (*Box, error) {
 		}
 		return NewBox(key)
 	}
-	b, err := os.ReadFile(keyFile)
-	if errors.Is(err, fs.ErrNotExist) {
+	v, _, err := ReadOrCreateFile(keyFile, func() (string, error) {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
-			return nil, err
+			return "", err
 		}
-		if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
-			return nil, err
-		}
-		// O_EXCL: two hosts starting at once must not each write a key.
-		f, err := os.OpenFile(keyFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return Load(keyFile)
-			}
-			return nil, err
-		}
-		if _, err := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
-			f.Close()
-			return nil, err
-		}
-		if err := f.Close(); err != nil {
-			return nil, err
-		}
-		return NewBox(key)
-	}
+		return base64.StdEncoding.EncodeToString(key), nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("key file %s is readable by others (mode %v); chmod 600 it", keyFile, fi.Mode().Perm())
-	}
-	key, err := decodeKey(strings.TrimSpace(string(b)))
+	key, err := decodeKey(v)
 	if err != nil {
 		return nil, fmt.Errorf("key file %s: %w", keyFile, err)
 	}
 	return NewBox(key)
+}
+
+// ReadOrCreateFile returns the secret in path (surrounding white space
+// trimmed), or, when there is no such file, writes one made by fresh to
+// it, readable by its owner only, and reports that it did. An existing
+// file that others may read is refused: the secret may have leaked.
+func ReadOrCreateFile(path string, fresh func() (string, error)) (string, bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		v, err := fresh()
+		if err != nil {
+			return "", false, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return "", false, err
+		}
+		// O_EXCL: two hosts starting at once must not each write one.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return ReadOrCreateFile(path, fresh)
+			}
+			return "", false, err
+		}
+		if _, err := f.WriteString(v + "\n"); err != nil {
+			f.Close()
+			return "", false, err
+		}
+		if err := f.Close(); err != nil {
+			return "", false, err
+		}
+		return v, true, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return "", false, fmt.Errorf("%s is readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+	}
+	return strings.TrimSpace(string(b)), false, nil
 }
 
 func decodeKey(s string) ([]byte, error) {

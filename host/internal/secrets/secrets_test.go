@@ -77,3 +77,35 @@ func TestLoadFromEnv(t *testing.T) {
 		t.Error("a 16-byte key was accepted")
 	}
 }
+
+// TestDeriveKey: a derived key is the same wherever the secret key is,
+// and differs with the purpose, the salt and the secret key.
+func TestDeriveKey(t *testing.T) {
+	key := make([]byte, 32)
+	a, _ := NewBox(key)
+	b, _ := NewBox(append([]byte(nil), key...))
+	other, _ := NewBox(append(make([]byte, 31), 1))
+	base, err := a.DeriveKey("sessions", []byte("salt"))
+	if err != nil || len(base) != 32 {
+		t.Fatalf("DeriveKey = %x, %v", base, err)
+	}
+	same, _ := b.DeriveKey("sessions", []byte("salt"))
+	if string(same) != string(base) {
+		t.Error("two boxes with one key derive different keys")
+	}
+	for _, tt := range []struct {
+		name    string
+		box     *Box
+		purpose string
+		salt    string
+	}{
+		{"another purpose", a, "csrf", "salt"},
+		{"another salt", a, "sessions", "pepper"},
+		{"another secret key", other, "sessions", "salt"},
+	} {
+		k, err := tt.box.DeriveKey(tt.purpose, []byte(tt.salt))
+		if err != nil || string(k) == string(base) || string(k) == string(key) {
+			t.Errorf("%s: derived %x, %v; want a key of its own", tt.name, k, err)
+		}
+	}
+}
