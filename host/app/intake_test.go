@@ -17,11 +17,15 @@ import (
 )
 
 // newTestAppOn is newTestAppConfig on a fresh database of the given kind.
+// sharedTestAdminToken is the admin token of test hosts on PostgreSQL,
+// where every host must be given one.
+const sharedTestAdminToken = "shared-test-admin-token"
+
 func newTestAppOn(t *testing.T, kind string, change func(*Config)) (*App, string, string) {
 	t.Helper()
 	dsn := storetest.DSN(t, kind)
 	a, srv, tok := newTestAppConfig(t, func(c *Config) {
-		c.DB, c.SecretKeyFile = dsn, filepath.Join(t.TempDir(), "secret.key")
+		c.DB, c.SecretKeyFile, c.AdminToken = dsn, filepath.Join(t.TempDir(), "secret.key"), sharedTestAdminToken
 		if change != nil {
 			change(c)
 		}

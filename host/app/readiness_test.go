@@ -144,7 +144,7 @@ func TestReadinessWhenWritesRefused(t *testing.T) {
 	exec(`GRANT ALL ON ALL SEQUENCES IN SCHEMA ` + schema + ` TO ` + role)
 	u.User = url.User(role)
 	_, srv, tok := newTestAppConfig(t, func(c *Config) {
-		c.DB, c.SecretKeyFile = u.String(), filepath.Join(t.TempDir(), "secret.key")
+		c.DB, c.SecretKeyFile, c.AdminToken = u.String(), filepath.Join(t.TempDir(), "secret.key"), sharedTestAdminToken
 	})
 	checkReadiness(t, srv.URL, tok, func() { exec(`REVOKE INSERT ON deliveries FROM ` + role) },
 		func() { exec(`GRANT INSERT ON deliveries TO ` + role) })

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"strings"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -28,7 +30,7 @@ func (sqlite) open(path string) (*sql.DB, error) {
 	// commit durable before it returns; IMMEDIATE transactions take the
 	// write lock up front, so two writers queue on busy_timeout instead of
 	// one failing with SQLITE_BUSY on upgrade.
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)", "busy_timeout(10000)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -37,7 +39,22 @@ func (sqlite) open(path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(8)
-	return db, nil
+	// The first connection turns a new file to WAL, which takes the
+	// database's lock without calling the busy handler: hosts (or tests)
+	// opening one new file at once would see SQLITE_BUSY. Once a
+	// connection is made the file is in WAL and further ones need no lock.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := db.Ping()
+		if err == nil {
+			return db, nil
+		}
+		if !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			db.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (sqlite) migrations() []string   { return sqliteMigrations }
