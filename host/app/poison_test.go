@@ -24,7 +24,7 @@ func TestPoisonDeliverySettles(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			dsn := storetest.DSN(t, kind)
 			a, srv, tok := newTestAppConfig(t, func(c *Config) {
-				c.DB, c.SecretKeyFile = dsn, filepath.Join(t.TempDir(), "secret.key")
+				c.DB, c.SecretKeyFile, c.AdminToken = dsn, filepath.Join(t.TempDir(), "secret.key"), sharedTestAdminToken
 				c.AnswerWait = 5 * time.Second
 				c.Retry = pipeline.Config{BaseBackoff: 10 * time.Millisecond, PollInterval: 10 * time.Millisecond}
 			})
