@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,26 +27,17 @@ import (
 // operator starts it the first time: no -demo, nothing seeded.
 type freshHost struct {
 	public string
-	cmd    *exec.Cmd
-	stderr lockedBuffer // the host's log
+	cmd     *exec.Cmd
+	logFile string
 }
 
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// log is what the host logged so far, for failure messages.
+func (h *freshHost) log() string {
+	b, err := os.ReadFile(h.logFile)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
 
 func startFreshHost(t *testing.T) *freshHost {
@@ -80,7 +70,13 @@ func startFreshHost(t *testing.T) *freshHost {
 			h.cmd.Env = append(h.cmd.Env, kv)
 		}
 	}
-	h.cmd.Stderr = &h.stderr
+	h.logFile = filepath.Join(dir, "jirasync.log")
+	logs, err := os.Create(h.logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close() // the child has its own descriptor
+	h.cmd.Stderr = logs
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +96,7 @@ func startFreshHost(t *testing.T) *freshHost {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("jirasync not ready after a minute: %v\n%s", err, h.stderr.String())
+			t.Fatalf("jirasync not ready after a minute: %v\n%s", err, h.log())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -179,7 +175,7 @@ func TestFreshHostInChromium(t *testing.T) {
 		chromedp.Text("#jira-version", &version, chromedp.ByID),
 		e.shot("fresh-02-installation", &buf),
 	); err != nil {
-		t.Fatalf("connecting Jira in the browser: %v\n%s", err, h.stderr.String())
+		t.Fatalf("connecting Jira in the browser: %v\n%s", err, h.log())
 	}
 	if version != "10.3.1" {
 		t.Fatalf("installation page shows Jira %q", version)
@@ -212,7 +208,7 @@ func TestFreshHostInChromium(t *testing.T) {
 		"issue":{"id":"10001","key":"APP-1","fields":{"assignee":{"name":"alice","key":"JIRAUSER10000"}}},
 		"changelog":{"id":"1","items":[{"field":"assignee","fieldtype":"jira","from":null,"to":"alice"}]}}`))
 	if len(res) != 1 || res[0].Status != 200 {
-		t.Fatalf("webhook from Jira: %+v\n%s", res, h.stderr.String())
+		t.Fatalf("webhook from Jira: %+v\n%s", res, h.log())
 	}
 	var g struct{ Assignee *string }
 	h.api(t, "GET", app.APIPrefix+"/groups/g1", nil, 200, &g)
@@ -242,9 +238,9 @@ func TestFreshHostInChromium(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("jirasync after SIGTERM: %v\n%s", err, h.stderr.String())
+			t.Fatalf("jirasync after SIGTERM: %v\n%s", err, h.log())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("jirasync still running 30s after SIGTERM\n%s", h.stderr.String())
+		t.Fatalf("jirasync still running 30s after SIGTERM\n%s", h.log())
 	}
 }
