@@ -26,7 +26,7 @@ import (
 // freshHost is the jirasync binary serving an empty database, as an
 // operator starts it the first time: no -demo, nothing seeded.
 type freshHost struct {
-	public string
+	public  string
 	cmd     *exec.Cmd
 	logFile string
 }
