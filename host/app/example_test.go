@@ -131,7 +131,7 @@ func Example_embed() {
 		PluginPath: plugin,
 		Platform:   platformData,
 		PublicURL:  "https://tracker.example.com", // where Jira reaches the program
-		AdminToken: "operator-secret",
+		AdminToken: "the-operators-secret-token",
 		Logger:     slog.New(slog.DiscardHandler), // the program's logger
 	})
 	if err != nil {

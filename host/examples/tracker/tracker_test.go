@@ -59,7 +59,7 @@ func TestWebhookAssignsOnThePage(t *testing.T) {
 	}
 	hs := httptest.NewUnstartedServer(nil)
 	public := "http://" + hs.Listener.Addr().String()
-	s, err := start(ctx, config{dataDir: t.TempDir(), plugin: plugin, publicURL: public, adminToken: "operator-token"},
+	s, err := start(ctx, config{dataDir: t.TempDir(), plugin: plugin, publicURL: public, adminToken: "tracker-operator-token"},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestWebhookAssignsOnThePage(t *testing.T) {
 	}
 	// jirasync's pages are mounted, and list the tracker's organizations.
 	req, _ := http.NewRequest("GET", public+app.SetupPath, nil)
-	req.Header.Set("Authorization", "Bearer operator-token")
+	req.Header.Set("Authorization", "Bearer tracker-operator-token")
 	if code, body := fetch(t, req); code != 200 || !strings.Contains(body, "Acme Corp") {
 		t.Fatalf("setup page through the tracker's mux: %d\n%s", code, body)
 	}
