@@ -19,7 +19,7 @@ FUZZ        := ./plugin/webhook:FuzzParse ./host/webhooktoken:FuzzPeek
 PG          := $(JIRASYNC_TEST_POSTGRES)
 PGDIR       ?= /tmp/jirasync-postgres
 
-.PHONY: all build plugin host run test unit scenarios crash fuzz bench lint clean postgres postgres-stop pg-status
+.PHONY: all build plugin host run example test unit scenarios crash fuzz bench lint clean postgres postgres-stop pg-status
 
 all: build
 
@@ -38,6 +38,11 @@ host:
 # Serves on 127.0.0.1:8080 with demo data in ./data (SQLite).
 run: build
 	$(HOST) serve -demo
+
+# The embedding example (host/examples/tracker): a tiny issue tracker with
+# jirasync mounted on its own mux, on 127.0.0.1:8081, data in ./data/tracker.
+example: plugin
+	$(GO) run ./host/examples/tracker -seed -plugin $(PLUGIN)
 
 test: pg-status lint plugin unit scenarios crash fuzz
 	@$(MAKE) --no-print-directory pg-status

@@ -2,6 +2,29 @@
 // functions and the HTTP endpoints. The jirasync command and the scenario
 // runner both build their host with it, so tests exercise what operators
 // run.
+//
+// # Embedding
+//
+// A Go program embeds jirasync with this package: New with its own
+// platform.Platform in Config.Platform, then Handler mounted on its own
+// mux, served by its own http.Server; see the package's example and the
+// runnable host/examples/tracker. New opens the database, compiles the
+// plugin and starts the delivery workers; Close stops them, after the
+// program has stopped its server (http.Server.Shutdown), so that no
+// webhook is taken while the workers go. The package owns no process:
+// it parses no flags, never exits, logs only to Config.Logger, and reads
+// and writes only the files Config names (DB, the secret key beside a
+// SQLite DB or SecretKeyFile, PluginPath, CacheDir); the one variable of
+// the environment it reads is $JIRASYNC_SECRET_KEY, which wins over the
+// key file.
+//
+// The handler expects to be mounted at the root of the address PublicURL
+// names: Jira is given PublicURL + WebhookPath + token, and its redirects
+// and session cookie are root-relative. Mount its prefixes,
+// /extensions/jira-server/ (the webhook, setup, installations, delivery
+// log, sign-in) and, with the built-in platform only, /api/v1/; /healthz,
+// /readyz and /metrics are there too if the program wants them. Serving
+// it under a path prefix (http.StripPrefix) is not supported.
 package app
 
 import (

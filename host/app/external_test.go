@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"testing"
 
@@ -18,11 +20,11 @@ func assignedTo(user string, ts int) string {
 		ts, user, user, ts)
 }
 
-// TestExternalPlatformAppliesOnceInOrder: with a platform whose data is
-// not in the host's database (here the built-in platform over another
-// database, as a platform reached over HTTP would be), assignments are
-// applied there, in Jira's order, once per delivery.
-func TestExternalPlatformAppliesOnceInOrder(t *testing.T) {
+// externalPlatform is the built-in platform over a database of its own,
+// standing in for a platform the host does not own. The installations its
+// links name are stored there first (its tables reference them).
+func externalPlatform(t *testing.T, data platform.Data, installs ...store.Installation) *store.Store {
+	t.Helper()
 	ctx := context.Background()
 	box, err := secrets.NewBox(make([]byte, 32))
 	if err != nil {
@@ -33,23 +35,45 @@ func TestExternalPlatformAppliesOnceInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ext.Close() })
+	for _, o := range data.Organizations {
+		if err := ext.PutOrganization(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, in := range installs {
+		if err := ext.PutInstallation(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data.Organizations = nil
+	if err := ext.ImportData(ctx, &data); err != nil {
+		t.Fatal(err)
+	}
+	return ext
+}
+
+// TestExternalPlatformAppliesOnceInOrder: with a platform whose data is
+// not in the host's database (here the built-in platform over another
+// database, as a platform reached over HTTP would be), assignments are
+// applied there, in Jira's order, once per delivery.
+func TestExternalPlatformAppliesOnceInOrder(t *testing.T) {
+	ctx := context.Background()
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	must(ext.PutOrganization(ctx, platform.Organization{ID: "acme"}))
-	must(ext.PutInstallation(ctx, store.Installation{ID: "jira1", ExternalID: "x", BaseURL: "http://127.0.0.1:1", ConsumerKey: "k",
-		WebhookSecret: "s", Organizations: []store.InstallationOrg{{ID: "acme", InboundAssignee: true}}}))
-	must(ext.ImportData(ctx, &platform.Data{
-		Projects: []platform.Project{{ID: "backend", Organization: "acme"}},
+	ext := externalPlatform(t, platform.Data{
+		Organizations: []platform.Organization{{ID: "acme"}},
+		Projects:      []platform.Project{{ID: "backend", Organization: "acme"}},
 		Users: []platform.User{
 			{ID: "alice", Emails: []platform.Email{{Address: "alice@example.com", Verified: true}}, Projects: []string{"backend"}},
 			{ID: "bob", Emails: []platform.Email{{Address: "bob@example.com", Verified: true}}, Projects: []string{"backend"}}},
 		Groups: []platform.Group{{ID: "g1", Project: "backend"}},
 		Links:  []platform.Link{{Group: "g1", Installation: "jira1", IssueKey: "APP-1"}},
-	}))
+	}, store.Installation{ID: "jira1", ExternalID: "x", BaseURL: "http://127.0.0.1:1", ConsumerKey: "k",
+		WebhookSecret: "s", Organizations: []store.InstallationOrg{{ID: "acme", InboundAssignee: true}}})
 	a, srv, tok := newTestAppConfig(t, func(c *Config) { c.Platform = ext; c.MaxBodyBytes = 1 << 16 })
 	if _, err := a.Store().Group(ctx, "g1"); err != nil {
 		t.Fatal(err)
@@ -96,5 +120,57 @@ func TestExternalPlatformAppliesOnceInOrder(t *testing.T) {
 	n, err := ext.Apply(ctx, platform.ApplyKey{Installation: "jira1", Delivery: ds[0].ID}, []platform.Assignment{{Group: "g1", Assignee: &bob}})
 	if err != nil || assignee(ext) != "alice" {
 		t.Fatalf("re-applying the last delivery's key: %d, %v, g1 = %q; want no change", n, err, assignee(ext))
+	}
+}
+
+// TestSetupWithExternalPlatform: an operator connects a Jira to serve an
+// organization that only the external platform knows (the host's own
+// platform tables are empty of it), adds another one on the installation
+// page, and Jira's webhook then assigns the platform's group.
+func TestSetupWithExternalPlatform(t *testing.T) {
+	ctx := context.Background()
+	ext := externalPlatform(t, platform.Data{
+		Organizations: []platform.Organization{{ID: "globex", Name: "Globex"}, {ID: "initech", Name: "Initech"}},
+		Projects:      []platform.Project{{ID: "ops", Organization: "globex"}},
+		Users:         []platform.User{{ID: "carol", Emails: []platform.Email{{Address: "carol@example.com", Verified: true}}, Projects: []string{"ops"}}},
+		Groups:        []platform.Group{{ID: "g9", Project: "ops"}},
+	})
+	e := newInstallEnv(t, "9.12.2", func(c *Config) { c.Platform = ext })
+	resp, body := e.approve(map[string]string{"organization": "globex"})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d\n%s", resp.StatusCode, body)
+	}
+	ins := e.installations()
+	if len(ins) != 1 || len(ins[0].Organizations) != 1 || ins[0].Organizations[0].ID != "globex" {
+		t.Fatalf("installations %+v, want one serving globex", ins)
+	}
+	in := ins[0]
+	resp = e.do("POST", InstallationsPath+"/"+in.ID+"/organizations", url.Values{"csrf": {e.csrf}, "organization": {"initech"},
+		"inbound_assignee": {"on"}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("adding initech: %d", resp.StatusCode)
+	}
+	if got, err := e.app.Store().Installation(ctx, in.ID); err != nil || len(got.Organizations) != 2 {
+		t.Fatalf("installation %+v, %v; want it to serve globex and initech", got, err)
+	}
+
+	// The platform links its group to the new installation; Jira's
+	// webhook assigns it there.
+	if err := ext.PutInstallation(ctx, store.Installation{ID: in.ID, ExternalID: in.ExternalID, BaseURL: in.BaseURL,
+		ConsumerKey: in.ConsumerKey, WebhookSecret: "unused", Organizations: []store.InstallationOrg{{ID: "globex", InboundAssignee: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ext.LinkGroup(ctx, "g9", in.ID, "OPS-1"); err != nil {
+		t.Fatal(err)
+	}
+	results := e.jira.Fire(ctx, []byte(`{"timestamp":1795000000000,"webhookEvent":"jira:issue_updated",
+		"issue":{"id":"10001","key":"OPS-1","fields":{"assignee":{"name":"carol","emailAddress":"carol@example.com"}}},
+		"changelog":{"id":"1","items":[{"field":"assignee"}]}}`))
+	if len(results) != 1 || results[0].Status != 200 {
+		t.Fatalf("fired webhook: %+v", results)
+	}
+	if g, err := ext.Group(ctx, "g9"); err != nil || g.Assignee == nil || *g.Assignee != "carol" {
+		t.Fatalf("platform's g9 = %+v, %v; want carol", g, err)
 	}
 }

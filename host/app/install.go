@@ -20,6 +20,7 @@ import (
 	"github.com/jirasync/jirasync/host/internal/capabilities"
 	"github.com/jirasync/jirasync/host/internal/engine"
 	"github.com/jirasync/jirasync/host/internal/jiraclient"
+	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/host/webhooktoken"
 	"github.com/jirasync/jirasync/plugin/abi"
@@ -353,7 +354,7 @@ func (a *App) setupCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.JiraVersion, in.WebhookAPI, in.WebhookID, in.UninstalledAt = reg.JiraVersion, reg.Webhook.API, reg.Webhook.ID, 0
-	if err := a.store.PutInstallation(r.Context(), in); err != nil {
+	if err := a.PutInstallation(r.Context(), in); err != nil {
 		// The webhook exists on Jira but we could not keep its secret:
 		// remove it rather than leave one that can only fail.
 		_ = engine.UnregisterWebhook(context.WithoutCancel(ctx), a.engine, b, *reg.Webhook)
@@ -485,7 +486,7 @@ func (a *App) setInstallationOrg(w http.ResponseWriter, r *http.Request) {
 	if !found {
 		in.Organizations = append(in.Organizations, store.InstallationOrg{ID: org, InboundAssignee: inbound})
 	}
-	if err := a.store.PutInstallation(r.Context(), in); err != nil {
+	if err := a.PutInstallation(r.Context(), in); err != nil {
 		a.storeDown(w, err)
 		return
 	}
@@ -520,7 +521,7 @@ func (a *App) uninstall(w http.ResponseWriter, r *http.Request) {
 	}
 	in.PrivateKeyPEM, in.AccessToken, in.AccessTokenSecret, in.WebhookSecret = "", "", "", ""
 	in.WebhookAPI, in.WebhookID, in.UninstalledAt = "", "", time.Now().UnixMilli()
-	if err := a.store.PutInstallation(r.Context(), in); err != nil {
+	if err := a.PutInstallation(r.Context(), in); err != nil {
 		a.storeDown(w, err)
 		return
 	}
@@ -550,4 +551,25 @@ func (a *App) installationOrAnswer(w http.ResponseWriter, r *http.Request) (stor
 func (a *App) storeDown(w http.ResponseWriter, err error) {
 	a.log.Error("storage failed", "error", err)
 	http.Error(w, "storage unavailable", http.StatusServiceUnavailable)
+}
+
+// PutInstallation stores an installation, as connecting a Jira on the
+// setup page does; embedders and demos that connect one by other means
+// call it too. The host's tables name the organizations an installation
+// serves, so with a platform other than the built-in one, whose
+// organizations are not in the host's database, their ids are recorded
+// there first; the platform stays the one that knows them.
+func (a *App) PutInstallation(ctx context.Context, in store.Installation) error {
+	if a.platform != platform.Platform(a.store) {
+		for _, o := range in.Organizations {
+			_, err := a.store.Organization(ctx, o.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				err = a.store.PutOrganization(ctx, store.Organization{ID: o.ID})
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return a.store.PutInstallation(ctx, in)
 }

@@ -1,0 +1,176 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/jirasync/jirasync/host/app"
+	"github.com/jirasync/jirasync/host/platform"
+	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/host/webhooktoken"
+	"github.com/jirasync/jirasync/testharness/pluginbuild"
+)
+
+// tracker is an embedding program's platform: one organization (acme),
+// one project (backend), one user (alice) and one group (g1) linked to
+// Jira issue APP-1 of installation jira1, which serves acme. A real one
+// keeps this in its database (see host/examples/tracker).
+type tracker struct {
+	mu       sync.Mutex
+	assignee map[string]*string           // by group
+	applied  map[platform.ApplyKey]int    // Apply's idempotency record
+	reach    map[string]map[string]string // installation → group → organization
+}
+
+func newTracker() *tracker {
+	return &tracker{assignee: map[string]*string{"g1": nil}, applied: map[platform.ApplyKey]int{},
+		reach: map[string]map[string]string{"jira1": {"g1": "acme"}}}
+}
+
+func (t *tracker) Organizations(context.Context) ([]platform.Organization, error) {
+	return []platform.Organization{{ID: "acme", Name: "Acme"}}, nil
+}
+
+func (t *tracker) LinkedGroups(_ context.Context, installation, issueKey string, orgs []string) ([]platform.LinkedGroup, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	org, ok := t.reach[installation]["g1"]
+	if !ok || issueKey != "APP-1" || !contains(orgs, org) {
+		return nil, nil
+	}
+	return []platform.LinkedGroup{{Group: platform.Group{ID: "g1", Project: "backend", Title: "API timeouts",
+		Assignee: t.assignee["g1"]}, Organization: org}}, nil
+}
+
+func (t *tracker) UsersByEmail(_ context.Context, email string) ([]platform.UserMatch, error) {
+	if !strings.EqualFold(strings.TrimSpace(email), "alice@example.com") {
+		return nil, nil
+	}
+	return []platform.UserMatch{{ID: "alice", Verified: true, Projects: []string{"backend"}}}, nil
+}
+
+func (t *tracker) CheckAssignments(_ context.Context, installation string, as []platform.Assignment) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.check(installation, as)
+}
+
+// check counts the changes as would make, or refuses a group out of the
+// installation's reach.
+func (t *tracker) check(installation string, as []platform.Assignment) (int, error) {
+	changed := 0
+	for _, a := range as {
+		if _, ok := t.reach[installation][a.Group]; !ok {
+			return 0, fmt.Errorf("group %s: %w", a.Group, platform.ErrDenied)
+		}
+		if old := t.assignee[a.Group]; (old == nil) != (a.Assignee == nil) || (old != nil && *old != *a.Assignee) {
+			changed++
+		}
+	}
+	return changed, nil
+}
+
+func (t *tracker) Apply(_ context.Context, key platform.ApplyKey, as []platform.Assignment) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n, ok := t.applied[key]; ok {
+		return n, nil // applied before: nothing to do
+	}
+	n, err := t.check(key.Installation, as)
+	if err != nil {
+		return 0, err
+	}
+	for _, a := range as {
+		t.assignee[a.Group] = a.Assignee
+	}
+	t.applied[key] = n
+	return n, nil
+}
+
+func (t *tracker) assigneeOf(group string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a := t.assignee[group]; a != nil {
+		return *a
+	}
+	return "nobody"
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// A Go program embeds jirasync: it passes its own Platform, mounts the
+// host's handler on its own mux, and owns the server and the shutdown.
+// A webhook from Jira then assigns the program's group.
+func Example_embed() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "jirasync-example-")
+	defer os.RemoveAll(dir)
+	plugin, err := pluginbuild.Path() // the plugin's .wasm: `make plugin` builds build/jirasync.wasm
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	platformData := newTracker()
+	host, err := app.New(ctx, app.Config{
+		DB:         filepath.Join(dir, "jirasync.db"), // deliveries, installations, the secret key beside it
+		PluginPath: plugin,
+		Platform:   platformData,
+		PublicURL:  "https://tracker.example.com", // where Jira reaches the program
+		AdminToken: "the-operators-secret-token",
+		Logger:     slog.New(slog.DiscardHandler), // the program's logger
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Graceful stop: the program stops its server first, then the host.
+	defer host.Close(ctx)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "the tracker's own pages") })
+	mux.Handle("/extensions/jira-server/", host.Handler()) // the webhook, setup and admin pages
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	// Connecting a Jira is normally done on /extensions/jira-server/setup;
+	// here the installation is stored directly, with the webhook URL's
+	// token minted from its secret.
+	if err := host.PutInstallation(ctx, store.Installation{ID: "jira1", ExternalID: "jira.example.com:tracker",
+		BaseURL: "https://jira.example.com", ConsumerKey: "tracker", WebhookSecret: "webhook-secret",
+		Organizations: []store.InstallationOrg{{ID: "acme", InboundAssignee: true}}}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	token, _ := webhooktoken.Mint("jira.example.com:tracker", []byte("webhook-secret"))
+
+	// Jira reports that APP-1 was assigned to alice.
+	resp, err := http.Post(srv.URL+app.WebhookPath+token, "application/json", strings.NewReader(
+		`{"timestamp":1795000000000,"webhookEvent":"jira:issue_updated",
+		  "issue":{"id":"10001","key":"APP-1","fields":{"assignee":{"name":"alice","emailAddress":"alice@example.com"}}},
+		  "changelog":{"id":"1","items":[{"field":"assignee"}]}}`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println("webhook:", resp.Status)
+	fmt.Println("g1 assigned to", platformData.assigneeOf("g1"))
+	// Output:
+	// webhook: 200 OK
+	// g1 assigned to alice
+}
