@@ -51,6 +51,11 @@ import (
 	"github.com/jirasync/jirasync/host/store"
 )
 
+// RetryConfig tunes the delivery workers: attempts, backoff, polling.
+// It names the pipeline's own type, so that a program embedding the host
+// can spell it.
+type RetryConfig = pipeline.Config
+
 // Config is everything the host can be told.
 type Config struct {
 	// DB names the database: the path of a SQLite file this host owns, or
@@ -80,7 +85,7 @@ type Config struct {
 	// Workers process deliveries; 0 means one per plugin instance.
 	Workers int
 	// Retry tunes retries (attempts, backoff); zero fields take defaults.
-	Retry pipeline.Config
+	Retry RetryConfig
 	// PublicURL is where Jira and browsers reach this host, for the OAuth
 	// callback and the webhook URL (e.g. https://jirasync.example.com).
 	PublicURL string
@@ -295,7 +300,7 @@ func adminToken(cfg Config) (string, error) {
 			return "", fmt.Errorf("admin token: %w", err)
 		}
 		if made {
-			cfg.Logger.Warn("no admin token set (-admin-token, JIRASYNC_ADMIN_TOKEN); made a random one: sign in with the token in this file", "file", file)
+			cfg.Logger.Warn("no admin token set (Config.AdminToken; jirasync serve: -admin-token or JIRASYNC_ADMIN_TOKEN); made a random one: sign in with the token in this file", "file", file)
 		} else {
 			cfg.Logger.Info("no admin token set; using the one kept in this file", "file", file)
 		}
