@@ -3,9 +3,10 @@ package app
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 
-	"github.com/jirasync/jirasync/host/internal/teststore"
+	"github.com/jirasync/jirasync/host/internal/secrets"
 	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
 )
@@ -23,7 +24,15 @@ func assignedTo(user string, ts int) string {
 // applied there, in Jira's order, once per delivery.
 func TestExternalPlatformAppliesOnceInOrder(t *testing.T) {
 	ctx := context.Background()
-	ext := teststore.Open(t, "platform.db")
+	box, err := secrets.NewBox(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext, err := store.Open(ctx, filepath.Join(t.TempDir(), "platform.db"), box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ext.Close() })
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
