@@ -9,10 +9,13 @@ HOST        := $(BUILD)/jirasync
 # out (go.dev/issue/75804, fixed in Go 1.27); a count has no deadline.
 # 60000 inputs is about 5 s of FuzzParse here.
 FUZZTIME    ?= 60000x
-# Fuzz targets: package and function, run for FUZZTIME each by make test.
+# Fuzz targets: package and function, run for FUZZTIME each by make test,
+# or for the count after a second colon. FuzzInspectAgrees runs every input
+# through the wasm plugin (about 1000 a second, after each worker's ~15 s
+# start compiling the sandbox), so it gets fewer.
 # Minimising a large interesting input (payload seeds are ~10 KB) can stall
 # the fuzzer for its whole budget, hence a short -fuzzminimizetime.
-FUZZ        := ./plugin/webhook:FuzzParse ./host/webhooktoken:FuzzPeek
+FUZZ        := ./plugin/webhook:FuzzParse ./host/webhooktoken:FuzzPeek ./host/app:FuzzInspectAgrees:3000x
 # The PostgreSQL suites (storage conformance, scenarios, replica crash test,
 # replica benchmark) run against the server this names, a postgres:// URL;
 # `make postgres` starts a throwaway one. Unset, they are skipped, and said so.
@@ -68,11 +71,12 @@ ifneq ($(PG),)
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) run ./testharness/cmd/scenario -postgres '$(PG)' fixtures/scenarios
 endif
 
-fuzz:
+fuzz: plugin
 	@for t in $(FUZZ); do \
-		pkg=$${t%%:*}; fn=$${t##*:}; \
-		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$pkg || exit 1; \
+		pkg=$${t%%:*}; rest=$${t#*:}; fn=$${rest%%:*}; n=$(FUZZTIME); \
+		case $$rest in *:*) n=$${rest#*:};; esac; \
+		echo "fuzz $$pkg $$fn for $$n"; \
+		JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $$n -fuzzminimizetime 1s $$pkg || exit 1; \
 	done
 
 # Each figure beside its comparator, measured in the same run (wasm and

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jirasync/jirasync/host/internal/pipeline"
+	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/testharness/fakejira"
 	"github.com/jirasync/jirasync/testharness/pluginbuild"
@@ -138,7 +139,8 @@ func TestPluginFaultsFailOneAttempt(t *testing.T) {
 	// A memory bomb traps at the 64 MiB limit, unless the Go runtime's
 	// garbage collection near the limit, on a loaded machine, outlasts the
 	// call's time-out first: either way the attempt fails alone.
-	for _, tt := range []struct{ fault, reason string }{{"panic", "trap"}, {"loop", "timeout"}, {"memory", "trap|timeout"}, {"bad_output", "bad_output"}} {
+	for _, tt := range []struct{ fault, reason string }{{"panic", "trap"}, {"loop", "timeout"}, {"memory", "trap|timeout"}, {"bad_output", "bad_output"},
+		{"internal", "internal: a bug"}} {
 		status, ans := post(t, srv.URL+WebhookPath+tok, `{"fault":"`+tt.fault+`"}`)
 		if status != 503 || ans["status"] != store.DeliveryRetrying {
 			t.Fatalf("%s: %d %v, want 503 and a retry", tt.fault, status, ans)
@@ -150,6 +152,29 @@ func TestPluginFaultsFailOneAttempt(t *testing.T) {
 		if status, ans := post(t, srv.URL+WebhookPath+tok, `{"fault":"none","n":"`+tt.fault+`"}`); status != 200 {
 			t.Fatalf("delivery after %s: %d %v", tt.fault, status, ans)
 		}
+	}
+}
+
+// panickyPlatform fails inside a host function, the way a bug in the host
+// would: the plugin gets an internal error.
+type panickyPlatform struct{ platform.Platform }
+
+func (panickyPlatform) LinkedGroups(context.Context, string, string, []string) ([]platform.LinkedGroup, error) {
+	panic("a bug in the host")
+}
+
+// TestInternalErrorIsRetried: an internal error is retryable (docs/ABI.md,
+// Errors): answered 503 and kept for another attempt, on the Native engine
+// as on the Wasm one (TestPluginFaultsFailOneAttempt), not failed for good.
+func TestInternalErrorIsRetried(t *testing.T) {
+	a, srv, tok := newTestAppConfig(t, func(c *Config) { c.Platform = panickyPlatform{} })
+	status, ans := post(t, srv.URL+WebhookPath+tok, assignAlice)
+	if status != 503 || ans["status"] != store.DeliveryRetrying {
+		t.Fatalf("internal error answered %d %v, want 503 and a retry", status, ans)
+	}
+	d, _ := a.Store().Delivery(context.Background(), int64(ans["delivery"].(float64)))
+	if !strings.HasPrefix(d.Error, "internal: ") {
+		t.Errorf("recorded error %q, want the plugin's internal error", d.Error)
 	}
 }
 

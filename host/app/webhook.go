@@ -139,36 +139,32 @@ func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
 // identify reads what the inbox needs to know of a delivery received now:
 // its issue, its Jira timestamp (for ordering, at most MaxClockSkew after
 // now) and what makes it the same delivery when Jira sends it twice. It
-// uses the plugin's own parser, natively; a body it cannot read is still
-// stored, and the plugin reports why it is refused.
+// uses the plugin's own inspect_delivery code (webhook.Inspect), natively:
+// FuzzInspectAgrees proves the wasm export answers the same; a body it
+// cannot read is still stored, and the plugin reports why it is refused.
 // The identifying fields are stored as text and shown to operators, so one
 // holding a NUL or invalid UTF-8 refuses the delivery (PostgreSQL would
 // refuse the row, and the sender would learn "storage unavailable" for a
 // body that can never be stored).
 func (a *App) identify(log *slog.Logger, installationID string, body []byte) (store.NewDelivery, error) {
-	d := store.NewDelivery{Installation: installationID, Body: body}
-	var sent int64 // the timestamp as sent
-	p, err := webhook.Parse(body)
-	if err == nil {
-		for _, f := range []struct{ name, value string }{{"webhookEvent", p.Event}, {"issue.id", p.IssueID},
-			{"issue.key", p.IssueKey}, {"changelog.id", p.ChangelogID}} {
-			if err := checkText(f.value); err != nil {
-				return d, fmt.Errorf("%s %w", f.name, err)
-			}
-		}
-		d.Event, d.IssueID, d.IssueKey, d.ChangelogID, sent = p.Event, p.IssueID, p.IssueKey, p.ChangelogID, p.Timestamp
-		d.JiraTimestamp = min(sent, time.Now().Add(a.cfg.MaxClockSkew).UnixMilli())
-		if d.JiraTimestamp != sent {
-			log.Warn("delivery timestamp is in the future; ordered as if sent at the allowed clock skew",
-				"issue_key", d.IssueKey, "timestamp", sent, "ordered_at", d.JiraTimestamp, "max_clock_skew", a.cfg.MaxClockSkew)
+	in := webhook.Inspect(body)
+	d := store.NewDelivery{Installation: installationID, Body: body, DedupeKey: in.DedupeKey}
+	if in.Unreadable != "" {
+		return d, nil
+	}
+	for _, f := range []struct{ name, value string }{{"webhookEvent", in.Event}, {"issue.id", in.IssueID},
+		{"issue.key", in.IssueKey}, {"changelog.id", in.ChangelogID}} {
+		if err := checkText(f.value); err != nil {
+			return d, fmt.Errorf("%s %w", f.name, err)
 		}
 	}
-	if d.IssueID != "" && d.ChangelogID != "" {
-		// The timestamp as sent: the same delivery again has the same one.
-		d.DedupeKey = "changelog:" + d.IssueID + ":" + d.ChangelogID + ":" + strconv.FormatInt(sent, 10)
-	} else {
-		sum := sha256.Sum256(body)
-		d.DedupeKey = "body:" + hex.EncodeToString(sum[:])
+	d.Event, d.IssueID, d.IssueKey, d.ChangelogID = in.Event, in.IssueID, in.IssueKey, in.ChangelogID
+	// The clamp is the host's rule, not the plugin's: the dedupe key keeps
+	// the timestamp as sent, ordering uses at most now plus the skew.
+	d.JiraTimestamp = min(in.Timestamp, time.Now().Add(a.cfg.MaxClockSkew).UnixMilli())
+	if d.JiraTimestamp != in.Timestamp {
+		log.Warn("delivery timestamp is in the future; ordered as if sent at the allowed clock skew",
+			"issue_key", d.IssueKey, "timestamp", in.Timestamp, "ordered_at", d.JiraTimestamp, "max_clock_skew", a.cfg.MaxClockSkew)
 	}
 	return d, nil
 }

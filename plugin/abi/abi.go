@@ -10,7 +10,7 @@ package abi
 
 // Version is the ABI version. A host refuses a plugin whose describe export
 // reports another major version; minor versions only add optional fields.
-const Version = "1.1"
+const Version = "1.2"
 
 // Exports of the plugin.
 const (
@@ -19,7 +19,14 @@ const (
 	// Since 1.1: the webhook's registration on Jira, for the install flow.
 	ExportRegisterWebhook   = "register_webhook"
 	ExportUnregisterWebhook = "unregister_webhook"
+	// Since 1.2: what a host needs to know of a delivery before it stores
+	// it (issue, Jira timestamp, dedupe key), with no host calls.
+	ExportInspectDelivery = "inspect_delivery"
 )
+
+// Exports lists every export of this ABI version, in a fixed order.
+var Exports = [...]string{ExportDescribe, ExportHandleIssueUpdated, ExportRegisterWebhook,
+	ExportUnregisterWebhook, ExportInspectDelivery}
 
 // HostNamespace is the Wasm import module of every host function. It is the
 // go-sdk default for user host functions.
@@ -71,8 +78,17 @@ const (
 	CodeInternal ErrorCode = "internal"
 )
 
+// Codes lists every error code of this ABI version.
+var Codes = [...]ErrorCode{CodeInvalidRequest, CodeInvalidPayload, CodeNotFound, CodeDenied,
+	CodeUnavailable, CodeJiraRejected, CodeInternal}
+
 // Retryable reports whether a failure with this code may pass on its own.
-func (c ErrorCode) Retryable() bool { return c == CodeUnavailable }
+// An internal error is a bug, but possibly a transient one of the host (a
+// host function that failed) or of the instance (a state it should not be
+// in): the host drops the instance and tries again later with a fresh one,
+// which loses nothing; a bug that stays ends the delivery "dead" when the
+// retries run out, where an operator can replay it after the fix.
+func (c ErrorCode) Retryable() bool { return c == CodeUnavailable || c == CodeInternal }
 
 // Error is how failures cross the boundary, in both directions.
 type Error struct {
@@ -161,6 +177,45 @@ type GroupResult struct {
 	Assignee     *string `json:"assignee"`
 	Reason       string  `json:"reason,omitempty"`
 }
+
+// The input of inspect_delivery is the Jira webhook body as received, as
+// for handle_issue_updated.
+
+// InspectResponse is the output of inspect_delivery. The export does not
+// fail: a body it cannot read is still a delivery (handle_issue_updated
+// reports why it is refused), identified by its bytes.
+type InspectResponse struct {
+	Inspection *Inspection `json:"inspection,omitempty"`
+	Fault
+}
+
+// Inspection is what a host needs of a delivery before processing it: to
+// deduplicate it and order it against other deliveries of the issue.
+type Inspection struct {
+	// Event is webhookEvent, or "jira:issue_updated" when the body has
+	// none (see handle_issue_updated); "" when the body is unreadable.
+	Event       string `json:"event"`
+	IssueID     string `json:"issue_id"`
+	IssueKey    string `json:"issue_key"`
+	ChangelogID string `json:"changelog_id"`
+	// Timestamp is the body's timestamp as sent, milliseconds since the
+	// epoch, 0 if absent. A host clamps it to its own clock before
+	// ordering by it; that rule is the host's (docs/ABI.md).
+	Timestamp int64 `json:"timestamp"`
+	// DedupeKey is equal for two deliveries that are the same Jira event:
+	// "changelog:<issue_id>:<changelog_id>:<timestamp>" when the body has
+	// both ids, else "body:<hex SHA-256 of the body's bytes>".
+	DedupeKey string `json:"dedupe_key"`
+	// Unreadable says why the body could not be read; the members above
+	// are then empty, and the dedupe key is the body's hash.
+	Unreadable string `json:"unreadable,omitempty"`
+}
+
+// Dedupe key prefixes.
+const (
+	DedupeChangelog = "changelog:"
+	DedupeBody      = "body:"
+)
 
 // LogRequest is the input of jirasync_log. Fields become structured
 // attributes of the host's log line.

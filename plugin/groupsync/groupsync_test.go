@@ -12,6 +12,7 @@ import (
 
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/plugin/groupsync"
+	"github.com/jirasync/jirasync/testharness/abischema"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -257,12 +258,21 @@ func fmtAssign(m map[string]*string) string {
 }
 
 // checkGolden compares the summary's JSON with testdata/NAME.golden.json;
-// go test -update rewrites the file.
+// go test -update rewrites the file. The export's output, the summary
+// wrapped, must match the ABI schema.
 func checkGolden(t *testing.T, name string, sum *abi.Summary) {
 	t.Helper()
 	got, err := json.MarshalIndent(sum, "", "  ")
 	if err != nil {
 		t.Fatal(err)
+	}
+	s, err := abischema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := json.Marshal(abi.HandleResponse{Summary: sum})
+	if err := s.Validate(abischema.Output(abi.ExportHandleIssueUpdated), out); err != nil {
+		t.Error(err)
 	}
 	got = append(got, '\n')
 	path := filepath.Join("testdata", name+".golden.json")

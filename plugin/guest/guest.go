@@ -12,6 +12,7 @@ import (
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/plugin/groupsync"
 	"github.com/jirasync/jirasync/plugin/jirawebhook"
+	"github.com/jirasync/jirasync/plugin/webhook"
 )
 
 // Name and Version identify this plugin in its description.
@@ -32,9 +33,8 @@ func Describe() abi.Description {
 		Name:       Name,
 		Version:    Version,
 		ABIVersion: abi.Version,
-		Exports: []string{abi.ExportDescribe, abi.ExportHandleIssueUpdated, abi.ExportRegisterWebhook,
-			abi.ExportUnregisterWebhook},
-		Imports: abi.HostFunctions[:],
+		Exports:    abi.Exports[:],
+		Imports:    abi.HostFunctions[:],
 	}
 }
 
@@ -50,6 +50,11 @@ func Dispatch(export string, input []byte, t Transport) ([]byte, bool) {
 			return mustMarshal(groupsync.AsABIError(err)), false
 		}
 		return mustMarshal(abi.HandleResponse{Summary: sum}), true
+	case abi.ExportInspectDelivery:
+		// No host calls: a host asks before it has bound the call to
+		// anything, and may ask again at will.
+		in := webhook.Inspect(input)
+		return mustMarshal(abi.InspectResponse{Inspection: &in}), true
 	case abi.ExportRegisterWebhook:
 		var req abi.RegisterWebhookRequest
 		if err := json.Unmarshal(input, &req); err != nil {

@@ -79,7 +79,20 @@ func (s *Set) Call(ctx context.Context, b *Binding, fn string, req []byte) (resp
 	if !ok {
 		return FaultResponse(abi.CodeInvalidRequest, "unknown host function "+fn)
 	}
-	out, err := json.Marshal(h(s, ctx, b, req))
+	if b.Installation.ID == "" {
+		// describe and inspect_delivery are bound to no installation; a
+		// host call from them must not read or write the state of one
+		// whose id is "".
+		return FaultResponse(abi.CodeDenied, "host function "+fn+" called outside an installation's call")
+	}
+	answer := h(s, ctx, b, req)
+	if f, ok := answer.(interface{ Err() *abi.Error }); ok && f.Err() != nil {
+		// A failure is the error envelope alone, as the ABI schema says:
+		// zero-valued success members beside it would read as an answer to
+		// a host that looks at them first.
+		answer = abi.Empty{Fault: abi.Fault{Error: f.Err()}}
+	}
+	out, err := json.Marshal(answer)
 	if err != nil {
 		return FaultResponse(abi.CodeInternal, "encoding response: "+err.Error())
 	}

@@ -61,6 +61,22 @@ func HandleIssueUpdated(ctx context.Context, e Engine, b *capabilities.Binding, 
 	return resp.Summary, nil
 }
 
+// InspectDelivery runs the inspect_delivery export on a webhook body. The
+// Go host calls webhook.Inspect natively instead; this is what another
+// host does, and what proves the export agrees with it.
+func InspectDelivery(ctx context.Context, e Engine, b *capabilities.Binding, body []byte) (*abi.Inspection, error) {
+	out, err := e.Call(ctx, b, abi.ExportInspectDelivery, body)
+	if err != nil {
+		return nil, err
+	}
+	var resp abi.InspectResponse
+	if err := json.Unmarshal(out, &resp); err != nil || resp.Inspection == nil {
+		return nil, &Fault{Export: abi.ExportInspectDelivery, Reason: "bad_output",
+			Err: fmt.Errorf("output is not an inspect response: %.200q", out)}
+	}
+	return resp.Inspection, nil
+}
+
 // RegisterWebhook runs register_webhook for the installation in b, whose
 // WebhookURL and secret the host substitutes into the registration.
 func RegisterWebhook(ctx context.Context, e Engine, b *capabilities.Binding, req abi.RegisterWebhookRequest) (*abi.RegisterWebhookResponse, error) {

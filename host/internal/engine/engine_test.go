@@ -13,12 +13,46 @@ import (
 
 	"github.com/jirasync/jirasync/host/internal/capabilities"
 	"github.com/jirasync/jirasync/host/internal/jiraclient"
-	"github.com/jirasync/jirasync/host/internal/secrets"
+	"github.com/jirasync/jirasync/host/internal/teststore"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/plugin/guest"
+	"github.com/jirasync/jirasync/testharness/abischema"
 	"github.com/jirasync/jirasync/testharness/pluginbuild"
 )
+
+// schemaHost holds every host-function call to docs/abi.schema.json: the
+// guest's request and the host's answer. calls counts them.
+type schemaHost struct {
+	t     testing.TB
+	inner Host
+	mu    sync.Mutex
+	calls int
+}
+
+func (h *schemaHost) Call(ctx context.Context, b *capabilities.Binding, fn string, req []byte) []byte {
+	s, err := abischema.Load()
+	if err != nil {
+		h.t.Error(err)
+	}
+	h.mu.Lock()
+	h.calls++
+	h.mu.Unlock()
+	if err := s.Validate(abischema.Request(fn), req); err != nil {
+		h.t.Errorf("guest sent: %v", err)
+	}
+	resp := h.inner.Call(ctx, b, fn, req)
+	if err := s.Validate(abischema.Response(fn), resp); err != nil {
+		h.t.Errorf("host answered: %v", err)
+	}
+	return resp
+}
+
+func (h *schemaHost) Calls() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.calls
+}
 
 // testCacheDir is one compilation cache for every test in the package:
 // compiling a 3 MB module cold takes seconds, many more under -race.
@@ -68,15 +102,7 @@ func realPlugin(t testing.TB) []byte {
 func fixture(t testing.TB) (*capabilities.Set, *capabilities.Binding) {
 	t.Helper()
 	ctx := context.Background()
-	box, err := secrets.NewBox(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "db"), box)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := teststore.Open(t, "db")
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -103,7 +129,8 @@ func TestEnginesAgree(t *testing.T) {
 	ctx := context.Background()
 	for _, kind := range []string{"native", "wasm"} {
 		t.Run(kind, func(t *testing.T) {
-			caps, b := fixture(t)
+			set, b := fixture(t)
+			caps := &schemaHost{t: t, inner: set}
 			var e Engine = &Native{Caps: caps}
 			if kind == "wasm" {
 				w, err := NewWasm(ctx, caps, WasmConfig{Module: realPlugin(t), CacheDir: testCacheDir, PoolSize: 2})
@@ -126,6 +153,9 @@ func TestEnginesAgree(t *testing.T) {
 			}
 			if sum.Outcome != abi.OutcomeSynced || sum.Assigned != 1 {
 				t.Errorf("summary = %+v, want one group assigned", sum)
+			}
+			if caps.Calls() == 0 {
+				t.Error("no host-function call went through the schema check")
 			}
 			// Assignments are staged on the binding; the pipeline applies
 			// them when it commits the delivery.
@@ -162,6 +192,9 @@ func TestWasmFaults(t *testing.T) {
 		{input: "memory", wantReason: "trap", dropped: true},
 		{input: "rc_no_error", wantReason: "trap", dropped: true},
 		{input: "error", wantCode: abi.CodeUnavailable},
+		// Reported as such, so that the pipeline retries it as it does
+		// the Native engine's; the instance is not reused.
+		{input: "internal", wantCode: abi.CodeInternal, dropped: true},
 		{input: "bad_output"},
 		{input: "host_garbage"},
 	}

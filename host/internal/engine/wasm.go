@@ -282,15 +282,20 @@ func (w *Wasm) call(ctx, callCtx context.Context, inst *extism.Plugin, export st
 		return out, nil
 	}
 	if callErr != nil && rc == 1 {
-		if e, ok := pluginError([]byte(callErr.Error())); ok && e.Code != abi.CodeInternal {
-			w.release(inst, true)
+		if e, ok := pluginError([]byte(callErr.Error())); ok {
+			// An internal error is a bug, maybe in the instance's own
+			// state: it is reported as the plugin said (and retried, as
+			// the Native engine's is), but the instance is not reused.
+			healthy := e.Code != abi.CodeInternal
+			w.release(inst, healthy)
+			if !healthy {
+				w.countFault()
+			}
 			return nil, e
 		}
 	}
 	w.release(inst, false)
-	w.mu.Lock()
-	w.stats.Faults++
-	w.mu.Unlock()
+	w.countFault()
 	reason := "trap"
 	switch {
 	case callCtx.Err() != nil && ctx.Err() == nil:
@@ -301,6 +306,12 @@ func (w *Wasm) call(ctx, callCtx context.Context, inst *extism.Plugin, export st
 		callErr = fmt.Errorf("returned %d without an error", rc)
 	}
 	return nil, &Fault{Export: export, Reason: reason, Err: callErr}
+}
+
+func (w *Wasm) countFault() {
+	w.mu.Lock()
+	w.stats.Faults++
+	w.mu.Unlock()
 }
 
 // Describe implements Engine; the describe export needs no binding but

@@ -30,6 +30,9 @@ func registerWebhook() int32 { return run(abi.ExportRegisterWebhook) }
 //go:wasmexport unregister_webhook
 func unregisterWebhook() int32 { return run(abi.ExportUnregisterWebhook) }
 
+//go:wasmexport inspect_delivery
+func inspectDelivery() int32 { return run(abi.ExportInspectDelivery) }
+
 // run dispatches an export. On failure it both sets the Extism error and
 // returns 1, so a host sees the failure whichever of the two it checks.
 func run(export string) int32 {

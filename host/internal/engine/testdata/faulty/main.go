@@ -54,6 +54,9 @@ func handle() int32 {
 	case "error":
 		pdk.SetErrorString(`{"code":"unavailable","message":"jira is down"}`)
 		return 1
+	case "internal":
+		pdk.SetErrorString(`{"code":"internal","message":"a bug"}`)
+		return 1
 	case "host_garbage":
 		// A malformed request to a host function must come back as an
 		// error envelope, not a trap.

@@ -1,0 +1,58 @@
+package pipeline
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jirasync/jirasync/plugin/abi"
+)
+
+// TestErrorTableMatchesDocs reads the error table of docs/ABI.md: each
+// code's retryability and webhook answer there must be what the code does
+// (a retryable failure is kept for a retry and answered 503).
+func TestErrorTableMatchesDocs(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "ABI.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errors, ok := strings.Cut(string(doc), "\n## Errors\n")
+	if !ok {
+		t.Fatal("docs/ABI.md has no Errors section")
+	}
+	rows := map[abi.ErrorCode][]string{}
+	for _, line := range strings.Split(errors, "\n") {
+		cells := strings.Split(strings.Trim(line, "| "), "|")
+		if len(cells) < 3 || !strings.HasPrefix(strings.TrimSpace(cells[0]), "`") {
+			continue
+		}
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		rows[abi.ErrorCode(strings.Trim(cells[0], "`"))] = cells
+	}
+	for _, c := range abi.Codes {
+		row, ok := rows[c]
+		if !ok {
+			t.Errorf("docs/ABI.md's error table lacks %s", c)
+			continue
+		}
+		delete(rows, c)
+		wantRetry, wantStatus := "no", StatusFor(c)
+		if c.Retryable() {
+			wantRetry, wantStatus = "yes", http.StatusServiceUnavailable
+		}
+		if !strings.HasPrefix(row[1], wantRetry) {
+			t.Errorf("%s: docs say retryable %q, the code %q", c, row[1], wantRetry)
+		}
+		if !strings.HasPrefix(row[2], strconv.Itoa(wantStatus)) {
+			t.Errorf("%s: docs say the webhook answers %q, the code %d", c, row[2], wantStatus)
+		}
+	}
+	for c := range rows {
+		t.Errorf("docs/ABI.md's error table has %s, which plugin/abi does not", c)
+	}
+}
