@@ -99,14 +99,19 @@ func decode(req []byte, v any) *abi.Error {
 	return nil
 }
 
-// storeError maps a storage failure onto the ABI. Anything but a refusal
-// is treated as passing (a busy or unreachable database).
+// storeError maps a storage or platform failure onto the ABI. Anything
+// but a refusal is treated as passing (a busy or unreachable database or
+// platform). A platform's refusal or broken answer is internal: not
+// retried, and carrying the platform's words.
 func storeError(b *Binding, op string, err error) *abi.Error {
 	switch {
 	case errors.Is(err, platform.ErrDenied):
 		return abi.Errorf(abi.CodeDenied, err.Error())
 	case errors.Is(err, platform.ErrNotFound):
 		return abi.Errorf(abi.CodeNotFound, err.Error())
+	case errors.Is(err, platform.ErrRefused):
+		b.Logger.Error("platform refused", "op", op, "error", err)
+		return abi.Errorf(abi.CodeInternal, op+": "+err.Error())
 	}
 	b.Logger.Error("storage failed", "op", op, "error", err)
 	return abi.Errorf(abi.CodeUnavailable, op+": storage unavailable")
