@@ -80,7 +80,10 @@ var calls = map[string]func(ctx context.Context, c *Client) error{
 		_, err := c.LinkedGroups(ctx, "jira", "APP-1", []string{"acme"})
 		return err
 	},
-	"users": func(ctx context.Context, c *Client) error { _, err := c.UsersByEmail(ctx, "alice@example.com"); return err },
+	"users": func(ctx context.Context, c *Client) error {
+		_, err := c.UsersByEmail(ctx, "alice@example.com")
+		return err
+	},
 	"check": func(ctx context.Context, c *Client) error {
 		_, err := c.CheckAssignments(ctx, "jira", []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}})
 		return err
