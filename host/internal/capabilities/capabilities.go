@@ -18,6 +18,7 @@ import (
 
 	"github.com/jirasync/jirasync/host/internal/jiraclient"
 	"github.com/jirasync/jirasync/host/platform"
+	"github.com/jirasync/jirasync/host/platform/platformhttp"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/plugin/abi"
 )
@@ -112,6 +113,12 @@ func storeError(b *Binding, op string, err error) *abi.Error {
 	case errors.Is(err, platform.ErrRefused):
 		b.Logger.Error("platform refused", "op", op, "error", err)
 		return abi.Errorf(abi.CodeInternal, op+": "+err.Error())
+	}
+	if pe := (*platformhttp.Error)(nil); errors.As(err, &pe) {
+		// A platform over HTTP that is down: its error says which call
+		// and how, and carries no secret.
+		b.Logger.Warn("platform unavailable", "op", op, "error", err)
+		return abi.Errorf(abi.CodeUnavailable, op+": "+err.Error())
 	}
 	b.Logger.Error("storage failed", "op", op, "error", err)
 	return abi.Errorf(abi.CodeUnavailable, op+": storage unavailable")

@@ -1,0 +1,149 @@
+package app
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jirasync/jirasync/host/internal/pipeline"
+	"github.com/jirasync/jirasync/host/platform"
+	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/testharness/fakeplatform"
+)
+
+// startFakePlatform is a simulated platform over HTTP holding g1 (acme,
+// unassigned) linked to APP-1 of jira1, and users alice and bob.
+func startFakePlatform(t *testing.T, token string) *fakeplatform.Server {
+	t.Helper()
+	fp := fakeplatform.Start(token, nil)
+	t.Cleanup(fp.Close)
+	if err := fp.Load(&platform.Data{
+		Organizations: []platform.Organization{{ID: "acme", Name: "Acme"}},
+		Projects:      []platform.Project{{ID: "backend", Organization: "acme"}},
+		Users: []platform.User{
+			{ID: "alice", Emails: []platform.Email{{Address: "alice@example.com", Verified: true}}, Projects: []string{"backend"}},
+			{ID: "bob", Emails: []platform.Email{{Address: "bob@example.com", Verified: true}}, Projects: []string{"backend"}}},
+		Groups: []platform.Group{{ID: "g1", Project: "backend"}},
+		Links:  []platform.Link{{Group: "g1", Installation: "jira1", IssueKey: "APP-1"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return fp
+}
+
+// only makes the platform answer status and body to calls whose path is
+// path, and behave otherwise.
+func only(path string, status int, body string) func(w http.ResponseWriter, r *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != path {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+		return true
+	}
+}
+
+// TestHTTPPlatformFailuresEndToEnd: through the host functions and the
+// plugin, a platform that is down (5xx, refused connection) keeps the
+// delivery and retries it until it applies; one that refuses (401, a 4xx)
+// or breaks the contract fails the attempt with its words, changing
+// nothing. The ABI's codes carry it: unavailable (retried) and internal.
+func TestHTTPPlatformFailuresEndToEnd(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedURL := "http://" + closed.Addr().String()
+	closed.Close()
+	for _, tc := range []struct {
+		name      string
+		token     string // the host's; the platform's is "right"
+		url       bool   // point the host at a closed port first
+		intercept func(w http.ResponseWriter, r *http.Request) bool
+		status    string // the delivery's, once settled (retrying: after the fault is cleared)
+		answer    int
+		err       string
+	}{
+		{name: "applies", token: "right", status: store.DeliveryDone, answer: 200},
+		{name: "token refused", token: "wrong", status: store.DeliveryFailed, answer: 500,
+			err: "platform GET /v1/linked-groups: answered 401 Unauthorized: unauthorized: token refused"},
+		{name: "4xx on check", token: "right", intercept: only("/v1/assignments/check", 422, `{"error":{"code":"unknown_user","message":"no user alice"}}`),
+			status: store.DeliveryFailed, answer: 500, err: "answered 422 Unprocessable Entity: unknown_user: no user alice"},
+		{name: "apply answer breaks the contract", token: "right", intercept: only("/v1/assignments", 200, `{"changed":"1"}`),
+			status: store.DeliveryFailed, answer: 500, err: "answer breaks the contract (docs/PLATFORM.md): changed: want int"},
+		{name: "503 on users, retried", token: "right", intercept: only("/v1/users", 503, `{"error":{"code":"busy","message":"try later"}}`),
+			status: store.DeliveryRetrying, answer: 503, err: "users_by_email: platform GET /v1/users: answered 503 Service Unavailable: busy: try later"},
+		{name: "503 on apply, retried", token: "right", intercept: only("/v1/assignments", 503, `{}`),
+			status: store.DeliveryRetrying, answer: 503, err: "applying on the platform: platform POST /v1/assignments: answered 503"},
+		{name: "connection refused, retried", token: "right", url: true, status: store.DeliveryRetrying, answer: 503,
+			err: "groups_linked: platform GET /v1/linked-groups: unavailable: Get"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			fp := startFakePlatform(t, "right")
+			fp.Intercept(tc.intercept)
+			platformURL := fp.URL()
+			if tc.url {
+				platformURL = refusedURL
+			}
+			a, srv, tok := newTestAppConfig(t, func(c *Config) {
+				c.PlatformURL, c.PlatformToken = platformURL, tc.token
+				c.Retry = pipeline.Config{BaseBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
+				c.AnswerWait = 5 * time.Second
+			})
+			code, answer := post(t, srv.URL+WebhookPath+tok, assignedTo("alice", 1000))
+			if code != tc.answer {
+				t.Fatalf("webhook answered %d %v, want %d", code, answer, tc.answer)
+			}
+			ds, err := a.Store().Deliveries(ctx, store.DeliveryFilter{})
+			if err != nil || len(ds) != 1 {
+				t.Fatalf("deliveries %v, %v", ds, err)
+			}
+			d := ds[0]
+			if d.Status != tc.status || !strings.Contains(d.Error, tc.err) {
+				t.Fatalf("delivery %s %q; want %s saying %q", d.Status, d.Error, tc.status, tc.err)
+			}
+			assignee, _ := fp.Assignee("g1")
+			switch tc.status {
+			case store.DeliveryDone:
+				if assignee == nil || *assignee != "alice" || fp.Keys()[platform.ApplyKey{Installation: "jira1", Delivery: d.ID}.String()].Applied != 1 {
+					t.Fatalf("g1 = %v, keys %v; want alice, applied once", assignee, fp.Keys())
+				}
+			case store.DeliveryFailed:
+				if assignee != nil {
+					t.Fatalf("a failed attempt changed g1 to %s", *assignee)
+				}
+			case store.DeliveryRetrying:
+				if assignee != nil {
+					t.Fatalf("g1 changed to %s while the platform was down", *assignee)
+				}
+				// The platform comes back: the kept delivery applies.
+				fp.Intercept(nil)
+				if tc.url {
+					// The platform now listens where nothing did.
+					ln, err := net.Listen("tcp", strings.TrimPrefix(refusedURL, "http://"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					back := &httptest.Server{Listener: ln, Config: &http.Server{Handler: fp.Handler()}}
+					back.Start()
+					t.Cleanup(back.Close)
+				}
+				waitFor(t, "applied on the platform", func() bool { a, _ := fp.Assignee("g1"); return a != nil && *a == "alice" })
+				waitFor(t, "done", func() bool {
+					d, err := a.Store().Delivery(ctx, d.ID)
+					return err == nil && d.Status == store.DeliveryDone
+				})
+			}
+			if g, _ := a.Store().Group(ctx, "g1"); g.Assignee != nil {
+				t.Fatalf("the host's own tables were changed")
+			}
+		})
+	}
+}
