@@ -78,6 +78,7 @@ fuzz:
 bench: plugin
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench . -benchtime 30x ./host/internal/engine/
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench EndToEnd -benchtime 1x ./host/cmd/jirasync
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench Platforms -benchtime 1x ./host/cmd/jirasync
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench Replicas -benchtime 1x ./host/cmd/jirasync
 
 # A throwaway PostgreSQL on loopback for the suites above (Debian's package,
