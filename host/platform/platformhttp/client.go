@@ -1,6 +1,6 @@
 // Package platformhttp is a platform.Platform reached over HTTP: the
 // client side of the REST contract jirasync defines in docs/PLATFORM.md
-// (and docs/platform.openapi.yaml). A platform that implements the
+// (and docs/platform.openapi.json). A platform that implements the
 // contract serves its organizations, linked groups and users to jirasync
 // and takes the assignments of each delivery, once per idempotency key.
 //
@@ -320,7 +320,7 @@ type (
 		Organizations []string              `json:"organizations"`
 		Delivery      int64                 `json:"delivery,omitempty"`
 		Round         *int                  `json:"round,omitempty"`
-		IssueKey      string                `json:"issue_key,omitempty"`
+		IssueKey      *string               `json:"issue_key,omitempty"`
 		Assignments   []platform.Assignment `json:"assignments"`
 	}
 )
@@ -500,7 +500,7 @@ func (c *Client) Apply(ctx context.Context, key platform.ApplyKey, as []platform
 	}
 	round := key.Round
 	req := assignmentsRequest{Installation: key.Installation, Organizations: nonNil(served), Delivery: key.Delivery,
-		Round: &round, IssueKey: key.IssueKey, Assignments: nonNil(as)}
+		Round: &round, IssueKey: &key.IssueKey, Assignments: nonNil(as)}
 	return c.assign(ctx, "/assignments", http.Header{"Idempotency-Key": {key.String()}}, req)
 }
 
