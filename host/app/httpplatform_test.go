@@ -147,3 +147,44 @@ func TestHTTPPlatformFailuresEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestInstallOnHTTPPlatform: with a platform over HTTP, the setup form
+// lists the platform's organizations (not the host's own tables'), a Jira
+// connects to one that exists only there, and Jira's webhooks then
+// assign groups on the platform.
+func TestInstallOnHTTPPlatform(t *testing.T) {
+	fp := fakeplatform.Start("right", nil)
+	t.Cleanup(fp.Close)
+	if err := fp.Load(&platform.Data{
+		Organizations: []platform.Organization{{ID: "remote-org", Name: "Remote Org"}},
+		Projects:      []platform.Project{{ID: "ops", Organization: "remote-org"}},
+		Users:         []platform.User{{ID: "alice", Emails: []platform.Email{{Address: "alice@example.com", Verified: true}}, Projects: []string{"ops"}}},
+		Groups:        []platform.Group{{ID: "gr", Project: "ops"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e := newInstallEnv(t, "10.3.1", func(c *Config) { c.PlatformURL, c.PlatformToken = fp.URL(), "right" })
+	_, page := e.get(SetupPath)
+	if !strings.Contains(page, `value="remote-org"`) || !strings.Contains(page, "Remote Org") || strings.Contains(page, `value="acme"`) {
+		t.Fatalf("the setup form does not list the platform's organizations (and only them):\n%s", page)
+	}
+	if resp, body := e.approve(map[string]string{"organization": "remote-org"}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("connecting to an organization that is only on the platform: %d\n%s", resp.StatusCode, body)
+	}
+	ins := e.installations()
+	if len(ins) != 1 || len(ins[0].Organizations) != 1 || ins[0].Organizations[0].ID != "remote-org" {
+		t.Fatalf("installations %+v, want one serving remote-org", ins)
+	}
+	if err := fp.Load(&platform.Data{Links: []platform.Link{{Group: "gr", Installation: ins[0].ID, IssueKey: "APP-7"}}}); err != nil {
+		t.Fatal(err)
+	}
+	results := e.jira.Fire(context.Background(), []byte(`{"timestamp":1795000000000,"webhookEvent":"jira:issue_updated",
+		"issue":{"id":"10007","key":"APP-7","fields":{"assignee":{"name":"alice","emailAddress":"alice@example.com"}}},
+		"changelog":{"id":"1","items":[{"field":"assignee"}]}}`))
+	if len(results) != 1 || results[0].Status != 200 {
+		t.Fatalf("fired webhook: %+v", results)
+	}
+	if a, _ := fp.Assignee("gr"); a == nil || *a != "alice" {
+		t.Fatalf("gr = %v on the platform after Jira's webhook, want alice", a)
+	}
+}

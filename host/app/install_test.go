@@ -36,7 +36,7 @@ type installEnv struct {
 	csrf   string
 }
 
-func newInstallEnv(t *testing.T, jiraVersion string) *installEnv {
+func newInstallEnv(t *testing.T, jiraVersion string, change ...func(*Config)) *installEnv {
 	t.Helper()
 	plugin, err := pluginbuild.Path()
 	if err != nil {
@@ -50,6 +50,9 @@ func newInstallEnv(t *testing.T, jiraVersion string) *installEnv {
 	a, srv, _ := newTestAppConfig(t, func(c *Config) {
 		c.Engine, c.PluginPath, c.PublicURL, c.AdminToken = "wasm", plugin, public, "operator-token"
 		c.CacheDir = filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+		for _, f := range change {
+			f(c)
+		}
 	})
 	srv.Close() // serve on the listener whose address is the public URL
 	hs := &http.Server{Handler: a.Handler()}
