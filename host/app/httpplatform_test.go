@@ -15,13 +15,10 @@ import (
 	"github.com/jirasync/jirasync/testharness/fakeplatform"
 )
 
-// startFakePlatform is a simulated platform over HTTP holding g1 (acme,
-// unassigned) linked to APP-1 of jira1, and users alice and bob.
-func startFakePlatform(t *testing.T, token string) *fakeplatform.Server {
-	t.Helper()
-	fp := fakeplatform.Start(token, nil)
-	t.Cleanup(fp.Close)
-	if err := fp.Load(&platform.Data{
+// externalData is an external platform's data for the host tests: g1
+// (acme, unassigned) linked to APP-1 of jira1, and users alice and bob.
+func externalData() platform.Data {
+	return platform.Data{
 		Organizations: []platform.Organization{{ID: "acme", Name: "Acme"}},
 		Projects:      []platform.Project{{ID: "backend", Organization: "acme"}},
 		Users: []platform.User{
@@ -29,7 +26,17 @@ func startFakePlatform(t *testing.T, token string) *fakeplatform.Server {
 			{ID: "bob", Emails: []platform.Email{{Address: "bob@example.com", Verified: true}}, Projects: []string{"backend"}}},
 		Groups: []platform.Group{{ID: "g1", Project: "backend"}},
 		Links:  []platform.Link{{Group: "g1", Installation: "jira1", IssueKey: "APP-1"}},
-	}); err != nil {
+	}
+}
+
+// startFakePlatform is a simulated platform over HTTP holding g1 (acme,
+// unassigned) linked to APP-1 of jira1, and users alice and bob.
+func startFakePlatform(t *testing.T, token string) *fakeplatform.Server {
+	t.Helper()
+	fp := fakeplatform.Start(token, nil)
+	t.Cleanup(fp.Close)
+	d := externalData()
+	if err := fp.Load(&d); err != nil {
 		t.Fatal(err)
 	}
 	return fp
@@ -55,12 +62,7 @@ func only(path string, status int, body string) func(w http.ResponseWriter, r *h
 // or breaks the contract fails the attempt with its words, changing
 // nothing. The ABI's codes carry it: unavailable (retried) and internal.
 func TestHTTPPlatformFailuresEndToEnd(t *testing.T) {
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusedURL := "http://" + closed.Addr().String()
-	closed.Close()
+	refusedURL := fakeplatform.ClosedURL(t)
 	for _, tc := range []struct {
 		name      string
 		token     string // the host's; the platform's is "right"

@@ -16,12 +16,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/jirasync/jirasync/host/platform"
 )
@@ -399,4 +401,16 @@ func (s *Server) Organizations() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ClosedURL is an http URL on loopback where nothing listens: calls to it
+// are refused, as to a platform that is down.
+func ClosedURL(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return "http://" + ln.Addr().String()
 }

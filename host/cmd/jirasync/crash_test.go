@@ -492,7 +492,14 @@ func (h *hostProc) stop() {
 
 func waitQueueEmpty(t testing.TB, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	waitQueueEmptyWithin(t, addr, 30*time.Second)
+}
+
+// waitQueueEmptyWithin waits until the host at addr has no delivery
+// pending, processing or retrying, failing the test after limit.
+func waitQueueEmptyWithin(t testing.TB, addr string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		busy := 0
 		for _, status := range []string{store.DeliveryPending, store.DeliveryProcessing, store.DeliveryRetrying} {
@@ -514,7 +521,7 @@ func waitQueueEmpty(t testing.TB, addr string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatal("deliveries still unsettled after 30s")
+	t.Fatalf("deliveries still unsettled after %s", limit)
 }
 
 func freeAddr(t testing.TB) string {

@@ -213,6 +213,7 @@ func (r hostRun) processed(b *testing.B, replicas, n, first int) float64 {
 			args: append([]string{"serve", "-addr", addr, "-db", r.db, "-plugin", r.plugin, "-cache-dir", r.cache,
 				"-admin-token", crashAdminToken, "-log-level", "error", "-answer-wait", "1ns"}, r.flags...)}
 		h.start()
+		defer h.kill() // if the run fails; stopped below otherwise
 		procs = append(procs, h)
 		urls = append(urls, "http://"+addr+"/extensions/jira-server/issue-updated/"+r.token)
 	}
@@ -221,7 +222,9 @@ func (r hostRun) processed(b *testing.B, replicas, n, first int) float64 {
 	if failed := sendAll(client, urls, n, first); failed > 0 {
 		b.Fatalf("%s: %d deliveries not accepted", r.db, failed)
 	}
-	waitQueueEmpty(b, procs[0].args[2])
+	// Generous: the machine may be shared, and a slow run is a figure,
+	// not a failure.
+	waitQueueEmptyWithin(b, procs[0].args[2], 3*time.Minute)
 	rate := float64(n) / time.Since(start).Seconds()
 	for _, h := range procs {
 		h.stop()
@@ -255,11 +258,13 @@ func BenchmarkPlatforms(b *testing.B) {
 				run.flags = []string{"-platform", fp.URL(), "-platform-token-file", tokenFile}
 			}
 			seedCrash(b, db, fp)
-			rate[su] = append(rate[su], run.processed(b, 1, n, 400000))
+			r := run.processed(b, 1, n, 400000)
+			rate[su] = append(rate[su], r)
 			if fp != nil {
 				calls += len(fp.Keys())
 				fp.Close()
 			}
+			b.Logf("round %d, %s: %.0f processed/s", round, su, r)
 		}
 	}
 	if calls == 0 {

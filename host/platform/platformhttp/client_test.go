@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -170,12 +169,7 @@ func TestAnswersBreakingTheContract(t *testing.T) {
 // (ErrUnavailable); a 4xx is a refusal with the platform's words; 403
 // "denied" is ErrDenied; a wrong token is refused by the platform (401).
 func TestFailuresAreSorted(t *testing.T) {
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusedURL := "http://" + closed.Addr().String()
-	closed.Close()
+	refusedURL := fakeplatform.ClosedURL(t)
 	for _, tc := range []struct {
 		name      string
 		intercept func(w http.ResponseWriter, r *http.Request) bool
