@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -389,18 +388,6 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	rec.Changed = changed
 	s.log.Debug("applied", "key", key, "issue_key", a.IssueKey, "changed", changed)
 	reply(w, map[string]int{"changed": changed})
-}
-
-// Organizations lists the organization ids, sorted: for tests.
-func (s *Server) Organizations() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.orgs))
-	for id := range s.orgs {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // ClosedURL is an http URL on loopback where nothing listens: calls to it
