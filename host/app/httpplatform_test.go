@@ -12,6 +12,7 @@ import (
 	"github.com/jirasync/jirasync/host/internal/pipeline"
 	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/testharness/fakeplatform"
 )
 
@@ -56,11 +57,24 @@ func only(path string, status int, body string) func(w http.ResponseWriter, r *h
 	}
 }
 
+// internalStatus and internalAnswer are what a delivery failing with the
+// ABI's internal ends as, and its webhook is answered: kept for a retry
+// if the ABI retries internal, failed if not.
+var internalStatus = map[bool]string{true: store.DeliveryRetrying, false: store.DeliveryFailed}[abi.CodeInternal.Retryable()]
+
+func internalAnswer() int {
+	if abi.CodeInternal.Retryable() {
+		return http.StatusServiceUnavailable
+	}
+	return pipeline.StatusFor(abi.CodeInternal)
+}
+
 // TestHTTPPlatformFailuresEndToEnd: through the host functions and the
 // plugin, a platform that is down (5xx, refused connection) keeps the
 // delivery and retries it until it applies; one that refuses (401, a 4xx)
-// or breaks the contract fails the attempt with its words, changing
-// nothing. The ABI's codes carry it: unavailable (retried) and internal.
+// fails the delivery with its words, changing nothing; a broken answer is
+// the ABI's internal. The ABI's codes carry it: unavailable (retried),
+// denied (failed) and internal.
 func TestHTTPPlatformFailuresEndToEnd(t *testing.T) {
 	refusedURL := fakeplatform.ClosedURL(t)
 	for _, tc := range []struct {
@@ -77,8 +91,12 @@ func TestHTTPPlatformFailuresEndToEnd(t *testing.T) {
 			err: "platform GET /v1/linked-groups: answered 401 Unauthorized: unauthorized: token refused"},
 		{name: "4xx on check", token: "right", intercept: only("/v1/assignments/check", 422, `{"error":{"code":"unknown_user","message":"no user alice"}}`),
 			status: store.DeliveryFailed, answer: 500, err: "answered 422 Unprocessable Entity: unknown_user: no user alice"},
+		// A broken answer is the ABI's internal: retried if the ABI
+		// retries internal, failed if not.
 		{name: "apply answer breaks the contract", token: "right", intercept: only("/v1/assignments", 200, `{"changed":"1"}`),
-			status: store.DeliveryFailed, answer: 500, err: "answer breaks the contract (docs/PLATFORM.md): changed: want int"},
+			status: internalStatus, answer: internalAnswer(), err: "answer breaks the contract (docs/PLATFORM.md): changed: want int"},
+		{name: "linked-groups answer breaks the contract", token: "right", intercept: only("/v1/linked-groups", 200, `{"groups":[{"id":"g1"}]}`),
+			status: internalStatus, answer: internalAnswer(), err: "groups_linked: platform GET /v1/linked-groups: answer breaks the contract (docs/PLATFORM.md): groups[0].project: missing"},
 		{name: "503 on users, retried", token: "right", intercept: only("/v1/users", 503, `{"error":{"code":"busy","message":"try later"}}`),
 			status: store.DeliveryRetrying, answer: 503, err: "users_by_email: platform GET /v1/users: answered 503 Service Unavailable: busy: try later"},
 		{name: "503 on apply, retried", token: "right", intercept: only("/v1/assignments", 503, `{}`),

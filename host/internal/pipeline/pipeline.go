@@ -500,8 +500,13 @@ func (p *Pipeline) applyExternally(ctx context.Context, log *slog.Logger, d stor
 				key := platform.ApplyKey{Installation: d.Installation, Delivery: d.ID, Round: d.AttemptBase, IssueKey: res.outcome.IssueKey}
 				start := time.Now()
 				changed, err := p.platform.Apply(ctx, key, res.outcome.Assignments)
-				if code, failed := platformFailure(err); failed {
-					ae := abi.Errorf(code, err.Error())
+				// As the host functions map the platform's failures: a
+				// refusal fails the delivery, a broken answer is internal.
+				if code, known := capabilities.PlatformCode(err); known {
+					ae := abi.Errorf(code, "applying on the platform: "+err.Error())
+					if code.Retryable() {
+						return p.retry(d, res.outcome, ae)
+					}
 					res.outcome.Status, res.outcome.HTTPStatus, res.outcome.Error = store.DeliveryFailed, StatusFor(ae.Code), ae.Error()
 					return runResult{outcome: res.outcome, err: ae}
 				}
@@ -522,20 +527,6 @@ func (p *Pipeline) applyExternally(ctx context.Context, log *slog.Logger, d stor
 			}
 		}
 	}
-}
-
-// platformFailure says whether a platform's error fails the attempt
-// rather than passing (docs/PLATFORM.md, "Errors"), and with which code:
-// a group out of the installation's reach, or a refusal or broken answer
-// that retrying would not mend.
-func platformFailure(err error) (abi.ErrorCode, bool) {
-	switch {
-	case errors.Is(err, platform.ErrDenied):
-		return abi.CodeDenied, true
-	case errors.Is(err, platform.ErrRefused):
-		return abi.CodeInternal, true
-	}
-	return "", false
 }
 
 // retry schedules the next attempt, or gives up after the last.

@@ -7,10 +7,10 @@
 // Failures are sorted the way the pipeline needs them: a 5xx answer, a
 // time-out or a connection that fails is passing (the delivery is
 // retried with backoff and kept); a 4xx answer is a refusal
-// (platform.ErrRefused, the attempt fails with the platform's words), but
+// (platform.ErrRefused, the delivery fails with the platform's words), but
 // for 403 with code "denied", a group out of the installation's reach
 // (platform.ErrDenied); an answer that breaks the contract is
-// platform.ErrRefused too, named as such, and never taken for a success.
+// platform.ErrBadAnswer, saying what broke, and never taken for a success.
 package platformhttp
 
 import (
@@ -138,8 +138,8 @@ func New(cfg Config) (*Client, error) {
 type Error struct {
 	Call   string // "GET /v1/organizations"
 	Status int    // the answer's HTTP status; 0 without one
-	// Kind is what went wrong: ErrUnavailable, platform.ErrRefused or
-	// platform.ErrDenied.
+	// Kind is what went wrong: ErrUnavailable, platform.ErrRefused,
+	// platform.ErrDenied or platform.ErrBadAnswer.
 	Kind error
 	// Contract is set when the answer broke the contract.
 	Contract bool
@@ -163,7 +163,7 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Kind }
 
 func (c *Client) broken(call string, status int, format string, args ...any) error {
-	return &Error{Call: call, Status: status, Kind: platform.ErrRefused, Contract: true, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Call: call, Status: status, Kind: platform.ErrBadAnswer, Contract: true, Msg: fmt.Sprintf(format, args...)}
 }
 
 // do sends one call and decodes its 2xx answer into out, strictly.

@@ -109,7 +109,7 @@ func answer(status int, contentType, body string) func(w http.ResponseWriter, r 
 }
 
 // TestAnswersBreakingTheContract: an answer outside the contract is a
-// clear error (platform.ErrRefused, saying what broke), never a crash
+// clear error (platform.ErrBadAnswer, saying what broke), never a crash
 // or a silent success, and the apply it answered is not recorded.
 func TestAnswersBreakingTheContract(t *testing.T) {
 	const js = "application/json"
@@ -152,7 +152,7 @@ func TestAnswersBreakingTheContract(t *testing.T) {
 			fp.Intercept(answer(tc.status, tc.contentType, tc.body))
 			err := calls[tc.call](context.Background(), c)
 			var pe *Error
-			if !errors.Is(err, platform.ErrRefused) || !errors.As(err, &pe) || !pe.Contract || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, platform.ErrBadAnswer) || errors.Is(err, platform.ErrRefused) || !errors.As(err, &pe) || !pe.Contract || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("%s: %v; want a broken contract saying %q", tc.call, err, tc.want)
 			}
 			if !strings.Contains(err.Error(), "answer breaks the contract") {
