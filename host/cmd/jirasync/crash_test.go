@@ -34,9 +34,10 @@ const (
 	crashUsers      = 8
 	crashSenders    = 8
 	crashAdminToken = "crash-admin"
-	// crashPlatformToken is the simulated platform's bearer token.
-	crashPlatformToken = "crash-platform-token"
 )
+
+// crashPlatformToken is the simulated platform's bearer token.
+const crashPlatformToken = "crash-platform-token"
 
 // event is one Jira issue-updated delivery the test sends.
 type event struct {

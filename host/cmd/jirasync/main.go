@@ -158,9 +158,9 @@ func serve(args []string) error {
 		*publicURL = "http://" + *addr
 	}
 	a, err := app.New(ctx, app.Config{PublicURL: *publicURL, DB: c.db, PluginPath: *plugin, Engine: *eng, CacheDir: *cacheDir,
+		PlatformURL: *platformURL, PlatformToken: platformToken,
 		PoolSize: *pool, CallTimeout: *callTimeout, MaxBodyBytes: *maxBody, JiraTimeout: *jiraTimeout,
 		AnswerWait: *answerWait, DeliveryTimeout: *deliveryTimeout, AdminToken: *adminToken, SecretKeyFile: c.keyFile(),
-		PlatformURL: *platformURL, PlatformToken: platformToken,
 		Retry:     pipeline.Config{MaxAttempts: *maxAttempts, BaseBackoff: *retryBase},
 		Retention: store.Retention{Settled: *retention, IgnoredBody: *retentionIgnoredBody, Dead: *retentionDead},
 		Logger:    log})
