@@ -1,7 +1,7 @@
 // Command scenario runs scenario files through the real host, with the
 // real wasm plugin, against the simulated Jira Server:
 //
-//	go run ./testharness/cmd/scenario [-v] PATH...
+//	go run ./testharness/cmd/scenario [-v] [-platform builtin|http] PATH...
 //
 // PATH is a scenario file or a folder of them (*.json, recursively). It
 // prints PASS or FAIL per scenario, then "N passed, M failed", and exits
@@ -25,8 +25,9 @@ func main() {
 	plugin := flag.String("plugin", "", "plugin .wasm (default: $JIRASYNC_PLUGIN, else built now)")
 	cacheDir := flag.String("cache-dir", filepath.Join(os.TempDir(), "jirasync-scenario-cache"), "wazero compilation cache")
 	postgres := flag.String("postgres", "", "run each scenario in a fresh schema of this postgres:// database (default: a SQLite file)")
+	plat := flag.String("platform", "builtin", "where the platform's data lives: builtin (the host's tables) or http (the simulated platform over HTTP)")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: scenario [-v] [-engine wasm|native] [-plugin FILE] [-postgres URL] PATH...")
+		fmt.Fprintln(os.Stderr, "usage: scenario [-v] [-engine wasm|native] [-plugin FILE] [-postgres URL] [-platform builtin|http] PATH...")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -34,10 +35,10 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	os.Exit(run(*verbose, *engine, *plugin, *cacheDir, *postgres, flag.Args()))
+	os.Exit(run(*verbose, *engine, *plugin, *cacheDir, *postgres, *plat, flag.Args()))
 }
 
-func run(verbose bool, engine, plugin, cacheDir, postgres string, paths []string) int {
+func run(verbose bool, engine, plugin, cacheDir, postgres, plat string, paths []string) int {
 	files, err := scenario.Expand(paths)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scenario:", err)
@@ -49,7 +50,7 @@ func run(verbose bool, engine, plugin, cacheDir, postgres string, paths []string
 			return 1
 		}
 	}
-	r := &scenario.Runner{Engine: engine, PluginPath: plugin, CacheDir: cacheDir, Postgres: postgres}
+	r := &scenario.Runner{Engine: engine, PluginPath: plugin, CacheDir: cacheDir, Postgres: postgres, Platform: plat}
 	if verbose {
 		r.Log, r.Trace = os.Stderr, os.Stdout
 	}
@@ -82,7 +83,7 @@ func run(verbose bool, engine, plugin, cacheDir, postgres string, paths []string
 	if postgres != "" {
 		db = "postgres"
 	}
-	fmt.Printf("%d passed, %d failed (engine %s, database %s)\n", passed, failed+unreadable, engine, db)
+	fmt.Printf("%d passed, %d failed (engine %s, database %s, platform %s)\n", passed, failed+unreadable, engine, db, plat)
 	if failed+unreadable > 0 {
 		return 1
 	}
