@@ -136,6 +136,9 @@ type (
 		// when an exception is caught. Compiled code loads this from execCtx
 		// after the trampoline call to decide which handler to dispatch to.
 		caughtExceptionClauseIdx int64
+		// loopCheckCountdown counts loop headers down to the next exit
+		// that checks whether the module was closed (jirasync's patch).
+		loopCheckCountdown int64
 	}
 )
 
@@ -477,6 +480,12 @@ func (c *callEngine) callWithStack(ctx context.Context, paramResultStack []uint6
 			if err := m.FailIfClosed(); err != nil {
 				panic(err)
 			}
+			// jirasync's patch: this exit now comes every
+			// LoopCheckInterval loop headers, not at each, so a
+			// preemption request (a stop-the-world, a goroutine waiting
+			// for this P) rarely finds the goroutine in Go code; yield
+			// here so that it never waits for long.
+			runtime.Gosched()
 			c.execCtx.exitCode = wazevoapi.ExitCodeOK
 			afterGoFunctionCallEntrypoint(c.execCtx.goCallReturnAddress, c.execCtxPtr,
 				uintptr(unsafe.Pointer(c.execCtx.stackPointerBeforeGoCall)), c.execCtx.framePointerBeforeGoCall)
@@ -882,3 +891,7 @@ func snapshotRecoverFn(c *callEngine) {
 		}
 	}
 }
+
+// Fails to compile if compiled code's offset of loopCheckCountdown drifts
+// from the field's place (jirasync's patch).
+var _ = [1]struct{}{}[unsafe.Offsetof(executionContext{}.loopCheckCountdown)-uintptr(wazevoapi.ExecutionContextOffsetLoopCheckCountdown)]

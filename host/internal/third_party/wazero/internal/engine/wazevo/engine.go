@@ -136,7 +136,9 @@ func NewEngine(ctx context.Context, _ api.CoreFeatures, fc filecache.Cache) wasm
 		machine:         machine,
 		be:              be,
 		fileCache:       fc,
-		wazeroVersion:   version.GetWazeroVersion(),
+		// The suffix keeps code compiled by this patched copy apart from
+		// upstream's in a shared compilation cache (their layouts differ).
+		wazeroVersion: version.GetWazeroVersion() + "+jirasync.1",
 	}
 	e.compileSharedFunctions()
 	return e

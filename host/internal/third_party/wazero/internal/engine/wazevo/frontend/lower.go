@@ -1353,16 +1353,7 @@ func (c *Compiler) lowerCurrentOpcode() {
 		c.switchTo(originalLen, loopHeader)
 
 		if c.ensureTermination {
-			checkModuleExitCodePtr := builder.AllocateInstruction().
-				AsLoad(c.execCtxPtrValue,
-					wazevoapi.ExecutionContextOffsetCheckModuleExitCodeTrampolineAddress.U32(),
-					ssa.TypeI64,
-				).Insert(builder).Return()
-
-			args := c.allocateVarLengthValues(1, c.execCtxPtrValue)
-			builder.AllocateInstruction().
-				AsCallIndirect(checkModuleExitCodePtr, &c.checkModuleExitCodeSig, args).
-				Insert(builder)
+			c.insertLoopTerminationCheck()
 		}
 	case wasm.OpcodeIf:
 		bt := c.readBlockType()
@@ -4788,6 +4779,52 @@ func (c *Compiler) readMemArg() (align, offset uint32) {
 }
 
 // insertJumpToBlock inserts a jump instruction to the given block in the current block.
+// insertLoopTerminationCheck is jirasync's patch (see README.md at the root
+// of this copy). Upstream calls the check-module-exit-code trampoline, a
+// full exit from native code into Go, at every loop header; Go's wasm
+// backend puts a loop in every function, so that exit dominated the run
+// time of Go guests. Here a loop header counts down a counter in the
+// execution context and exits to Go only when it runs out, every
+// wazevoapi.LoopCheckInterval headers. The exit is kept, not replaced by an
+// inline test of the closed flag: native code cannot be preempted, and the
+// exit is where the goroutine running the guest lets the Go scheduler (a
+// stop-the-world, the goroutine that closes the module at its deadline) in.
+func (c *Compiler) insertLoopTerminationCheck() {
+	builder := c.ssaBuilder
+	off := wazevoapi.ExecutionContextOffsetLoopCheckCountdown.U32()
+
+	count := builder.AllocateInstruction().AsLoad(c.execCtxPtrValue, off, ssa.TypeI64).Insert(builder).Return()
+	one := builder.AllocateInstruction().AsIconst64(1).Insert(builder).Return()
+	next := builder.AllocateInstruction().AsIsub(count, one).Insert(builder).Return()
+	builder.AllocateInstruction().AsStore(ssa.OpcodeStore, next, c.execCtxPtrValue, off).Insert(builder)
+	zero := builder.AllocateInstruction().AsIconst64(0).Insert(builder).Return()
+	expired := builder.AllocateInstruction().AsIcmp(next, zero, ssa.IntegerCmpCondSignedLessThan).Insert(builder).Return()
+
+	checkBlk := builder.AllocateBasicBlock()
+	contBlk := builder.AllocateBasicBlock()
+	builder.AllocateInstruction().AsBrnz(expired, ssa.ValuesNil, checkBlk).Insert(builder)
+	c.insertJumpToBlock(ssa.ValuesNil, contBlk)
+
+	builder.SetCurrentBlock(checkBlk)
+	reset := builder.AllocateInstruction().AsIconst64(wazevoapi.LoopCheckInterval).Insert(builder).Return()
+	builder.AllocateInstruction().AsStore(ssa.OpcodeStore, reset, c.execCtxPtrValue, off).Insert(builder)
+	checkModuleExitCodePtr := builder.AllocateInstruction().
+		AsLoad(c.execCtxPtrValue,
+			wazevoapi.ExecutionContextOffsetCheckModuleExitCodeTrampolineAddress.U32(),
+			ssa.TypeI64,
+		).Insert(builder).Return()
+	args := c.allocateVarLengthValues(1, c.execCtxPtrValue)
+	builder.AllocateInstruction().
+		AsCallIndirect(checkModuleExitCodePtr, &c.checkModuleExitCodeSig, args).
+		Insert(builder)
+	c.insertJumpToBlock(ssa.ValuesNil, contBlk)
+
+	// Both blocks have all their predecessors now.
+	builder.Seal(checkBlk)
+	builder.Seal(contBlk)
+	builder.SetCurrentBlock(contBlk)
+}
+
 func (c *Compiler) insertJumpToBlock(args ssa.Values, targetBlk ssa.BasicBlock) {
 	if targetBlk.ReturnBlock() {
 		if c.needListener {
