@@ -50,3 +50,5 @@ require (
 )
 
 replace github.com/tetratelabs/wazero => ./host/internal/third_party/wazero
+
+replace github.com/extism/go-sdk => ./host/internal/third_party/go-sdk
