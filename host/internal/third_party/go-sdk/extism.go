@@ -129,6 +129,41 @@ type Plugin struct {
 	guestRuntime         guestRuntime
 	Adapter              *observe.AdapterBase
 	traceCtx             *observe.TraceCtx
+
+	// jirasync's patch: one handle per export, made on first use. wazero's
+	// ExportedFunction makes a fresh call engine (with a 10 KiB stack) on
+	// every lookup, and the SDK looked up the kernel's exports on every
+	// kernel call. A Plugin serves one call at a time and the kernel never
+	// calls back out, so a handle is never entered twice at once.
+	kernelFns map[string]api.Function
+	mainFns   map[string]api.Function
+	memory    api.Memory
+}
+
+// kernelFunction returns the handle of the Extism kernel's export name.
+func (p *Plugin) kernelFunction(name string) api.Function {
+	return cachedFunction(&p.kernelFns, p.extism, name)
+}
+
+// mainFunction returns the handle of the main module's export name, nil if
+// there is none.
+func (p *Plugin) mainFunction(name string) api.Function {
+	return cachedFunction(&p.mainFns, p.mainModule, name)
+}
+
+func cachedFunction(cache *map[string]api.Function, m api.Module, name string) api.Function {
+	if f, ok := (*cache)[name]; ok {
+		return f
+	}
+	f := m.ExportedFunction(name)
+	if f == nil {
+		return nil // not cached: a typed nil would hide the absence
+	}
+	if *cache == nil {
+		*cache = map[string]api.Function{}
+	}
+	(*cache)[name] = f
+	return f
 }
 
 func logStd(level LogLevel, message string) {
@@ -369,18 +404,18 @@ func (p *Plugin) SetInput(data []byte) (uint64, error) {
 
 // SetInputWithContext sets the input data for the plugin to be used in the next WebAssembly function call.
 func (p *Plugin) SetInputWithContext(ctx context.Context, data []byte) (uint64, error) {
-	_, err := p.extism.ExportedFunction("reset").Call(ctx)
+	_, err := p.kernelFunction("reset").Call(ctx)
 	if err != nil {
 		fmt.Println(err)
 		return 0, errors.New("reset")
 	}
 
-	ptr, err := p.extism.ExportedFunction("alloc").Call(ctx, uint64(len(data)))
+	ptr, err := p.kernelFunction("alloc").Call(ctx, uint64(len(data)))
 	if err != nil {
 		return 0, err
 	}
 	p.Memory().Write(uint32(ptr[0]), data)
-	p.extism.ExportedFunction("input_set").Call(ctx, ptr[0], uint64(len(data)))
+	p.kernelFunction("input_set").Call(ctx, ptr[0], uint64(len(data)))
 	return ptr[0], nil
 }
 
@@ -391,12 +426,12 @@ func (p *Plugin) GetOutput() ([]byte, error) {
 
 // GetOutputWithContext retrieves the output data from the last WebAssembly function call.
 func (p *Plugin) GetOutputWithContext(ctx context.Context) ([]byte, error) {
-	outputOffs, err := p.extism.ExportedFunction("output_offset").Call(ctx)
+	outputOffs, err := p.kernelFunction("output_offset").Call(ctx)
 	if err != nil {
 		return []byte{}, err
 	}
 
-	outputLen, err := p.extism.ExportedFunction("output_length").Call(ctx)
+	outputLen, err := p.kernelFunction("output_length").Call(ctx)
 	if err != nil {
 		return []byte{}, err
 	}
@@ -411,7 +446,10 @@ func (p *Plugin) GetOutputWithContext(ctx context.Context) ([]byte, error) {
 
 // Memory returns the plugin's WebAssembly memory interface.
 func (p *Plugin) Memory() api.Memory {
-	return p.extism.ExportedMemory("memory")
+	if p.memory == nil { // jirasync's patch: looked up once
+		p.memory = p.extism.ExportedMemory("memory")
+	}
+	return p.memory
 }
 
 // GetError retrieves the error message from the last WebAssembly function call, if any.
@@ -421,7 +459,7 @@ func (p *Plugin) GetError() string {
 
 // GetErrorWithContext retrieves the error message from the last WebAssembly function call.
 func (p *Plugin) GetErrorWithContext(ctx context.Context) string {
-	errOffs, err := p.extism.ExportedFunction("error_get").Call(ctx)
+	errOffs, err := p.kernelFunction("error_get").Call(ctx)
 	if err != nil {
 		return ""
 	}
@@ -430,7 +468,7 @@ func (p *Plugin) GetErrorWithContext(ctx context.Context) string {
 		return ""
 	}
 
-	errLen, err := p.extism.ExportedFunction("length").Call(ctx, errOffs[0])
+	errLen, err := p.kernelFunction("length").Call(ctx, errOffs[0])
 	if err != nil {
 		return ""
 	}
@@ -471,7 +509,7 @@ func (p *Plugin) CallWithContext(ctx context.Context, name string, data []byte) 
 
 	ctx = context.WithValue(ctx, InputOffsetKey("inputOffset"), intputOffset)
 
-	var f = p.mainModule.ExportedFunction(name)
+	var f = p.mainFunction(name)
 
 	if f == nil {
 		return 1, []byte{}, fmt.Errorf("unknown function: %s", name)

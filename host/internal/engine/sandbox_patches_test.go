@@ -11,6 +11,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/jirasync/jirasync/plugin/abi"
 )
 
 // spinModule is the smallest guest that never returns and never calls the
@@ -77,4 +79,37 @@ func TestSpinningGuestIsStopped(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("%d spinners stopped in %s", spinners, time.Since(started))
+}
+
+// TestWasmCallAllocations bounds what an empty call allocates on the
+// host. Unpatched, go-sdk made a new wazero call engine (a 10 KiB stack)
+// for each of the half a dozen kernel calls around every export call;
+// host/internal/third_party/go-sdk caches one handle per export.
+func TestWasmCallAllocations(t *testing.T) {
+	ctx := context.Background()
+	_, b := fixture(t)
+	w, err := NewWasm(ctx, memoryHost{}, WasmConfig{Module: realPlugin(t), CacheDir: testCacheDir, PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(ctx)
+	call := func() {
+		if _, err := w.Call(ctx, b, abi.ExportDescribe, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call() // the first call makes the handles
+	const calls = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range calls {
+		call()
+	}
+	runtime.ReadMemStats(&after)
+	perCall := (after.TotalAlloc - before.TotalAlloc) / calls
+	const limit = 16 << 10
+	if perCall > limit {
+		t.Errorf("an empty call allocates %d bytes on the host, want at most %d: are export handles made per call again?", perCall, limit)
+	}
+	t.Logf("an empty call allocates %d bytes", perCall)
 }
