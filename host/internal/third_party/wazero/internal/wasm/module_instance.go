@@ -25,10 +25,10 @@ func (m *ModuleInstance) FailIfClosed() (err error) {
 }
 
 // CloseModuleOnCanceledOrTimeout take a context `ctx`, which might be a Cancel or Timeout context,
-// and spawns the Goroutine to check the context is canceled ot deadline exceeded. If it reaches
-// one of the conditions, it sets the appropriate exit code.
+// and arranges for the module to be closed with the appropriate exit code if the context is
+// canceled or its deadline exceeded.
 //
-// Callers of this function must invoke the returned context.CancelFunc to release the spawned Goroutine.
+// Callers of this function must invoke the returned context.CancelFunc when the call ends.
 func (m *ModuleInstance) CloseModuleOnCanceledOrTimeout(ctx context.Context) context.CancelFunc {
 	// jirasync's patch: no goroutine per call. A context that can never be
 	// done needs no watch; any other gets a callback that runs only if it
@@ -41,8 +41,9 @@ func (m *ModuleInstance) CloseModuleOnCanceledOrTimeout(ctx context.Context) con
 	return func() { stop() }
 }
 
-// closeOnCtxDone is CloseWithCtxErr, deferring the resources' closure to
-// FailIfClosed as closeModuleOnCanceledOrTimeout does (jirasync's patch).
+// closeOnCtxDone is CloseWithCtxErr, except that it leaves the resources'
+// closure to FailIfClosed, which runs on the calling goroutine (as
+// upstream's watchdog goroutine did; jirasync's patch).
 func (m *ModuleInstance) closeOnCtxDone(ctx context.Context) {
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
