@@ -66,11 +66,15 @@ func TestSpinningGuestIsStopped(t *testing.T) {
 		}()
 	}
 	// Every P is (about to be) spinning in guest code: a collection has to
-	// stop them all, and must not wait for their deadlines to do so.
+	// stop them all, and must not wait for their deadlines to do so. (It
+	// takes about 4 ms here, 13-32 ms under -race; without the patch's
+	// synchronous preemption point 25 ms; if compiled code never left for
+	// Go, until the deadline. The bound catches the last.)
 	time.Sleep(50 * time.Millisecond)
 	gcStart := time.Now()
 	runtime.GC()
-	if gc := time.Since(gcStart); gc > timeout/2 {
+	gc := time.Since(gcStart)
+	if gc > timeout/3 {
 		t.Errorf("a garbage collection took %s while guests spun: compiled code is not letting the runtime in", gc)
 	}
 	wg.Wait()
@@ -78,7 +82,7 @@ func TestSpinningGuestIsStopped(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	t.Logf("%d spinners stopped in %s", spinners, time.Since(started))
+	t.Logf("%d spinners stopped in %s; a collection while they spun took %s", spinners, time.Since(started), gc)
 }
 
 // TestWasmCallAllocations bounds what an empty call allocates on the

@@ -23,6 +23,9 @@ type (
 	callEngine struct {
 		internalapi.WazeroOnly
 		stack []byte
+		// loopChecks counts the loop-check exits this engine took, to pace
+		// its yields (jirasync's patch).
+		loopChecks uint64
 		// stackTop is the pointer to the *aligned* top of the stack. This must be updated
 		// whenever the stack is changed. This is passed to the assembly function
 		// at the very beginning of api.Function Call/CallWithStack.
@@ -481,11 +484,18 @@ func (c *callEngine) callWithStack(ctx context.Context, paramResultStack []uint6
 				panic(err)
 			}
 			// jirasync's patch: this exit now comes every
-			// LoopCheckInterval loop headers, not at each, so a
-			// preemption request (a stop-the-world, a goroutine waiting
-			// for this P) rarely finds the goroutine in Go code; yield
-			// here so that it never waits for long.
-			runtime.Gosched()
+			// LoopCheckInterval loop headers, not at each, so an
+			// asynchronous preemption request (a stop-the-world, the end
+			// of a time slice) rarely lands while the goroutine is in Go
+			// code. preemptionPoint takes such a request synchronously;
+			// every loopChecksPerYield exits the goroutine also yields,
+			// so that goroutines waiting for a CPU (an HTTP handler
+			// accepting a delivery) get one within about a millisecond
+			// rather than at the end of a 10 ms time slice.
+			preemptionPoint()
+			if c.loopChecks++; c.loopChecks%loopChecksPerYield == 0 {
+				runtime.Gosched()
+			}
 			c.execCtx.exitCode = wazevoapi.ExitCodeOK
 			afterGoFunctionCallEntrypoint(c.execCtx.goCallReturnAddress, c.execCtxPtr,
 				uintptr(unsafe.Pointer(c.execCtx.stackPointerBeforeGoCall)), c.execCtx.framePointerBeforeGoCall)
@@ -895,3 +905,19 @@ func snapshotRecoverFn(c *callEngine) {
 // Fails to compile if compiled code's offset of loopCheckCountdown drifts
 // from the field's place (jirasync's patch).
 var _ = [1]struct{}{}[unsafe.Offsetof(executionContext{}.loopCheckCountdown)-uintptr(wazevoapi.ExecutionContextOffsetLoopCheckCountdown)]
+
+// loopChecksPerYield is how many loop-check exits a call makes between two
+// yields to the Go scheduler (jirasync's patch): 64 x LoopCheckInterval
+// loop headers is about a millisecond of Go guest code.
+const loopChecksPerYield = 64
+
+// preemptionPoint is a synchronous preemption point (jirasync's patch): its
+// prologue's stack check is where a pending preemption request takes
+// effect. It must be neither inlined nor a leaf, which the compiler would
+// mark nosplit, without the check.
+//
+//go:noinline
+func preemptionPoint() { preemptionPointLeaf() }
+
+//go:noinline
+func preemptionPointLeaf() {}
