@@ -49,3 +49,7 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
+
+replace github.com/tetratelabs/wazero => ./host/internal/third_party/wazero
+
+replace github.com/extism/go-sdk => ./host/internal/third_party/go-sdk

@@ -91,9 +91,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 	fmt.Printf("\nend to end (2 cores, loopback, durable SQLite)          wasm      native   goal\n")
 	fmt.Printf("  deliveries accepted per second              %9.0f  %9.0f   >= 3000\n", results["wasm accepted/s"], results["native accepted/s"])
 	fmt.Printf("  deliveries processed per second             %9.0f  %9.0f   wasm/native %.2f (>= 0.7)\n", results["wasm processed/s"], results["native processed/s"], ratio)
-	fmt.Printf("  p99 accept latency at 1000/s (ms)           %9.1f  %9.1f   <= 10\n", results["wasm p99-ms@1000/s"], results["native p99-ms@1000/s"])
-	fmt.Printf("  start to ready, warm cache (ms)             %9.0f  %9.0f   <= 250\n", results["wasm start-ms"], results["native start-ms"])
-	fmt.Printf("  peak resident memory (MB)                   %9.0f  %9.0f   <= 150\n", results["wasm rss-MB"], results["native rss-MB"])
+	fmt.Printf("  p99 accept latency at 1000/s (ms)           %9.1f  %9.1f   <= 50 while processing runs\n", results["wasm p99-ms@1000/s"], results["native p99-ms@1000/s"])
+	fmt.Printf("  start to ready, warm cache (ms)             %9.0f  %9.0f   <= 250, not worse than before\n", results["wasm start-ms"], results["native start-ms"])
+	fmt.Printf("  peak resident memory (MB)                   %9.0f  %9.0f   <= 150, not worse than before\n", results["wasm rss-MB"], results["native rss-MB"])
 }
 
 // sendAll sends n deliveries from 16 clients, spread round robin over

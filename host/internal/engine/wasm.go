@@ -80,9 +80,7 @@ func NewWasm(ctx context.Context, caps Host, cfg WasmConfig) (*Wasm, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	// Without CloseOnContextDone a guest in an endless loop ignores its
-	// deadline: wazero only checks the context when told to.
-	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
+	rc := sandboxRuntimeConfig()
 	if cfg.CacheDir != "" {
 		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
 			return nil, fmt.Errorf("compilation cache: %w", err)
@@ -126,6 +124,16 @@ func NewWasm(ctx context.Context, caps Host, cfg WasmConfig) (*Wasm, error) {
 	}
 	go w.prewarm()
 	return w, nil
+}
+
+// sandboxRuntimeConfig is the wazero configuration every plugin runs under.
+// Without CloseOnContextDone a guest in an endless loop ignores its
+// deadline: wazero only checks the context when told to. The check costs
+// an exit from native code to Go; our patched wazero
+// (host/internal/third_party/wazero) takes it every 1,024 loop headers
+// instead of at each one.
+func sandboxRuntimeConfig() wazero.RuntimeConfig {
+	return wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
 }
 
 // prewarm fills the pool in the background, so that the first deliveries
