@@ -68,12 +68,30 @@ type Email struct {
 	Verified bool   `json:"verified"`
 }
 
-// Group is a platform issue group. A nil Assignee is unassigned.
+// Group is a platform issue group. A nil Assignee is unassigned. Status
+// is StatusUnresolved or StatusResolved; "" is taken as unresolved on
+// input (a group written before groups had a status, or by a client that
+// does not know of it), and is never answered.
 type Group struct {
 	ID       string  `json:"id"`
 	Project  string  `json:"project"`
 	Title    string  `json:"title"`
 	Assignee *string `json:"assignee"`
+	Status   string  `json:"status,omitempty"`
+}
+
+// A group's statuses.
+const (
+	StatusUnresolved = "unresolved"
+	StatusResolved   = "resolved"
+)
+
+// GroupStatus is the status s stands for: "" is unresolved.
+func GroupStatus(s string) string {
+	if s == "" {
+		return StatusUnresolved
+	}
+	return s
 }
 
 // Link ties a group to a Jira issue of one installation.

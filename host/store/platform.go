@@ -48,7 +48,7 @@ const usersByEmailQuery = `
 // installation in one of n organizations.
 func linkedGroupsQuery(n int) string {
 	return `
-		SELECT g.id, g.project_id, g.title, g.assignee_id, p.organization_id
+		SELECT g.id, g.project_id, g.title, g.assignee_id, g.status, p.organization_id
 		FROM group_links l
 		JOIN issue_groups g ON g.id = l.group_id
 		JOIN projects p ON p.id = g.project_id
@@ -89,8 +89,8 @@ func (s *Store) UsersByEmail(ctx context.Context, email string) ([]UserMatch, er
 func (s *Store) Group(ctx context.Context, id string) (Group, error) {
 	g := Group{ID: id}
 	var assignee sql.NullString
-	err := s.db.QueryRowContext(ctx, `SELECT project_id, title, assignee_id FROM issue_groups WHERE id = ?`, id).
-		Scan(&g.Project, &g.Title, &assignee)
+	err := s.db.QueryRowContext(ctx, `SELECT project_id, title, assignee_id, status FROM issue_groups WHERE id = ?`, id).
+		Scan(&g.Project, &g.Title, &assignee, &g.Status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return g, fmt.Errorf("group %q: %w", id, ErrNotFound)
 	}
@@ -119,7 +119,7 @@ func (s *Store) LinkedGroups(ctx context.Context, installationID, issueKey strin
 	for rows.Next() {
 		var g LinkedGroup
 		var assignee sql.NullString
-		if err := rows.Scan(&g.ID, &g.Project, &g.Title, &assignee, &g.Organization); err != nil {
+		if err := rows.Scan(&g.ID, &g.Project, &g.Title, &assignee, &g.Status, &g.Organization); err != nil {
 			return nil, err
 		}
 		if assignee.Valid {

@@ -32,7 +32,7 @@ CREATE INDEX IF NOT EXISTS emails_by_address ON emails(folded);
 CREATE TABLE IF NOT EXISTS members (user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
 	project_id TEXT NOT NULL REFERENCES projects(id), PRIMARY KEY (user_id, project_id));
 CREATE TABLE IF NOT EXISTS issue_groups (id TEXT PRIMARY KEY, project TEXT NOT NULL REFERENCES projects(id), title TEXT NOT NULL,
-	assignee TEXT REFERENCES users(id));
+	assignee TEXT REFERENCES users(id), status TEXT NOT NULL DEFAULT 'unresolved');
 CREATE TABLE IF NOT EXISTS jira_links (group_id TEXT NOT NULL REFERENCES issue_groups(id), installation TEXT NOT NULL,
 	issue_key TEXT NOT NULL, PRIMARY KEY (installation, issue_key, group_id));
 CREATE TABLE IF NOT EXISTS jira_reach (installation TEXT NOT NULL, organization TEXT NOT NULL REFERENCES organizations(id),
@@ -114,9 +114,10 @@ func (l *loader) User(_ string, u platform.User) error {
 }
 
 func (l *loader) Group(_ string, g platform.Group) error {
-	return l.exec(`INSERT INTO issue_groups(id, project, title, assignee) VALUES (?, ?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET project = excluded.project, title = excluded.title, assignee = excluded.assignee`,
-		g.ID, g.Project, g.Title, g.Assignee)
+	return l.exec(`INSERT INTO issue_groups(id, project, title, assignee, status) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET project = excluded.project, title = excluded.title, assignee = excluded.assignee,
+			status = excluded.status`,
+		g.ID, g.Project, g.Title, g.Assignee, platform.GroupStatus(g.Status))
 }
 
 func (l *loader) Link(_ string, k platform.Link) error {
@@ -178,7 +179,7 @@ func (t *Tracker) LinkedGroups(ctx context.Context, installation, issueKey strin
 	for _, o := range orgs {
 		args = append(args, o)
 	}
-	rows, err := t.db.QueryContext(ctx, `SELECT g.id, g.project, g.title, g.assignee, p.organization
+	rows, err := t.db.QueryContext(ctx, `SELECT g.id, g.project, g.title, g.assignee, g.status, p.organization
 		FROM jira_links l
 		JOIN issue_groups g ON g.id = l.group_id
 		JOIN projects p ON p.id = g.project
@@ -192,7 +193,7 @@ func (t *Tracker) LinkedGroups(ctx context.Context, installation, issueKey strin
 	var out []platform.LinkedGroup
 	for rows.Next() {
 		var g platform.LinkedGroup
-		if err := rows.Scan(&g.ID, &g.Project, &g.Title, &g.Assignee, &g.Organization); err != nil {
+		if err := rows.Scan(&g.ID, &g.Project, &g.Title, &g.Assignee, &g.Status, &g.Organization); err != nil {
 			return nil, err
 		}
 		out = append(out, g)

@@ -298,6 +298,9 @@ type (
 		// Assignee is required and may be null: raw, to tell null
 		// from missing.
 		Assignee json.RawMessage `json:"assignee"`
+		// Status is optional (added within v1, docs/PLATFORM.md): a
+		// platform that does not send it has unresolved groups.
+		Status string `json:"status"`
 	}
 	groupsAnswer struct {
 		Groups *[]groupJSON `json:"groups"`
@@ -420,13 +423,15 @@ func (c *Client) LinkedGroups(ctx context.Context, installation, issueKey string
 		if m := missing(at, "id", g.ID, "project", g.Project, "title", g.Title, "organization", g.Organization, "assignee", g.Assignee); m != "" {
 			return nil, c.broken(call, 200, "%s", m)
 		}
-		lg := platform.LinkedGroup{Group: platform.Group{ID: *g.ID, Project: *g.Project, Title: *g.Title}, Organization: *g.Organization}
+		lg := platform.LinkedGroup{Group: platform.Group{ID: *g.ID, Project: *g.Project, Title: *g.Title, Status: g.Status},
+			Organization: *g.Organization}
 		if err := json.Unmarshal(g.Assignee, &lg.Assignee); err != nil {
 			return nil, c.broken(call, 200, "%s.assignee: want a string or null", at)
 		}
 		if err := lg.Group.Validate(); err != nil {
 			return nil, c.broken(call, 200, "%v", platform.In(at, err))
 		}
+		lg.Status = platform.GroupStatus(lg.Status)
 		switch {
 		case !slices.Contains(asked, lg.Organization):
 			// A group of an organization not asked for is out of the

@@ -135,6 +135,8 @@ func TestAnswersBreakingTheContract(t *testing.T) {
 			`{"groups":[{"id":"g1","project":"backend","title":"","organization":"acme"}]}`, 200, "groups[0].assignee: missing"},
 		{"assignee a number", "linked-groups", js,
 			`{"groups":[{"id":"g1","project":"backend","title":"","organization":"acme","assignee":5}]}`, 200, "groups[0].assignee: want a string or null"},
+		{"status not one of the two", "linked-groups", js,
+			`{"groups":[{"id":"g1","project":"backend","title":"","organization":"acme","assignee":null,"status":"done"}]}`, 200, "groups[0].status: want"},
 		{"group of an organization not asked for", "linked-groups", js,
 			`{"groups":[{"id":"g9","project":"ops","title":"","organization":"globex","assignee":null}]}`, 200, `"globex" was not asked for`},
 		{"verified a string", "users", js, `{"users":[{"id":"alice","verified":"yes","projects":[]}]}`, 200, "want true or false"},

@@ -49,7 +49,7 @@ func seed() Seed {
 				{ID: "bob", Emails: []platform.Email{{Address: "bob@example.com", Verified: true}}},
 			},
 			Groups: []platform.Group{
-				{ID: "g2", Project: "backend", Title: "Timeouts", Assignee: ptr("bob")},
+				{ID: "g2", Project: "backend", Title: "Timeouts", Assignee: ptr("bob"), Status: platform.StatusResolved},
 				{ID: "g1", Project: "frontend", Title: "Crash"},
 				{ID: "g3", Project: "ops", Title: "Disk full"},
 				{ID: "g4", Project: "backend", Title: "Not linked"},
@@ -81,13 +81,13 @@ func Run(t *testing.T, newInstance New) {
 		for _, tc := range []struct {
 			name, installation, key string
 			orgs                    []string
-			want                    []string // "group@organization:assignee"
+			want                    []string // "group@organization:assignee/status"
 		}{
-			{"by id, with organization and assignee", "jira", "APP-1", []string{"acme", "globex"}, []string{"g1@acme:", "g2@acme:bob"}},
+			{"by id, with organization and assignee", "jira", "APP-1", []string{"acme", "globex"}, []string{"g1@acme:/unresolved", "g2@acme:bob/resolved"}},
 			{"organization not served by the installation", "jira", "APP-1", []string{"globex"}, nil},
-			{"served by another installation", "jira2", "APP-1", []string{"globex"}, []string{"g3@globex:"}},
+			{"served by another installation", "jira2", "APP-1", []string{"globex"}, []string{"g3@globex:/unresolved"}},
 			{"only the organizations asked for", "jira2", "APP-1", []string{"acme"}, nil},
-			{"other issue", "jira", "APP-2", []string{"acme"}, []string{"g2@acme:bob"}},
+			{"other issue", "jira", "APP-2", []string{"acme"}, []string{"g2@acme:bob/resolved"}},
 			{"no organizations", "jira", "APP-1", nil, nil},
 			{"unknown issue", "jira", "APP-9", []string{"acme"}, nil},
 			{"unknown installation", "nope", "APP-1", []string{"acme"}, nil},
@@ -103,7 +103,7 @@ func Run(t *testing.T, newInstance New) {
 					if g.Assignee != nil {
 						a = *g.Assignee
 					}
-					got = append(got, g.ID+"@"+g.Organization+":"+a)
+					got = append(got, g.ID+"@"+g.Organization+":"+a+"/"+g.Status)
 					if g.Project == "" {
 						t.Errorf("group %s without its project", g.ID)
 					}
