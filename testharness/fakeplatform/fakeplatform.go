@@ -276,6 +276,8 @@ type assignments struct {
 		Group    string  `json:"group"`
 		Assignee *string `json:"assignee"`
 	} `json:"assignments"`
+	// Statuses are optional (added within v1).
+	Statuses []platform.StatusChange `json:"statuses"`
 }
 
 func readAssignments(w http.ResponseWriter, r *http.Request) (assignments, bool) {
@@ -321,6 +323,24 @@ func (s *Server) reach(a assignments) (changed int, code, msg string) {
 			changed++
 		}
 		now[as.Group] = as.Assignee
+	}
+	status := map[string]string{}
+	for i, sc := range a.Statuses {
+		g, ok := s.groups[sc.Group]
+		if !ok || !s.linkedTo[sc.Group][a.Installation] || !slices.Contains(a.Organizations, s.projects[g.project]) {
+			return 0, "denied", fmt.Sprintf("statuses[%d]: group %q is not linked to installation %q through an organization it serves", i, sc.Group, a.Installation)
+		}
+		if sc.Status != platform.StatusResolved && sc.Status != platform.StatusUnresolved {
+			return 0, "invalid_status", fmt.Sprintf("statuses[%d].status: %q is not unresolved or resolved", i, sc.Status)
+		}
+		current, seen := status[sc.Group]
+		if !seen {
+			current = g.status
+		}
+		if current != sc.Status {
+			changed++
+		}
+		status[sc.Group] = sc.Status
 	}
 	return changed, "", ""
 }
@@ -395,6 +415,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, as := range a.Assignments {
 		s.groups[as.Group].assignee = as.Assignee
+	}
+	for _, sc := range a.Statuses {
+		s.groups[sc.Group].status = sc.Status
 	}
 	rec.Applied++
 	rec.Changed = changed

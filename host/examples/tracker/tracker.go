@@ -19,7 +19,7 @@ type Tracker struct {
 }
 
 // schema is the tracker's. jira_reach says which organizations' groups a
-// Jira installation may change: CheckAssignments and Apply name only the
+// Jira installation may change: Check and Apply name only the
 // installation, so the platform keeps this itself. jira_applies makes
 // Apply idempotent by its key.
 const schema = `
@@ -235,21 +235,29 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// check counts how many of as would change a group, or refuses one that
-// is not linked to the installation through an organization it may
-// change.
-func check(ctx context.Context, q queryer, installation string, as []platform.Assignment) (int, error) {
+// reachable reads a group's assignee and status, or refuses one that is
+// not linked to the installation through an organization it may change.
+func reachable(ctx context.Context, q queryer, installation, group string) (assignee sql.NullString, status string, err error) {
+	err = q.QueryRowContext(ctx, `SELECT g.assignee, g.status FROM issue_groups g
+		JOIN projects p ON p.id = g.project
+		JOIN jira_reach r ON r.organization = p.organization AND r.installation = ?
+		WHERE g.id = ? AND EXISTS (SELECT 1 FROM jira_links l WHERE l.group_id = g.id AND l.installation = r.installation)`,
+		installation, group).Scan(&assignee, &status)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = fmt.Errorf("group %q is not linked to installation %q: %w", group, installation, platform.ErrDenied)
+	}
+	return assignee, status, err
+}
+
+// check counts how many of the changes would change a group, or refuses
+// them all if one names a group out of the installation's reach.
+func check(ctx context.Context, q queryer, installation string, ch platform.Changes) (int, error) {
+	if err := ch.Validate(); err != nil {
+		return 0, err
+	}
 	changed := 0
-	for _, a := range as {
-		var assignee sql.NullString
-		err := q.QueryRowContext(ctx, `SELECT g.assignee FROM issue_groups g
-			JOIN projects p ON p.id = g.project
-			JOIN jira_reach r ON r.organization = p.organization AND r.installation = ?
-			WHERE g.id = ? AND EXISTS (SELECT 1 FROM jira_links l WHERE l.group_id = g.id AND l.installation = r.installation)`,
-			installation, a.Group).Scan(&assignee)
-		if errors.Is(err, sql.ErrNoRows) {
-			return 0, fmt.Errorf("group %q is not linked to installation %q: %w", a.Group, installation, platform.ErrDenied)
-		}
+	for _, a := range ch.Assignments {
+		assignee, _, err := reachable(ctx, q, installation, a.Group)
 		if err != nil {
 			return 0, err
 		}
@@ -257,26 +265,40 @@ func check(ctx context.Context, q queryer, installation string, as []platform.As
 			changed++
 		}
 	}
+	for _, sc := range ch.Statuses {
+		_, status, err := reachable(ctx, q, installation, sc.Group)
+		if err != nil {
+			return 0, err
+		}
+		if status != sc.Status {
+			changed++
+		}
+	}
 	return changed, nil
 }
 
-// CheckAssignments implements platform.Platform.
-func (t *Tracker) CheckAssignments(ctx context.Context, installation string, as []platform.Assignment) (int, error) {
-	return check(ctx, t.db, installation, as)
+// Check implements platform.Platform.
+func (t *Tracker) Check(ctx context.Context, installation string, ch platform.Changes) (int, error) {
+	return check(ctx, t.db, installation, ch)
 }
 
 // Apply implements platform.Platform: all or nothing, once per key.
-func (t *Tracker) Apply(ctx context.Context, key platform.ApplyKey, as []platform.Assignment) (changed int, err error) {
+func (t *Tracker) Apply(ctx context.Context, key platform.ApplyKey, ch platform.Changes) (changed int, err error) {
 	err = t.tx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT changed FROM jira_applies WHERE apply_key = ?`, key.String()).Scan(&changed)
 		if err == nil || !errors.Is(err, sql.ErrNoRows) {
 			return err // applied before (nothing to do), or failed
 		}
-		if changed, err = check(ctx, tx, key.Installation, as); err != nil {
+		if changed, err = check(ctx, tx, key.Installation, ch); err != nil {
 			return err
 		}
-		for _, a := range as {
+		for _, a := range ch.Assignments {
 			if _, err := tx.ExecContext(ctx, `UPDATE issue_groups SET assignee = ? WHERE id = ?`, a.Assignee, a.Group); err != nil {
+				return err
+			}
+		}
+		for _, sc := range ch.Statuses {
+			if _, err := tx.ExecContext(ctx, `UPDATE issue_groups SET status = ? WHERE id = ?`, sc.Status, sc.Group); err != nil {
 				return err
 			}
 		}

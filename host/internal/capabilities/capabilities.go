@@ -290,7 +290,7 @@ func (s *Set) groupsAssign(ctx context.Context, b *Binding, req []byte) any {
 	for _, a := range r.Assignments {
 		as = append(as, platform.Assignment{Group: a.Group, Assignee: a.Assignee})
 	}
-	changed, err := s.Platform.CheckAssignments(ctx, b.Installation.ID, as)
+	changed, err := s.Platform.Check(ctx, b.Installation.ID, platform.Changes{Assignments: as})
 	if err != nil {
 		return abi.GroupsAssignResponse{Fault: abi.Fault{Error: storeError(b, "groups_assign", err)}}
 	}

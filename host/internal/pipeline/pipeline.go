@@ -496,10 +496,10 @@ func (p *Pipeline) applyExternally(ctx context.Context, log *slog.Logger, d stor
 		case store.ReserveStale:
 			return res // Finish records it stale
 		case store.ReserveApply:
-			if len(res.outcome.Assignments) > 0 {
+			if res.outcome.Changes().Len() > 0 {
 				key := platform.ApplyKey{Installation: d.Installation, Delivery: d.ID, Round: d.AttemptBase, IssueKey: res.outcome.IssueKey}
 				start := time.Now()
-				changed, err := p.platform.Apply(ctx, key, res.outcome.Assignments)
+				changed, err := p.platform.Apply(ctx, key, res.outcome.Changes())
 				// As the host functions map the platform's failures: a
 				// refusal fails the delivery, a broken answer is internal.
 				if code, known := capabilities.PlatformCode(err); known {
