@@ -456,6 +456,11 @@ func (p *Pipeline) run(ctx context.Context, log *slog.Logger, d store.Delivery) 
 		js, _ := json.Marshal(sum)
 		o.Status, o.HTTPStatus, o.Summary = store.DeliveryDone, http.StatusOK, string(js)
 		o.Synced, o.Ignored, o.Assignments = sum.Outcome == abi.OutcomeSynced, sum.Outcome == abi.OutcomeIgnored, b.Staged
+		o.Statuses = b.StagedStatuses
+		// A delivery that stages changes is ordered against its issue's
+		// others, whatever its outcome says of the assignee (a status
+		// synced while the assignee had no email).
+		o.Synced = o.Synced || len(b.Staged)+len(b.StagedStatuses) > 0
 		if sum.IssueKey != "" {
 			o.IssueKey = sum.IssueKey
 		}
