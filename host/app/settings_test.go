@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,29 +8,10 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jirasync/jirasync/host/store"
 )
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func orgsOf(t *testing.T, a *App) []store.InstallationOrg {
 	t.Helper()
@@ -46,7 +26,7 @@ func orgsOf(t *testing.T, a *App) []store.InstallationOrg {
 // serves read and change over the management API; bad settings are a 400
 // naming the field and change nothing; each change is logged.
 func TestOrgSettingsAPI(t *testing.T) {
-	var logs syncBuffer
+	var logs lockedBuffer
 	a, srv, _ := newTestAppConfig(t, func(c *Config) {
 		c.AdminToken = testAdminToken
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))

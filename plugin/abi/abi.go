@@ -158,14 +158,14 @@ const (
 
 // Summary tells what one delivery did; the webhook answers with it.
 type Summary struct {
-	Outcome    string        `json:"outcome"`
-	Reason     string        `json:"reason,omitempty"`
-	IssueKey   string        `json:"issue_key,omitempty"`
-	Email      string        `json:"email,omitempty"`
-	Assigned   int           `json:"assigned"`
-	Unassigned int           `json:"unassigned"`
-	Unchanged  int           `json:"unchanged"`
-	Skipped    int           `json:"skipped"`
+	Outcome    string `json:"outcome"`
+	Reason     string `json:"reason,omitempty"`
+	IssueKey   string `json:"issue_key,omitempty"`
+	Email      string `json:"email,omitempty"`
+	Assigned   int    `json:"assigned"`
+	Unassigned int    `json:"unassigned"`
+	Unchanged  int    `json:"unchanged"`
+	Skipped    int    `json:"skipped"`
 	// Resolved and Unresolved (since 1.3) count the groups whose status
 	// the delivery set that way (inbound status sync).
 	Resolved   int           `json:"resolved,omitempty"`

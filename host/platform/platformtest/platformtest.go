@@ -97,13 +97,8 @@ func Run(t *testing.T, newInstance New) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var got []string
+				got := describe(groups)
 				for _, g := range groups {
-					a := ""
-					if g.Assignee != nil {
-						a = *g.Assignee
-					}
-					got = append(got, g.ID+"@"+g.Organization+":"+a+"/"+g.Status)
 					if g.Project == "" {
 						t.Errorf("group %s without its project", g.ID)
 					}
@@ -224,17 +219,22 @@ func assertStatuses(t *testing.T, in Instance, want ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
+	if got := describe(groups); !reflect.DeepEqual(got, want) {
+		t.Fatalf("groups of APP-1: %v, want %v", got, want)
+	}
+}
+
+// describe writes groups as "group@organization:assignee/status".
+func describe(groups []platform.LinkedGroup) []string {
+	var out []string
 	for _, g := range groups {
 		a := ""
 		if g.Assignee != nil {
 			a = *g.Assignee
 		}
-		got = append(got, g.ID+"@"+g.Organization+":"+a+"/"+g.Status)
+		out = append(out, g.ID+"@"+g.Organization+":"+a+"/"+g.Status)
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("groups of APP-1: %v, want %v", got, want)
-	}
+	return out
 }
 
 func assertAssignee(t *testing.T, in Instance, group string, want *string) {
