@@ -24,6 +24,7 @@ const DeliveriesPath = "/extensions/jira-server/deliveries"
 var templateFS embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"mappings": formatMappings,
 	"time": func(ms int64) string {
 		if ms == 0 {
 			return ""

@@ -25,12 +25,13 @@ import (
 type tracker struct {
 	mu       sync.Mutex
 	assignee map[string]*string           // by group
+	status   map[string]string            // by group
 	applied  map[platform.ApplyKey]int    // Apply's idempotency record
 	reach    map[string]map[string]string // installation → group → organization
 }
 
 func newTracker() *tracker {
-	return &tracker{assignee: map[string]*string{"g1": nil}, applied: map[platform.ApplyKey]int{},
+	return &tracker{assignee: map[string]*string{"g1": nil}, status: map[string]string{"g1": platform.StatusUnresolved}, applied: map[platform.ApplyKey]int{},
 		reach: map[string]map[string]string{"jira1": {"g1": "acme"}}}
 }
 
@@ -46,7 +47,7 @@ func (t *tracker) LinkedGroups(_ context.Context, installation, issueKey string,
 		return nil, nil
 	}
 	return []platform.LinkedGroup{{Group: platform.Group{ID: "g1", Project: "backend", Title: "API timeouts",
-		Assignee: t.assignee["g1"]}, Organization: org}}, nil
+		Assignee: t.assignee["g1"], Status: t.status["g1"]}, Organization: org}}, nil
 }
 
 func (t *tracker) UsersByEmail(_ context.Context, email string) ([]platform.UserMatch, error) {
@@ -56,17 +57,28 @@ func (t *tracker) UsersByEmail(_ context.Context, email string) ([]platform.User
 	return []platform.UserMatch{{ID: "alice", Verified: true, Projects: []string{"backend"}}}, nil
 }
 
-func (t *tracker) CheckAssignments(_ context.Context, installation string, as []platform.Assignment) (int, error) {
+func (t *tracker) Check(_ context.Context, installation string, ch platform.Changes) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.check(installation, as)
+	return t.check(installation, ch)
 }
 
-// check counts the changes as would make, or refuses a group out of the
+// check counts the changes ch would make, or refuses a group out of the
 // installation's reach.
-func (t *tracker) check(installation string, as []platform.Assignment) (int, error) {
+func (t *tracker) check(installation string, ch platform.Changes) (int, error) {
+	if err := ch.Validate(); err != nil {
+		return 0, err
+	}
 	changed := 0
-	for _, a := range as {
+	for _, sc := range ch.Statuses {
+		if _, ok := t.reach[installation][sc.Group]; !ok {
+			return 0, fmt.Errorf("group %s: %w", sc.Group, platform.ErrDenied)
+		}
+		if t.status[sc.Group] != sc.Status {
+			changed++
+		}
+	}
+	for _, a := range ch.Assignments {
 		if _, ok := t.reach[installation][a.Group]; !ok {
 			return 0, fmt.Errorf("group %s: %w", a.Group, platform.ErrDenied)
 		}
@@ -77,18 +89,21 @@ func (t *tracker) check(installation string, as []platform.Assignment) (int, err
 	return changed, nil
 }
 
-func (t *tracker) Apply(_ context.Context, key platform.ApplyKey, as []platform.Assignment) (int, error) {
+func (t *tracker) Apply(_ context.Context, key platform.ApplyKey, ch platform.Changes) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if n, ok := t.applied[key]; ok {
 		return n, nil // applied before: nothing to do
 	}
-	n, err := t.check(key.Installation, as)
+	n, err := t.check(key.Installation, ch)
 	if err != nil {
 		return 0, err
 	}
-	for _, a := range as {
+	for _, a := range ch.Assignments {
 		t.assignee[a.Group] = a.Assignee
+	}
+	for _, sc := range ch.Statuses {
+		t.status[sc.Group] = sc.Status
 	}
 	t.applied[key] = n
 	return n, nil

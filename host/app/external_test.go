@@ -109,7 +109,7 @@ func TestExternalPlatformAppliesOnceInOrder(t *testing.T) {
 		t.Fatalf("%d deliveries done, want 2", len(ds))
 	}
 	bob := "bob"
-	n, err := ext.Apply(ctx, platform.ApplyKey{Installation: "jira1", Delivery: ds[0].ID}, []platform.Assignment{{Group: "g1", Assignee: &bob}})
+	n, err := ext.Apply(ctx, platform.ApplyKey{Installation: "jira1", Delivery: ds[0].ID}, platform.Changes{Assignments: []platform.Assignment{{Group: "g1", Assignee: &bob}}})
 	if err != nil || assignee(ext) != "alice" {
 		t.Fatalf("re-applying the last delivery's key: %d, %v, g1 = %q; want no change", n, err, assignee(ext))
 	}

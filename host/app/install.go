@@ -45,6 +45,7 @@ func (a *App) installRoutes() {
 	a.mux.HandleFunc("GET "+InstallationsPath, a.admin(a.listInstallations))
 	a.mux.HandleFunc("GET "+InstallationsPath+"/{id}", a.admin(a.showInstallation))
 	a.mux.HandleFunc("POST "+InstallationsPath+"/{id}/organizations", a.admin(a.setInstallationOrg))
+	a.settingsRoutes()
 	a.mux.HandleFunc("POST "+InstallationsPath+"/{id}/uninstall", a.admin(a.uninstall))
 }
 
@@ -453,43 +454,6 @@ func (a *App) showInstallation(w http.ResponseWriter, r *http.Request) {
 		p.Connected = r.URL.Query().Get("connected") != ""
 		render(w, http.StatusOK, "installation.html", p)
 	}
-}
-
-// setInstallationOrg adds an organization to those an installation serves,
-// or switches its inbound assignee sync.
-func (a *App) setInstallationOrg(w http.ResponseWriter, r *http.Request) {
-	in, ok := a.installationOrAnswer(w, r)
-	if !ok {
-		return
-	}
-	org, inbound := r.PostFormValue("organization"), r.PostFormValue("inbound_assignee") != ""
-	orgs, err := a.platform.Organizations(r.Context())
-	if err != nil {
-		a.storeDown(w, err)
-		return
-	}
-	known := false
-	for _, o := range orgs {
-		known = known || o.ID == org
-	}
-	if !known {
-		a.message(w, http.StatusBadRequest, "Unknown organization", "There is no organization "+org+".")
-		return
-	}
-	found := false
-	for i := range in.Organizations {
-		if in.Organizations[i].ID == org {
-			in.Organizations[i].InboundAssignee, found = inbound, true
-		}
-	}
-	if !found {
-		in.Organizations = append(in.Organizations, store.InstallationOrg{ID: org, InboundAssignee: inbound})
-	}
-	if err := a.PutInstallation(r.Context(), in); err != nil {
-		a.storeDown(w, err)
-		return
-	}
-	http.Redirect(w, r, InstallationsPath+"/"+in.ID, http.StatusSeeOther)
 }
 
 // uninstall removes the webhook on Jira, then the credentials. If Jira

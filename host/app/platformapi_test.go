@@ -93,7 +93,7 @@ func TestPlatformAPIRoundTrip(t *testing.T) {
 		t.Fatalf("PUT user answered %s, want the stored %s", jsonOf(got), want)
 	}
 	got = e.must("PUT", "/api/v1/groups/g2", `{"id":"g2","project":"ops","title":"Disk full","assignee":"bob"}`, 200)
-	if jsonOf(got) != `{"assignee":"bob","id":"g2","project":"ops","title":"Disk full"}` {
+	if jsonOf(got) != `{"assignee":"bob","id":"g2","project":"ops","status":"unresolved","title":"Disk full"}` {
 		t.Fatalf("PUT group answered %s", jsonOf(got))
 	}
 	e.must("PUT", "/api/v1/groups/g2/links/jira1/OPS-7", ``, 200)

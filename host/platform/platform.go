@@ -68,12 +68,30 @@ type Email struct {
 	Verified bool   `json:"verified"`
 }
 
-// Group is a platform issue group. A nil Assignee is unassigned.
+// Group is a platform issue group. A nil Assignee is unassigned. Status
+// is StatusUnresolved or StatusResolved; "" is taken as unresolved on
+// input (a group written before groups had a status, or by a client that
+// does not know of it), and is never answered.
 type Group struct {
 	ID       string  `json:"id"`
 	Project  string  `json:"project"`
 	Title    string  `json:"title"`
 	Assignee *string `json:"assignee"`
+	Status   string  `json:"status,omitempty"`
+}
+
+// A group's statuses.
+const (
+	StatusUnresolved = "unresolved"
+	StatusResolved   = "resolved"
+)
+
+// GroupStatus is the status s stands for: "" is unresolved.
+func GroupStatus(s string) string {
+	if s == "" {
+		return StatusUnresolved
+	}
+	return s
 }
 
 // Link ties a group to a Jira issue of one installation.
@@ -101,6 +119,34 @@ type UserMatch struct {
 type Assignment struct {
 	Group    string  `json:"group"`
 	Assignee *string `json:"assignee"`
+}
+
+// StatusChange sets one group's status: StatusResolved or
+// StatusUnresolved.
+type StatusChange struct {
+	Group  string `json:"group"`
+	Status string `json:"status"`
+}
+
+// Changes are what one delivery changes of groups: assignees and
+// statuses, applied together.
+type Changes struct {
+	Assignments []Assignment
+	Statuses    []StatusChange
+}
+
+// Len is the number of changes, each counted on its own.
+func (c Changes) Len() int { return len(c.Assignments) + len(c.Statuses) }
+
+// Validate checks the statuses' values; reach and existence are the
+// platform's to check.
+func (c Changes) Validate() error {
+	for i, sc := range c.Statuses {
+		if sc.Status != StatusResolved && sc.Status != StatusUnresolved {
+			return fieldErr(fmt.Sprintf("statuses[%d].status", i), "want %q or %q, got %q", StatusUnresolved, StatusResolved, sc.Status)
+		}
+	}
+	return nil
 }
 
 // ApplyKey identifies one delivery's assignments: applying under a key
@@ -136,16 +182,17 @@ type Platform interface {
 	// UsersByEmail finds the users having an address equal to email,
 	// ignoring case and surrounding space, oldest user first.
 	UsersByEmail(ctx context.Context, email string) ([]UserMatch, error)
-	// CheckAssignments reports how many of as would change a group, or
-	// ErrDenied if one names a group the installation may not change. It
-	// changes nothing: the plugin's request is staged, and applied once
-	// the delivery is known not to be stale.
-	CheckAssignments(ctx context.Context, installation string, as []Assignment) (changed int, err error)
-	// Apply sets the assignees of one delivery, all or none, and reports
-	// how many groups changed. A key applied before changes nothing and
-	// reports what its first apply did. key.Installation's reach is
-	// checked as in CheckAssignments.
-	Apply(ctx context.Context, key ApplyKey, as []Assignment) (changed int, err error)
+	// Check reports how many of the changes would change a group (each
+	// assignment and status counted on its own), or ErrDenied if one names
+	// a group the installation may not change. It changes nothing: the
+	// plugin's request is staged, and applied once the delivery is known
+	// not to be stale.
+	Check(ctx context.Context, installation string, ch Changes) (changed int, err error)
+	// Apply makes the changes of one delivery, all or none, and reports
+	// how many changed a group, counted as in Check. A key applied before
+	// changes nothing and reports what its first apply did.
+	// key.Installation's reach is checked as in Check.
+	Apply(ctx context.Context, key ApplyKey, ch Changes) (changed int, err error)
 }
 
 // FieldError is bad input, with where it was found: a JSON path such as

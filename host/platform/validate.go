@@ -153,10 +153,23 @@ func (g Group) Validate() error {
 	if err := validText("title", g.Title); err != nil {
 		return err
 	}
+	if err := ValidGroupStatus("status", g.Status); err != nil {
+		return err
+	}
 	if g.Assignee != nil {
 		return ValidID("assignee", *g.Assignee)
 	}
 	return nil
+}
+
+// ValidGroupStatus checks a group status: unresolved, resolved, or ""
+// (unresolved).
+func ValidGroupStatus(field, s string) error {
+	switch s {
+	case "", StatusUnresolved, StatusResolved:
+		return nil
+	}
+	return fieldErr(field, "want %q or %q, got %q", StatusUnresolved, StatusResolved, s)
 }
 
 // Validate checks a link's fields.

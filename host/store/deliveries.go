@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jirasync/jirasync/host/platform"
 )
 
 // Delivery statuses. A delivery is settled when it is in any status but
@@ -295,15 +297,21 @@ type Outcome struct {
 	// Ignored marks a done delivery the plugin found nothing to do for:
 	// retention drops its body early (Retention.IgnoredBody).
 	Ignored bool
-	// Assignments are applied in the same transaction that marks the
-	// delivery done, on the built-in platform.
+	// Assignments and Statuses are applied in the same transaction that
+	// marks the delivery done, on the built-in platform.
 	Assignments []Assignment
+	Statuses    []platform.StatusChange
 	// External marks an outcome whose assignments go to a platform
 	// outside this database: Finish applies nothing, and releases the
 	// issue's hold that Reserve took. AppliedAhead says they were applied
 	// (platform.Platform.Apply) after Reserve said so.
 	External, AppliedAhead bool
 	NextAttempt            time.Time // with retrying
+}
+
+// Changes are the outcome's changes of groups.
+func (o Outcome) Changes() platform.Changes {
+	return platform.Changes{Assignments: o.Assignments, Statuses: o.Statuses}
 }
 
 // ErrLeaseLost is returned when a delivery was taken from an attempt that
@@ -338,7 +346,7 @@ func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, erro
 				// took the issue: the mark stays the newer one's.
 			default:
 				if !o.External {
-					if _, err := s.applyAssignments(ctx, tx, d.Installation, d.ID, o.Assignments); err != nil {
+					if _, err := s.applyChanges(ctx, tx, d.Installation, d.ID, o.Changes()); err != nil {
 						return err
 					}
 				}
@@ -348,7 +356,7 @@ func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, erro
 				}
 			}
 		} else if status == DeliveryDone && !o.External {
-			if _, err := s.applyAssignments(ctx, tx, d.Installation, d.ID, o.Assignments); err != nil {
+			if _, err := s.applyChanges(ctx, tx, d.Installation, d.ID, o.Changes()); err != nil {
 				return err
 			}
 		}

@@ -3,9 +3,16 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jirasync/jirasync/host/platform"
 )
 
 // Installation is a connected Jira Server. The credential fields are
@@ -31,10 +38,77 @@ type Installation struct {
 }
 
 // InstallationOrg is an organization an installation serves, with its
-// per-organization settings.
+// per-organization settings: which directions of the sync are on. Only
+// the inbound ones (Jira to the platform) are acted on; the outbound ones
+// (the platform to Jira) are kept for when they are.
 type InstallationOrg struct {
-	ID              string
-	InboundAssignee bool
+	ID               string
+	InboundAssignee  bool
+	OutboundAssignee bool
+	InboundStatus    bool
+	OutboundStatus   bool
+	// StatusMappings say, per Jira project, which Jira status an issue is
+	// moved to when its groups are resolved or unresolved on the
+	// platform (outbound status).
+	StatusMappings []StatusMapping
+}
+
+// StatusMapping is the Jira status to reach in one Jira project when a
+// group is resolved, and when it is unresolved.
+type StatusMapping struct {
+	JiraProject     string `json:"jira_project"`
+	ResolveStatus   string `json:"resolve_status"`
+	UnresolveStatus string `json:"unresolve_status"`
+}
+
+// Bounds of the settings.
+const (
+	MaxStatusMappings   = 1000
+	MaxJiraProjectBytes = 255
+	MaxStatusNameBytes  = 255
+)
+
+var jiraProjectRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
+// Validate checks an organization's settings. A status mapping may be
+// incomplete while outbound status sync is off (kept for later); with it
+// on, there must be at least one, each with both statuses, since a group
+// resolved or unresolved must have a status to reach.
+func (o InstallationOrg) Validate() error {
+	if err := platform.ValidID("organization", o.ID); err != nil {
+		return err
+	}
+	if len(o.StatusMappings) > MaxStatusMappings {
+		return &platform.FieldError{Field: "status_mappings",
+			Msg: fmt.Sprintf("%d mappings, over the limit of %d", len(o.StatusMappings), MaxStatusMappings)}
+	}
+	if o.OutboundStatus && len(o.StatusMappings) == 0 {
+		return &platform.FieldError{Field: "status_mappings",
+			Msg: "outbound status sync needs, for at least one Jira project, the status to reach on resolve and on unresolve"}
+	}
+	seen := map[string]int{}
+	for i, m := range o.StatusMappings {
+		at := fmt.Sprintf("status_mappings[%d]", i)
+		if len(m.JiraProject) > MaxJiraProjectBytes || !jiraProjectRE.MatchString(m.JiraProject) {
+			return &platform.FieldError{Field: at + ".jira_project", Msg: fmt.Sprintf("%q is not a Jira project key (like APP)", m.JiraProject)}
+		}
+		if j, dup := seen[m.JiraProject]; dup {
+			return &platform.FieldError{Field: at + ".jira_project", Msg: fmt.Sprintf("the same project as status_mappings[%d]", j)}
+		}
+		seen[m.JiraProject] = i
+		for _, f := range []struct{ name, v string }{{"resolve_status", m.ResolveStatus}, {"unresolve_status", m.UnresolveStatus}} {
+			field := at + "." + f.name
+			switch {
+			case f.v == "" && o.OutboundStatus:
+				return &platform.FieldError{Field: field, Msg: "required while outbound status sync is on"}
+			case len(f.v) > MaxStatusNameBytes:
+				return &platform.FieldError{Field: field, Msg: fmt.Sprintf("%d bytes, over the limit of %d", len(f.v), MaxStatusNameBytes)}
+			case !utf8.ValidString(f.v) || strings.TrimSpace(f.v) != f.v || strings.IndexFunc(f.v, unicode.IsControl) >= 0:
+				return &platform.FieldError{Field: field, Msg: "not a status name: want UTF-8 without control characters or surrounding space"}
+			}
+		}
+	}
+	return nil
 }
 
 // secretFields are the installation's sealed columns, by name.
@@ -52,6 +126,20 @@ func (s *Store) PutInstallation(ctx context.Context, in Installation) error {
 			return fmt.Errorf("sealing %s: %w", col, err)
 		}
 		*v = sealed
+	}
+	mappings := make([]string, len(in.Organizations))
+	for i, o := range in.Organizations {
+		if err := o.Validate(); err != nil {
+			return platform.In(fmt.Sprintf("organizations[%d]", i), err)
+		}
+		if o.StatusMappings == nil {
+			o.StatusMappings = []StatusMapping{}
+		}
+		b, err := json.Marshal(o.StatusMappings)
+		if err != nil {
+			return err
+		}
+		mappings[i] = string(b)
 	}
 	return s.tx(ctx, func(tx runner) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO installations(id, external_id, base_url, consumer_key,
@@ -73,9 +161,11 @@ func (s *Store) PutInstallation(ctx context.Context, in Installation) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM installation_organizations WHERE installation_id = ?`, in.ID); err != nil {
 			return err
 		}
-		for _, o := range in.Organizations {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO installation_organizations(installation_id, organization_id, inbound_assignee)
-				VALUES (?, ?, ?)`, in.ID, o.ID, boolInt(o.InboundAssignee)); err != nil {
+		for i, o := range in.Organizations {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO installation_organizations(installation_id, organization_id,
+					inbound_assignee, outbound_assignee, inbound_status, outbound_status, status_mappings)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, in.ID, o.ID, boolInt(o.InboundAssignee), boolInt(o.OutboundAssignee),
+				boolInt(o.InboundStatus), boolInt(o.OutboundStatus), mappings[i]); err != nil {
 				return fmt.Errorf("installation %s, organization %s: %w", in.ID, o.ID, err)
 			}
 		}
@@ -116,16 +206,24 @@ func (s *Store) installationWhere(ctx context.Context, column, value string) (In
 		}
 		*v = plain
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT organization_id, inbound_assignee FROM installation_organizations
-		WHERE installation_id = ? ORDER BY organization_id`, in.ID)
+	rows, err := s.db.QueryContext(ctx, `SELECT organization_id, inbound_assignee, outbound_assignee, inbound_status,
+			outbound_status, status_mappings
+		FROM installation_organizations WHERE installation_id = ? ORDER BY organization_id`, in.ID)
 	if err != nil {
 		return in, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var o InstallationOrg
-		if err := rows.Scan(&o.ID, &o.InboundAssignee); err != nil {
+		var mappings string
+		if err := rows.Scan(&o.ID, &o.InboundAssignee, &o.OutboundAssignee, &o.InboundStatus, &o.OutboundStatus, &mappings); err != nil {
 			return in, err
+		}
+		if err := json.Unmarshal([]byte(mappings), &o.StatusMappings); err != nil {
+			return in, fmt.Errorf("installation %s, organization %s: status_mappings: %w", in.ID, o.ID, err)
+		}
+		if len(o.StatusMappings) == 0 {
+			o.StatusMappings = nil // as written: none is nil
 		}
 		in.Organizations = append(in.Organizations, o)
 	}

@@ -48,7 +48,7 @@ const usersByEmailQuery = `
 // installation in one of n organizations.
 func linkedGroupsQuery(n int) string {
 	return `
-		SELECT g.id, g.project_id, g.title, g.assignee_id, p.organization_id
+		SELECT g.id, g.project_id, g.title, g.assignee_id, g.status, p.organization_id
 		FROM group_links l
 		JOIN issue_groups g ON g.id = l.group_id
 		JOIN projects p ON p.id = g.project_id
@@ -89,8 +89,8 @@ func (s *Store) UsersByEmail(ctx context.Context, email string) ([]UserMatch, er
 func (s *Store) Group(ctx context.Context, id string) (Group, error) {
 	g := Group{ID: id}
 	var assignee sql.NullString
-	err := s.db.QueryRowContext(ctx, `SELECT project_id, title, assignee_id FROM issue_groups WHERE id = ?`, id).
-		Scan(&g.Project, &g.Title, &assignee)
+	err := s.db.QueryRowContext(ctx, `SELECT project_id, title, assignee_id, status FROM issue_groups WHERE id = ?`, id).
+		Scan(&g.Project, &g.Title, &assignee, &g.Status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return g, fmt.Errorf("group %q: %w", id, ErrNotFound)
 	}
@@ -119,7 +119,7 @@ func (s *Store) LinkedGroups(ctx context.Context, installationID, issueKey strin
 	for rows.Next() {
 		var g LinkedGroup
 		var assignee sql.NullString
-		if err := rows.Scan(&g.ID, &g.Project, &g.Title, &assignee, &g.Organization); err != nil {
+		if err := rows.Scan(&g.ID, &g.Project, &g.Title, &assignee, &g.Status, &g.Organization); err != nil {
 			return nil, err
 		}
 		if assignee.Valid {
@@ -130,14 +130,17 @@ func (s *Store) LinkedGroups(ctx context.Context, installationID, issueKey strin
 	return out, rows.Err()
 }
 
-// CheckAssignments reports how many of as would change a group, or
+// Check reports how many of the changes would change a group, or
 // ErrDenied if one names a group the installation may not touch: the
 // plugin is sandboxed, and this is where its reach ends. It changes
-// nothing: Finish applies staged assignments when it commits the delivery.
-func (s *Store) CheckAssignments(ctx context.Context, installationID string, as []Assignment) (int, error) {
+// nothing: Finish applies staged changes when it commits the delivery.
+func (s *Store) Check(ctx context.Context, installationID string, ch platform.Changes) (int, error) {
+	if err := ch.Validate(); err != nil {
+		return 0, err
+	}
 	changed := 0
-	for _, a := range as {
-		current, err := s.assignable(ctx, s.db, installationID, a.Group, false)
+	for _, a := range ch.Assignments {
+		current, _, err := s.assignable(ctx, s.db, installationID, a.Group, false)
 		if err != nil {
 			return 0, err
 		}
@@ -145,15 +148,24 @@ func (s *Store) CheckAssignments(ctx context.Context, installationID string, as 
 			changed++
 		}
 	}
+	for _, sc := range ch.Statuses {
+		_, status, err := s.assignable(ctx, s.db, installationID, sc.Group, false)
+		if err != nil {
+			return 0, err
+		}
+		if status != sc.Status {
+			changed++
+		}
+	}
 	return changed, nil
 }
 
-// Apply applies one delivery's assignments on their own, for a pipeline
+// Apply applies one delivery's changes on their own, for a pipeline
 // whose deliveries are kept in another database than this platform's data
 // (the built-in platform's own pipeline applies inside Finish instead).
 // The key is recorded in the same transaction: applying it again changes
 // nothing and reports the first apply's count.
-func (s *Store) Apply(ctx context.Context, key platform.ApplyKey, as []Assignment) (int, error) {
+func (s *Store) Apply(ctx context.Context, key platform.ApplyKey, ch platform.Changes) (int, error) {
 	changed := 0
 	err := s.tx(ctx, func(tx runner) error {
 		err := tx.QueryRowContext(ctx, `SELECT changed FROM platform_applies
@@ -161,7 +173,7 @@ func (s *Store) Apply(ctx context.Context, key platform.ApplyKey, as []Assignmen
 		if err == nil || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if changed, err = s.applyAssignments(ctx, tx, key.Installation, key.Delivery, as); err != nil {
+		if changed, err = s.applyChanges(ctx, tx, key.Installation, key.Delivery, ch); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO platform_applies(installation_id, delivery_id, round, changed, applied_at)
@@ -171,30 +183,59 @@ func (s *Store) Apply(ctx context.Context, key platform.ApplyKey, as []Assignmen
 	return changed, err
 }
 
-// assignable returns a group's assignee if the installation may change it.
-// With lock, the group's row stays locked until the transaction q is in
-// ends, so that the assignee it read is the one it replaces.
-func (s *Store) assignable(ctx context.Context, q runner, installationID, groupID string, lock bool) (*string, error) {
+// assignable returns a group's assignee and status if the installation
+// may change it. With lock, the group's row stays locked until the
+// transaction q is in ends, so that what it read is what it replaces.
+func (s *Store) assignable(ctx context.Context, q runner, installationID, groupID string, lock bool) (*string, string, error) {
 	suffix := ""
 	if lock {
 		suffix = s.dialect.lockRows("g")
 	}
 	var current sql.NullString
+	var status string
 	err := q.QueryRowContext(ctx, `
-		SELECT g.assignee_id FROM issue_groups g
+		SELECT g.assignee_id, g.status FROM issue_groups g
 		JOIN projects p ON p.id = g.project_id
 		WHERE g.id = ? AND EXISTS (
 			SELECT 1 FROM group_links l
 			JOIN installation_organizations io ON io.installation_id = l.installation_id
 			WHERE l.group_id = g.id AND l.installation_id = ? AND io.organization_id = p.organization_id)`+suffix,
-		groupID, installationID).Scan(&current)
+		groupID, installationID).Scan(&current, &status)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("group %s is not linked to installation %s: %w", groupID, installationID, ErrDenied)
+		return nil, "", fmt.Errorf("group %s is not linked to installation %s: %w", groupID, installationID, ErrDenied)
 	}
 	if err != nil || !current.Valid {
-		return nil, err
+		return nil, status, err
 	}
-	return &current.String, nil
+	return &current.String, status, nil
+}
+
+// applyChanges makes one delivery's changes in tx, assignees first, and
+// counts those that changed a group.
+func (s *Store) applyChanges(ctx context.Context, tx runner, installationID string, deliveryID int64, ch platform.Changes) (int, error) {
+	if err := ch.Validate(); err != nil {
+		return 0, err
+	}
+	changed, err := s.applyAssignments(ctx, tx, installationID, deliveryID, ch.Assignments)
+	if err != nil {
+		return 0, err
+	}
+	now := s.now().UnixMilli()
+	for _, sc := range ch.Statuses {
+		_, current, err := s.assignable(ctx, tx, installationID, sc.Group, true)
+		if err != nil {
+			return 0, err
+		}
+		if current == sc.Status {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE issue_groups SET status = ?, updated_at = ? WHERE id = ?`,
+			sc.Status, now, sc.Group); err != nil {
+			return 0, fmt.Errorf("group %s: %w", sc.Group, err)
+		}
+		changed++
+	}
+	return changed, nil
 }
 
 func (s *Store) applyAssignments(ctx context.Context, tx runner, installationID string, deliveryID int64, as []Assignment) (int, error) {
@@ -205,7 +246,7 @@ func (s *Store) applyAssignments(ctx context.Context, tx runner, installationID 
 		delivery = deliveryID
 	}
 	for _, a := range as {
-		current, err := s.assignable(ctx, tx, installationID, a.Group, true)
+		current, _, err := s.assignable(ctx, tx, installationID, a.Group, true)
 		if err != nil {
 			return 0, err
 		}

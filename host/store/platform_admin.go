@@ -75,7 +75,7 @@ func scanProject(sc scanner) (p Project, err error) {
 
 func scanGroup(sc scanner) (g Group, err error) {
 	var assignee sql.NullString
-	err = sc.Scan(&g.ID, &g.Project, &g.Title, &assignee)
+	err = sc.Scan(&g.ID, &g.Project, &g.Title, &assignee, &g.Status)
 	if assignee.Valid {
 		g.Assignee = &assignee.String
 	}
@@ -201,11 +201,11 @@ func (s *Store) User(ctx context.Context, id string) (User, error) {
 // that Jira issue (through any installation).
 func (s *Store) ListGroups(ctx context.Context, p Page, issueKey string) ([]Group, error) {
 	if issueKey != "" {
-		return queryAll(ctx, s.db, `SELECT g.id, g.project_id, g.title, g.assignee_id FROM issue_groups g
+		return queryAll(ctx, s.db, `SELECT g.id, g.project_id, g.title, g.assignee_id, g.status FROM issue_groups g
 			WHERE g.id > ? AND EXISTS (SELECT 1 FROM group_links l WHERE l.group_id = g.id AND l.issue_key = ?)
 			ORDER BY g.id LIMIT ?`, []any{p.After, issueKey, p.limit()}, scanGroup)
 	}
-	return queryAll(ctx, s.db, `SELECT id, project_id, title, assignee_id FROM issue_groups WHERE id > ? ORDER BY id LIMIT ?`,
+	return queryAll(ctx, s.db, `SELECT id, project_id, title, assignee_id, status FROM issue_groups WHERE id > ? ORDER BY id LIMIT ?`,
 		[]any{p.After, p.limit()}, scanGroup)
 }
 

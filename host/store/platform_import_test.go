@@ -63,7 +63,7 @@ const goodFile = `{
   {"id": "alice", "name": "Alice", "emails": [{"email": "alice@example.com", "verified": true}], "projects": ["backend", "frontend"]},
   {"id": "bob", "emails": [{"email": "bob@example.com", "verified": false}, {"email": "b@example.org", "verified": true}], "projects": []}
  ],
- "groups": [{"id": "g1", "project": "backend", "title": "Timeouts", "assignee": "alice"}, {"id": "g2", "project": "frontend", "assignee": null}],
+ "groups": [{"id": "g1", "project": "backend", "title": "Timeouts", "assignee": "alice"}, {"id": "g2", "project": "frontend", "assignee": null, "status": "resolved"}],
  "links": [{"group": "g1", "installation": "jira", "issue_key": "APP-1"}, {"group": "g2", "installation": "jira", "issue_key": "APP-1"}]
 }`
 
@@ -94,7 +94,8 @@ func TestImportRoundTrip(t *testing.T) {
 			t.Fatalf("export of the import differs:\n%s\nwant\n%s", got, first)
 		}
 		groups, err := s.LinkedGroups(ctx, "jira", "APP-1", []string{"acme"})
-		if err != nil || len(groups) != 2 || *groups[0].Assignee != "alice" {
+		if err != nil || len(groups) != 2 || *groups[0].Assignee != "alice" ||
+			groups[0].Status != platform.StatusUnresolved || groups[1].Status != platform.StatusResolved {
 			t.Fatalf("imported links: %+v, %v", groups, err)
 		}
 	})

@@ -355,12 +355,12 @@ func (w *writer) flushGroups() error {
 	now := w.s.now().UnixMilli()
 	rows := make([][]any, len(batch))
 	for i, h := range batch {
-		rows[i] = []any{h.v.ID, h.v.Project, h.v.Title, h.v.Assignee, now}
+		rows[i] = []any{h.v.ID, h.v.Project, h.v.Title, h.v.Assignee, platform.GroupStatus(h.v.Status), now}
 	}
 	w.stats.Groups += len(batch)
-	return w.insert("issue_groups", []string{"id", "project_id", "title", "assignee_id", "updated_at"}, rows,
+	return w.insert("issue_groups", []string{"id", "project_id", "title", "assignee_id", "status", "updated_at"}, rows,
 		`ON CONFLICT(id) DO UPDATE SET project_id = excluded.project_id, title = excluded.title,
-			assignee_id = excluded.assignee_id, updated_at = excluded.updated_at`)
+			assignee_id = excluded.assignee_id, status = excluded.status, updated_at = excluded.updated_at`)
 }
 
 func (w *writer) flushLinks() error {

@@ -4,7 +4,7 @@ package store
 // numbering as sqliteMigrations. Times are unix milliseconds in BIGINT, and
 // flags are 0/1 integers as in SQLite, so that one set of queries and
 // scans serves both.
-var postgresMigrations = []string{pgMigration1, pgMigration2, pgMigration3, pgMigration4, pgMigration5, pgMigration6, pgMigration7}
+var postgresMigrations = []string{pgMigration1, pgMigration2, pgMigration3, pgMigration4, pgMigration5, pgMigration6, pgMigration7, pgMigration8}
 
 // pgMigration1: platform data, installations, deliveries, plugin state.
 const pgMigration1 = `
@@ -189,3 +189,7 @@ ALTER TABLE issue_watermarks ADD COLUMN applying_until BIGINT NOT NULL DEFAULT 0
 const pgMigration7 = `
 ALTER TABLE installation_organizations DROP CONSTRAINT installation_organizations_organization_id_fkey;
 `
+
+// pgMigration8: two-way sync's group status and settings (see
+// migration8), in SQL both accept.
+const pgMigration8 = migration8

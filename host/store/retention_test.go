@@ -87,7 +87,7 @@ func TestRetention(t *testing.T) {
 		must(t, s.PutPendingSetup(ctx, PendingSetup{RequestToken: "abandoned", RequestTokenSecret: "s", BaseURL: "http://j",
 			ConsumerKey: "k", PrivateKeyPEM: "pem", Organization: "acme"}))
 		if _, err := s.Apply(ctx, platform.ApplyKey{Installation: "jira1", Delivery: 9999, Round: 0},
-			[]Assignment{{Group: "g1", Assignee: nil}}); err != nil {
+			platform.Changes{Assignments: []Assignment{{Group: "g1", Assignee: nil}}}); err != nil {
 			t.Fatal(err)
 		}
 		now = t0.Add(25 * time.Hour)

@@ -4,7 +4,7 @@ package store
 // once, each in its own transaction. A released migration is never edited:
 // a change is a new entry here and in postgres_migrations.go, with the same
 // number and the same tables and columns (TestSchemasAgree checks).
-var sqliteMigrations = []string{migration1, migration2, migration3, migration4, migration5, migration6, migration7}
+var sqliteMigrations = []string{migration1, migration2, migration3, migration4, migration5, migration6, migration7, migration8}
 
 // migration1: platform data, installations, deliveries, plugin state.
 const migration1 = `
@@ -219,4 +219,17 @@ INSERT INTO installation_organizations_new(installation_id, organization_id, inb
 	SELECT installation_id, organization_id, inbound_assignee FROM installation_organizations;
 DROP TABLE installation_organizations;
 ALTER TABLE installation_organizations_new RENAME TO installation_organizations;
+`
+
+// migration8 starts two-way sync (issue 12): a group's status, and an
+// installation's per-organization settings for the other directions.
+// status_mappings is the JSON list of the Jira status to reach per Jira
+// project when a group is resolved or unresolved (InstallationOrg): a
+// setting read and written whole, never queried into.
+const migration8 = `
+ALTER TABLE issue_groups ADD COLUMN status TEXT NOT NULL DEFAULT 'unresolved';
+ALTER TABLE installation_organizations ADD COLUMN outbound_assignee INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE installation_organizations ADD COLUMN inbound_status INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE installation_organizations ADD COLUMN outbound_status INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE installation_organizations ADD COLUMN status_mappings TEXT NOT NULL DEFAULT '[]';
 `

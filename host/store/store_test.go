@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jirasync/jirasync/host/internal/secrets"
+	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store/storetest"
 )
 
@@ -116,6 +117,37 @@ func TestLinkedGroupsOnlyInServedOrganizations(t *testing.T) {
 		}
 		if got, _ := s.LinkedGroups(ctx, "jira1", "APP-2", []string{"acme"}); len(got) != 0 {
 			t.Errorf("APP-2 has groups %+v", got)
+		}
+	})
+}
+
+// TestGroupStatus: a group is unresolved unless written resolved, reads
+// (Group, LinkedGroups, ListGroups) say which, and a status other than the
+// two is refused with the field named, changing nothing.
+func TestGroupStatus(t *testing.T) {
+	eachKind(t, func(t *testing.T, s *Store) {
+		seed(t, s)
+		ctx := context.Background()
+		must(t, s.PutGroup(ctx, Group{ID: "g2", Project: "ops", Assignee: ptr("alice"), Status: platform.StatusResolved}))
+		err := s.PutGroup(ctx, Group{ID: "g1", Project: "backend", Status: "done"})
+		if err == nil || !strings.Contains(err.Error(), "status") {
+			t.Fatalf("PutGroup with status done: %v, want an error naming status", err)
+		}
+		for _, tc := range []struct{ group, want string }{{"g1", "unresolved"}, {"g2", "resolved"}} {
+			g, err := s.Group(ctx, tc.group)
+			if err != nil || g.Status != tc.want {
+				t.Errorf("Group(%s).Status = %q, %v; want %q", tc.group, g.Status, err, tc.want)
+			}
+		}
+		linked, err := s.LinkedGroups(ctx, "jira1", "APP-1", []string{"acme", "globex"})
+		must(t, err)
+		if len(linked) != 2 || linked[0].Status != "unresolved" || linked[1].Status != "resolved" {
+			t.Errorf("LinkedGroups = %+v; want g1 unresolved, g2 resolved", linked)
+		}
+		listed, err := s.ListGroups(ctx, Page{}, "")
+		must(t, err)
+		if len(listed) != 3 || listed[1].Status != "resolved" || listed[2].Status != "unresolved" {
+			t.Errorf("ListGroups = %+v; want g2 resolved, the others unresolved", listed)
 		}
 	})
 }

@@ -10,7 +10,7 @@ package abi
 
 // Version is the ABI version. A host refuses a plugin whose describe export
 // reports another major version; minor versions only add optional fields.
-const Version = "1.2"
+const Version = "1.3"
 
 // Exports of the plugin.
 const (
@@ -158,14 +158,18 @@ const (
 
 // Summary tells what one delivery did; the webhook answers with it.
 type Summary struct {
-	Outcome    string        `json:"outcome"`
-	Reason     string        `json:"reason,omitempty"`
-	IssueKey   string        `json:"issue_key,omitempty"`
-	Email      string        `json:"email,omitempty"`
-	Assigned   int           `json:"assigned"`
-	Unassigned int           `json:"unassigned"`
-	Unchanged  int           `json:"unchanged"`
-	Skipped    int           `json:"skipped"`
+	Outcome    string `json:"outcome"`
+	Reason     string `json:"reason,omitempty"`
+	IssueKey   string `json:"issue_key,omitempty"`
+	Email      string `json:"email,omitempty"`
+	Assigned   int    `json:"assigned"`
+	Unassigned int    `json:"unassigned"`
+	Unchanged  int    `json:"unchanged"`
+	Skipped    int    `json:"skipped"`
+	// Resolved and Unresolved (since 1.3) count the groups whose status
+	// the delivery set that way (inbound status sync).
+	Resolved   int           `json:"resolved,omitempty"`
+	Unresolved int           `json:"unresolved,omitempty"`
 	Groups     []GroupResult `json:"groups"`
 }
 
@@ -176,6 +180,8 @@ type GroupResult struct {
 	Action       string  `json:"action"`
 	Assignee     *string `json:"assignee"`
 	Reason       string  `json:"reason,omitempty"`
+	// Status (since 1.3) is the status the delivery set, when it set one.
+	Status string `json:"status,omitempty"`
 }
 
 // The input of inspect_delivery is the Jira webhook body as received, as
@@ -253,6 +259,9 @@ type InstallationResponse struct {
 type InstallationOrgSettings struct {
 	ID              string `json:"id"`
 	InboundAssignee bool   `json:"inbound_assignee"`
+	// InboundStatus (since 1.3): Jira's status moving into or out of its
+	// "done" category resolves or unresolves the linked groups.
+	InboundStatus bool `json:"inbound_status,omitempty"`
 }
 
 // JiraRequest asks the host to send a request to the installation's Jira,
@@ -335,7 +344,16 @@ type LinkedGroup struct {
 	Organization string  `json:"organization"`
 	Project      string  `json:"project"`
 	Assignee     *string `json:"assignee"`
+	// Status (since 1.3) is GroupResolved or GroupUnresolved; a host
+	// before 1.3 leaves it out (unresolved).
+	Status string `json:"status,omitempty"`
 }
+
+// A group's statuses (since 1.3).
+const (
+	GroupUnresolved = "unresolved"
+	GroupResolved   = "resolved"
+)
 
 // UsersByEmailRequest asks for platform users having an email address,
 // compared case-insensitively.
@@ -363,6 +381,15 @@ type PlatformUser struct {
 // unassigns.
 type GroupsAssignRequest struct {
 	Assignments []Assignment `json:"assignments"`
+	// Statuses (since 1.3) set groups' statuses, staged and applied with
+	// the assignments.
+	Statuses []StatusChange `json:"statuses,omitempty"`
+}
+
+// StatusChange is one group's new status (since 1.3).
+type StatusChange struct {
+	Group  string `json:"group"`
+	Status string `json:"status"`
 }
 
 // Assignment is one group's new assignee.

@@ -47,11 +47,13 @@ func Handle(h Host, body []byte) (*abi.Summary, error) {
 		log("info", "delivery ignored: no changelog", nil)
 		return ignored(p, abi.ReasonNoChangelog), nil
 	}
-	if !p.ChangesField("assignee") {
+	assigneeChanged := p.ChangesField("assignee")
+	statusItem, statusChanged := p.Item("status")
+	if !assigneeChanged && !statusChanged {
 		log("debug", "delivery ignored: assignee unchanged", map[string]any{"items": len(p.Items)})
 		return ignored(p, abi.ReasonAssigneeUnchanged), nil
 	}
-	if p.IssueKey == "" {
+	if p.IssueKey == "" && assigneeChanged {
 		return nil, abi.Errorf(abi.CodeInvalidPayload, "assignee changed but the payload has no issue.key")
 	}
 
@@ -59,46 +61,90 @@ func Handle(h Host, body []byte) (*abi.Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	var statusOrgs []string
+	for _, o := range inst.Organizations {
+		if statusChanged && o.InboundStatus {
+			statusOrgs = append(statusOrgs, o.ID)
+		}
+	}
+	if !assigneeChanged && len(statusOrgs) == 0 {
+		// A status change where no organization syncs statuses is what it
+		// was before status sync: nothing to do.
+		log("debug", "delivery ignored: status changed, no organization has inbound status sync on", nil)
+		return ignored(p, abi.ReasonAssigneeUnchanged), nil
+	}
+	if p.IssueKey == "" {
+		return nil, abi.Errorf(abi.CodeInvalidPayload, "status changed but the payload has no issue.key")
+	}
+
+	sum := &abi.Summary{Outcome: abi.OutcomeSynced, IssueKey: p.IssueKey, Groups: []abi.GroupResult{}}
+	var req abi.GroupsAssignRequest
+	if assigneeChanged {
+		if err := syncAssignee(h, p, inst, sum, &req, log); err != nil {
+			return nil, err
+		}
+	}
+	if len(statusOrgs) > 0 {
+		if err := syncStatus(h, p, statusItem, statusOrgs, sum, &req, log); err != nil {
+			return nil, err
+		}
+	}
+	// One call for both: the host stages them together, and applies them
+	// all or none when the delivery commits.
+	if len(req.Assignments)+len(req.Statuses) > 0 {
+		if _, err := h.GroupsAssign(req); err != nil {
+			return nil, err
+		}
+	}
+	return sum, nil
+}
+
+// syncAssignee decides the linked groups' assignee from the issue's
+// (organizations with inbound assignee sync on), adding the assignments
+// to req and the outcome to sum.
+func syncAssignee(h Host, p *webhook.IssueUpdated, inst *abi.InstallationResponse, sum *abi.Summary,
+	req *abi.GroupsAssignRequest, log func(string, string, map[string]any)) error {
 	var orgs []string
 	for _, o := range inst.Organizations {
 		if o.InboundAssignee {
 			orgs = append(orgs, o.ID)
 		}
 	}
-	sum := &abi.Summary{Outcome: abi.OutcomeSynced, IssueKey: p.IssueKey, Groups: []abi.GroupResult{}}
 	if len(orgs) == 0 {
 		log("info", "no organization of this installation has inbound assignee sync enabled", nil)
-		return sum, nil
+		return nil
 	}
 	groups, err := h.GroupsLinked(abi.GroupsLinkedRequest{IssueKey: p.IssueKey, Organizations: orgs})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(groups) == 0 {
 		// Checked before any Jira lookup: most Jira issues have no linked
 		// group, and they must not cost a REST call each.
 		log("debug", "no platform group linked to the issue", nil)
-		return sum, nil
+		return nil
 	}
 
 	if p.Assignee == nil {
-		return apply(h, sum, groups, func(abi.LinkedGroup) (*string, string) { return nil, "" }, log)
+		apply(sum, req, groups, func(abi.LinkedGroup) (*string, string) { return nil, "" }, log)
+		return nil
 	}
 
 	email, err := assigneeEmail(h, p.Assignee, log)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if email == "" {
 		log("warn", "assignee has no email address; nothing changed", map[string]any{
 			"jira_user": p.Assignee.Name, "jira_user_key": p.Assignee.Key})
-		return &abi.Summary{Outcome: abi.OutcomeNoEmail, IssueKey: p.IssueKey, Groups: []abi.GroupResult{}}, nil
+		sum.Outcome = abi.OutcomeNoEmail
+		return nil
 	}
 	sum.Email = email
 
 	users, err := h.UsersByEmail(email)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var verified []abi.PlatformUser
 	for _, u := range users {
@@ -106,7 +152,7 @@ func Handle(h Host, body []byte) (*abi.Summary, error) {
 			verified = append(verified, u)
 		}
 	}
-	return apply(h, sum, groups, func(g abi.LinkedGroup) (*string, string) {
+	apply(sum, req, groups, func(g abi.LinkedGroup) (*string, string) {
 		for _, u := range verified {
 			for _, proj := range u.Projects {
 				if proj == g.Project {
@@ -117,19 +163,19 @@ func Handle(h Host, body []byte) (*abi.Summary, error) {
 		}
 		return nil, abi.ReasonAssigneeNotFound
 	}, log)
+	return nil
 }
 
-// apply decides each group's new assignee with choose, sends them in one
-// call, and fills in the summary. choose answers a skip reason when the
-// group is to be left alone.
+// apply decides each group's new assignee with choose, adds them to req,
+// and fills in the summary. choose answers a skip reason when the group
+// is to be left alone.
 //
 // Groups that already have their assignee are sent too: the host applies
 // assignments when it commits the delivery, and by then another delivery
 // (on another worker or host) may have changed the group. What is sent is
 // the state this delivery means, not the difference from what it read.
-func apply(h Host, sum *abi.Summary, groups []abi.LinkedGroup,
-	choose func(abi.LinkedGroup) (*string, string), log func(string, string, map[string]any)) (*abi.Summary, error) {
-	var assignments []abi.Assignment
+func apply(sum *abi.Summary, req *abi.GroupsAssignRequest, groups []abi.LinkedGroup,
+	choose func(abi.LinkedGroup) (*string, string), log func(string, string, map[string]any)) {
 	for _, g := range groups {
 		target, skip := choose(g)
 		res := abi.GroupResult{ID: g.ID, Organization: g.Organization, Assignee: target}
@@ -140,11 +186,11 @@ func apply(h Host, sum *abi.Summary, groups []abi.LinkedGroup,
 			log("warn", "group left alone: no verified platform user with that email is a member of its project",
 				map[string]any{"group": g.ID, "project": g.Project, "organization": g.Organization, "reason": skip})
 		case sameAssignee(g.Assignee, target):
-			assignments = append(assignments, abi.Assignment{Group: g.ID, Assignee: target})
+			req.Assignments = append(req.Assignments, abi.Assignment{Group: g.ID, Assignee: target})
 			res.Action = abi.ActionUnchanged
 			sum.Unchanged++
 		default:
-			assignments = append(assignments, abi.Assignment{Group: g.ID, Assignee: target})
+			req.Assignments = append(req.Assignments, abi.Assignment{Group: g.ID, Assignee: target})
 			if target == nil {
 				res.Action = abi.ActionUnassigned
 				sum.Unassigned++
@@ -155,14 +201,8 @@ func apply(h Host, sum *abi.Summary, groups []abi.LinkedGroup,
 		}
 		sum.Groups = append(sum.Groups, res)
 	}
-	if len(assignments) > 0 {
-		if _, err := h.GroupsAssign(abi.GroupsAssignRequest{Assignments: assignments}); err != nil {
-			return nil, err
-		}
-	}
 	log("info", "groups synced", map[string]any{"assigned": sum.Assigned, "unassigned": sum.Unassigned,
 		"unchanged": sum.Unchanged, "skipped": sum.Skipped})
-	return sum, nil
 }
 
 func sameAssignee(a, b *string) bool {
@@ -205,17 +245,12 @@ func assigneeEmail(h Host, u *webhook.User, log func(string, string, map[string]
 	if err != nil {
 		return "", err
 	}
-	switch {
-	case resp.Status == 404:
+	if resp.Status == 404 {
 		log("warn", "assignee not found in Jira", map[string]any{param: value})
 		return "", nil
-	case resp.Status == 401 || resp.Status == 403:
-		return "", abi.Errorf(abi.CodeJiraRejected, "Jira refused the user lookup ("+
-			statusText(resp.Status)+"): "+resp.Body)
-	case resp.Status >= 500:
-		return "", abi.Errorf(abi.CodeUnavailable, "Jira answered "+statusText(resp.Status)+" to the user lookup")
-	case resp.Status != 200:
-		return "", abi.Errorf(abi.CodeJiraRejected, "Jira answered "+statusText(resp.Status)+" to the user lookup: "+resp.Body)
+	}
+	if err := jiraAnswerError(resp, "the user lookup"); err != nil {
+		return "", err
 	}
 	var ju webhook.User
 	if err := json.Unmarshal([]byte(resp.Body), &ju); err != nil {
@@ -231,6 +266,21 @@ func assigneeEmail(h Host, u *webhook.User, log func(string, string, map[string]
 }
 
 func statusText(code int) string { return "HTTP " + strconv.Itoa(code) }
+
+// jiraAnswerError sorts a Jira answer other than 200: a refusal (401,
+// 403) needs the operator, a 5xx may pass, anything else is a refusal
+// with Jira's words.
+func jiraAnswerError(resp *abi.JiraResponse, what string) error {
+	switch {
+	case resp.Status == 200:
+		return nil
+	case resp.Status == 401 || resp.Status == 403:
+		return abi.Errorf(abi.CodeJiraRejected, "Jira refused "+what+" ("+statusText(resp.Status)+"): "+resp.Body)
+	case resp.Status >= 500:
+		return abi.Errorf(abi.CodeUnavailable, "Jira answered "+statusText(resp.Status)+" to "+what)
+	}
+	return abi.Errorf(abi.CodeJiraRejected, "Jira answered "+statusText(resp.Status)+" to "+what+": "+resp.Body)
+}
 
 // AsABIError turns any error into the form that crosses the boundary.
 func AsABIError(err error) *abi.Error {

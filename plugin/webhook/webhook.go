@@ -26,9 +26,20 @@ type IssueUpdated struct {
 	// Assignee is the snapshot in issue.fields.assignee: nil when it is null
 	// or absent. Changelog strings are not used for this: on Jira Server they
 	// hold user names, which need not match anything on the platform.
-	Assignee    *User
+	Assignee *User
+	// Status is the snapshot in issue.fields.status: nil when it is null
+	// or absent. What to set is read here, not from the changelog.
+	Status      *Status
 	ChangelogID string
 	Items       []ChangelogItem
+}
+
+// Status is a Jira workflow status as it appears in payloads.
+type Status struct {
+	ID   string
+	Name string
+	// CategoryKey is statusCategory.key: "new", "indeterminate", "done".
+	CategoryKey string
 }
 
 // User is a Jira Server user as it appears in payloads.
@@ -43,6 +54,20 @@ type User struct {
 type ChangelogItem struct {
 	Field     string `json:"field"`
 	FieldType string `json:"fieldtype"`
+	// From and To are the old and new values' ids (a status's id for the
+	// status field), "" when null or absent.
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// Item returns the first changelog item of the named field.
+func (p *IssueUpdated) Item(field string) (ChangelogItem, bool) {
+	for _, it := range p.Items {
+		if it.Field == field {
+			return it, true
+		}
+	}
+	return ChangelogItem{}, false
 }
 
 // ChangesField reports whether some changelog item changed the named field.
@@ -128,6 +153,9 @@ func (s *scanner) issue(p *IssueUpdated) error {
 				return errors.New("webhook body: issue.fields is not an object")
 			}
 			return s.object(func(key string) error {
+				if key == "status" {
+					return s.status(p)
+				}
 				if key != "assignee" {
 					return s.skip()
 				}
@@ -153,6 +181,41 @@ func (s *scanner) issue(p *IssueUpdated) error {
 					}
 					return s.skip()
 				})
+			})
+		}
+		return s.skip()
+	})
+}
+
+// status reads issue.fields.status.
+func (s *scanner) status(p *IssueUpdated) error {
+	p.Status = nil
+	if isNull, err := s.null(); isNull || err != nil {
+		return err
+	}
+	if s.peek() != '{' {
+		return errors.New("webhook body: issue.fields.status is not an object")
+	}
+	st := &Status{}
+	p.Status = st
+	return s.object(func(key string) error {
+		switch key {
+		case "id":
+			return s.idField("status.id", &st.ID)
+		case "name":
+			return s.stringField("status.name", &st.Name)
+		case "statusCategory":
+			if isNull, err := s.null(); isNull || err != nil {
+				return err
+			}
+			if s.peek() != '{' {
+				return errors.New("webhook body: issue.fields.status.statusCategory is not an object")
+			}
+			return s.object(func(key string) error {
+				if key == "key" {
+					return s.stringField("statusCategory.key", &st.CategoryKey)
+				}
+				return s.skip()
 			})
 		}
 		return s.skip()
@@ -194,6 +257,10 @@ func (s *scanner) changelog(p *IssueUpdated) error {
 						return s.stringField("item.field", &it.Field)
 					case "fieldtype":
 						return s.stringField("item.fieldtype", &it.FieldType)
+					case "from":
+						return s.idField("item.from", &it.From)
+					case "to":
+						return s.idField("item.to", &it.To)
 					}
 					return s.skip()
 				})

@@ -21,7 +21,17 @@ func TestParse(t *testing.T) {
 				"changelog":{"id":"10431","items":[{"field":"status","fieldtype":"jira"},{"field":"assignee","fieldtype":"jira","from":"bob","to":"alice"}]}}`,
 			want: IssueUpdated{Event: EventIssueUpdated, Timestamp: 1700000000123, IssueID: "10002", IssueKey: "APP-1",
 				Assignee:    &User{Name: "alice", Key: "JIRAUSER10000", EmailAddress: "alice@example.com", DisplayName: "Alice"},
-				ChangelogID: "10431", Items: []ChangelogItem{{"status", "jira"}, {"assignee", "jira"}}},
+				ChangelogID: "10431", Items: []ChangelogItem{{Field: "status", FieldType: "jira"}, {Field: "assignee", FieldType: "jira", From: "bob", To: "alice"}}},
+		},
+		{
+			name: "status change: the snapshot and the changelog's ids",
+			body: `{"webhookEvent":"jira:issue_updated","issue":{"id":"1","key":"A-1","fields":{"status":{"self":"x","id":"10001",
+				"name":"Done","statusCategory":{"id":3,"key":"done","colorName":"green"}}}},
+				"changelog":{"id":"2","items":[{"field":"status","fieldtype":"jira","from":"3","fromString":"In Progress","to":10001,"toString":"Done"},
+				{"field":"resolution","from":null,"to":"10000"}]}}`,
+			want: IssueUpdated{Event: EventIssueUpdated, IssueID: "1", IssueKey: "A-1", ChangelogID: "2",
+				Status: &Status{ID: "10001", Name: "Done", CategoryKey: "done"},
+				Items:  []ChangelogItem{{Field: "status", FieldType: "jira", From: "3", To: "10001"}, {Field: "resolution", To: "10000"}}},
 		},
 		{
 			name: "null assignee",

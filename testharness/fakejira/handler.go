@@ -61,6 +61,7 @@ type exchange struct {
 var routes = map[string]route{
 	"/rest/api/2/serverInfo": {methods: []string{http.MethodGet}, auth: authAnonymous, serve: (*Server).serverInfo},
 	"/rest/api/2/user":       {methods: []string{http.MethodGet}, auth: authAccessToken, serve: (*Server).user},
+	"/rest/api/2/status":     {methods: []string{http.MethodGet}, auth: authAccessToken, serve: (*Server).statusList},
 
 	// The OAuth dance. net.oauth's servlets answer GET and POST alike, so
 	// a client that sends the wrong one still works against Jira; the fake

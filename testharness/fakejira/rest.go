@@ -144,3 +144,89 @@ func (s *Server) user(x *exchange) {
 		Expand:           "groups,applicationRoles",
 	})
 }
+
+// Status is a Jira workflow status. Category is its statusCategory key:
+// "new" (To Do), "indeterminate" (In Progress) or "done" (Done); Jira
+// has no other, save "undefined" for a status without one.
+type Status struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Category string `json:"category"`
+}
+
+// DefaultStatuses are those of a new Jira Server with its default
+// workflows and a software project.
+var DefaultStatuses = []Status{
+	{ID: "1", Name: "Open", Category: "new"},
+	{ID: "3", Name: "In Progress", Category: "indeterminate"},
+	{ID: "4", Name: "Reopened", Category: "new"},
+	{ID: "5", Name: "Resolved", Category: "done"},
+	{ID: "6", Name: "Closed", Category: "done"},
+	{ID: "10000", Name: "To Do", Category: "new"},
+	{ID: "10001", Name: "Done", Category: "done"},
+}
+
+// statusCategories are Jira's four, as GET /rest/api/2/statuscategory
+// lists them: id, key, colorName and name.
+var statusCategories = map[string]struct {
+	id          int
+	color, name string
+}{
+	"undefined":     {1, "medium-gray", "No Category"},
+	"new":           {2, "blue-gray", "To Do"},
+	"done":          {3, "green", "Done"},
+	"indeterminate": {4, "yellow", "In Progress"},
+}
+
+// statusBody is one status of GET /rest/api/2/status as Jira Server 9
+// answers it.
+type statusBody struct {
+	Self           string             `json:"self"`
+	Description    string             `json:"description"`
+	IconURL        string             `json:"iconUrl"`
+	Name           string             `json:"name"`
+	ID             string             `json:"id"`
+	StatusCategory statusCategoryBody `json:"statusCategory"`
+}
+
+type statusCategoryBody struct {
+	Self      string `json:"self"`
+	ID        int    `json:"id"`
+	Key       string `json:"key"`
+	ColorName string `json:"colorName"`
+	Name      string `json:"name"`
+}
+
+// SetStatuses replaces the workflow statuses GET /rest/api/2/status
+// lists (DefaultStatuses until then). A category other than Jira's four
+// is a bug in the caller.
+func (s *Server) SetStatuses(statuses []Status) error {
+	for _, st := range statuses {
+		if _, ok := statusCategories[st.Category]; !ok || st.ID == "" {
+			return fmt.Errorf("fakejira: status %+v: want an id and a category of new, indeterminate, done or undefined", st)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.statuses = append([]Status(nil), statuses...)
+	return nil
+}
+
+func (s *Server) statusList(x *exchange) {
+	s.mu.Lock()
+	statuses := s.statuses
+	s.mu.Unlock()
+	out := make([]statusBody, 0, len(statuses))
+	for _, st := range statuses {
+		c := statusCategories[st.Category]
+		out = append(out, statusBody{
+			Self:    s.url + "/rest/api/2/status/" + url.PathEscape(st.ID),
+			IconURL: s.url + "/images/icons/statuses/generic.png",
+			Name:    st.Name,
+			ID:      st.ID,
+			StatusCategory: statusCategoryBody{Self: s.url + "/rest/api/2/statuscategory/" + strconv.Itoa(c.id),
+				ID: c.id, Key: st.Category, ColorName: c.color, Name: c.name},
+		})
+	}
+	writeJSON(x.w, http.StatusOK, out)
+}

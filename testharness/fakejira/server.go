@@ -90,6 +90,7 @@ type Server struct {
 	consumers map[string]*rsa.PublicKey
 	tokens    map[string]tokenRecord
 	users     []User
+	statuses  []Status
 	failure   int
 	requests  []*Request
 	// webhooks are kept in registration order; webhookSeq numbers them as
@@ -109,6 +110,7 @@ func Start(cfg Config) (*Server, error) {
 		nonces:    newNonceCache(maxNonces),
 		consumers: map[string]*rsa.PublicKey{},
 		tokens:    map[string]tokenRecord{},
+		statuses:  DefaultStatuses,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

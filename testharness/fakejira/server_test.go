@@ -760,3 +760,55 @@ func TestParsePublicKeyPEM(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusList: GET /rest/api/2/status lists the workflow statuses with
+// their category as Jira does, only to a signed request, and follows
+// SetStatuses and SetFailure.
+func TestStatusList(t *testing.T) {
+	mine, _ := keys(t)
+	s := start(t, Config{})
+	c := signer{consumer: consumer, key: mine, token: token}.client()
+	type category struct {
+		ID  int    `json:"id"`
+		Key string `json:"key"`
+	}
+	type status struct {
+		ID, Name, Self string
+		StatusCategory category `json:"statusCategory"`
+	}
+	list := func() []status {
+		t.Helper()
+		resp, body := get(t, c, s.URL()+"/rest/api/2/status")
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		var out []status
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		return out
+	}
+	got := list()
+	if len(got) != len(DefaultStatuses) || got[6].ID != "10001" || got[6].Name != "Done" ||
+		got[6].StatusCategory != (category{3, "done"}) || got[0].StatusCategory != (category{2, "new"}) ||
+		got[1].StatusCategory != (category{4, "indeterminate"}) || got[0].Self != s.URL()+"/rest/api/2/status/1" {
+		t.Errorf("default statuses: %+v", got)
+	}
+	if err := s.SetStatuses([]Status{{ID: "7", Name: "Shipped", Category: "done"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(); len(got) != 1 || got[0].Name != "Shipped" || got[0].StatusCategory.Key != "done" {
+		t.Errorf("after SetStatuses: %+v", got)
+	}
+	if err := s.SetStatuses([]Status{{ID: "8", Category: "finished"}}); err == nil {
+		t.Error("SetStatuses took a category Jira does not have")
+	}
+	resp, body := get(t, plainClient(), s.URL()+"/rest/api/2/status")
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unsigned: %d %s, want 401", resp.StatusCode, body)
+	}
+	s.SetFailure(503)
+	if resp, _ := get(t, c, s.URL()+"/rest/api/2/status"); resp.StatusCode != 503 {
+		t.Errorf("with a failure set: %d, want 503", resp.StatusCode)
+	}
+}

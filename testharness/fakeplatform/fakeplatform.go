@@ -37,8 +37,8 @@ type user struct {
 }
 
 type group struct {
-	project, title string
-	assignee       *string
+	project, title, status string
+	assignee               *string
 }
 
 // KeyRecord is what happened to one idempotency key.
@@ -114,7 +114,7 @@ func (s *Server) Load(d *platform.Data) error {
 		if _, ok := s.projects[g.Project]; !ok {
 			return fmt.Errorf("group %s: no project %s", g.ID, g.Project)
 		}
-		s.groups[g.ID] = &group{project: g.Project, title: g.Title, assignee: g.Assignee}
+		s.groups[g.ID] = &group{project: g.Project, title: g.Title, status: platform.GroupStatus(g.Status), assignee: g.Assignee}
 	}
 	for _, l := range d.Links {
 		if _, ok := s.groups[l.Group]; !ok {
@@ -142,6 +142,17 @@ func (s *Server) Assignee(id string) (assignee *string, ok bool) {
 		return nil, false
 	}
 	return g.assignee, true
+}
+
+// Status is a group's status; ok is false for an unknown group.
+func (s *Server) Status(id string) (status string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[id]
+	if !ok {
+		return "", false
+	}
+	return g.status, true
 }
 
 // Keys is every idempotency key posted so far.
@@ -222,7 +233,8 @@ func (s *Server) linkedGroups(w http.ResponseWriter, r *http.Request) {
 		g := s.groups[id]
 		org := s.projects[g.project]
 		if slices.Contains(orgs, org) {
-			out = append(out, map[string]any{"id": id, "project": g.project, "title": g.title, "assignee": g.assignee, "organization": org})
+			out = append(out, map[string]any{"id": id, "project": g.project, "title": g.title, "assignee": g.assignee,
+				"status": g.status, "organization": org})
 		}
 	}
 	s.mu.Unlock()
@@ -264,6 +276,8 @@ type assignments struct {
 		Group    string  `json:"group"`
 		Assignee *string `json:"assignee"`
 	} `json:"assignments"`
+	// Statuses are optional (added within v1).
+	Statuses []platform.StatusChange `json:"statuses"`
 }
 
 func readAssignments(w http.ResponseWriter, r *http.Request) (assignments, bool) {
@@ -309,6 +323,24 @@ func (s *Server) reach(a assignments) (changed int, code, msg string) {
 			changed++
 		}
 		now[as.Group] = as.Assignee
+	}
+	status := map[string]string{}
+	for i, sc := range a.Statuses {
+		g, ok := s.groups[sc.Group]
+		if !ok || !s.linkedTo[sc.Group][a.Installation] || !slices.Contains(a.Organizations, s.projects[g.project]) {
+			return 0, "denied", fmt.Sprintf("statuses[%d]: group %q is not linked to installation %q through an organization it serves", i, sc.Group, a.Installation)
+		}
+		if sc.Status != platform.StatusResolved && sc.Status != platform.StatusUnresolved {
+			return 0, "invalid_status", fmt.Sprintf("statuses[%d].status: %q is not unresolved or resolved", i, sc.Status)
+		}
+		current, seen := status[sc.Group]
+		if !seen {
+			current = g.status
+		}
+		if current != sc.Status {
+			changed++
+		}
+		status[sc.Group] = sc.Status
 	}
 	return changed, "", ""
 }
@@ -383,6 +415,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, as := range a.Assignments {
 		s.groups[as.Group].assignee = as.Assignee
+	}
+	for _, sc := range a.Statuses {
+		s.groups[sc.Group].status = sc.Status
 	}
 	rec.Applied++
 	rec.Changed = changed

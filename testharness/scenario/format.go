@@ -49,6 +49,7 @@ type Installation struct {
 	Organizations []struct {
 		ID              string `json:"id"`
 		InboundAssignee *bool  `json:"inbound_assignee"` // absent means true
+		InboundStatus   bool   `json:"inbound_status"`
 	} `json:"organizations"`
 }
 
@@ -62,6 +63,13 @@ type Jira struct {
 	} `json:"users"`
 	Down    bool   `json:"down"`
 	Version string `json:"version,omitempty"`
+	// Statuses replace the simulated Jira's workflow statuses
+	// (fakejira.DefaultStatuses when left out).
+	Statuses []struct {
+		ID       string `json:"id"`
+		Name     string `json:"name"`
+		Category string `json:"category"`
+	} `json:"statuses,omitempty"`
 }
 
 // Delivery is one HTTP request to the webhook endpoint.
@@ -92,8 +100,13 @@ type Expect struct {
 	Groups []struct {
 		ID       string  `json:"id"`
 		Assignee *string `json:"assignee"`
+		// Status, when given, is the group's status after all deliveries.
+		Status string `json:"status,omitempty"`
 	} `json:"groups"`
 	JiraLookups *int `json:"jira_lookups,omitempty"`
+	// JiraStatusLookups, when given, is how many times the status list
+	// (/rest/api/2/status) was read.
+	JiraStatusLookups *int `json:"jira_status_lookups,omitempty"`
 	// Deliveries, when given, lists every stored delivery in the order
 	// stored: refused requests are not stored, duplicates are stored once.
 	Deliveries []ExpectDelivery `json:"deliveries,omitempty"`

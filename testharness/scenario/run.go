@@ -91,6 +91,15 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 	for _, u := range sc.Jira.Users {
 		jira.AddUser(fakejira.User{Name: u.Name, Key: u.Key, EmailAddress: u.EmailAddress, DisplayName: u.DisplayName, Active: true})
 	}
+	if sc.Jira.Statuses != nil {
+		statuses := make([]fakejira.Status, 0, len(sc.Jira.Statuses))
+		for _, st := range sc.Jira.Statuses {
+			statuses = append(statuses, fakejira.Status{ID: st.ID, Name: st.Name, Category: st.Category})
+		}
+		if err := jira.SetStatuses(statuses); err != nil {
+			return res, err
+		}
+	}
 
 	dir, err := os.MkdirTemp("", "jirasync-scenario-")
 	if err != nil {
@@ -114,7 +123,7 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 	}
 	cfg := app.Config{DB: db, PluginPath: r.PluginPath, SecretKeyFile: filepath.Join(dir, "secret.key"),
 		AdminToken: base64.RawURLEncoding.EncodeToString(adminToken), Engine: r.Engine, CacheDir: r.CacheDir, PoolSize: 2, Logger: logger.With("component", "host")}
-	var groups func(id string) (*string, error) // reads a group's assignee, where the platform keeps it
+	var groups func(id string) (*string, string, error) // reads a group's assignee and status, where the platform keeps them
 	switch r.Platform {
 	case "", "builtin":
 	case "http":
@@ -126,12 +135,13 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 			return res, fmt.Errorf("seeding the simulated platform: %w", err)
 		}
 		cfg.PlatformURL, cfg.PlatformToken = fp.URL(), platformToken
-		groups = func(id string) (*string, error) {
+		groups = func(id string) (*string, string, error) {
 			a, ok := fp.Assignee(id)
+			status, _ := fp.Status(id)
 			if !ok {
-				return nil, fmt.Errorf("no group %s on the simulated platform", id)
+				return nil, "", fmt.Errorf("no group %s on the simulated platform", id)
 			}
-			return a, nil
+			return a, status, nil
 		}
 	default:
 		return res, fmt.Errorf("unknown platform %q (want builtin or http)", r.Platform)
@@ -142,9 +152,9 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 	}
 	defer host.Close(context.WithoutCancel(ctx))
 	if groups == nil {
-		groups = func(id string) (*string, error) {
+		groups = func(id string) (*string, string, error) {
 			g, err := host.Store().Group(ctx, id)
-			return g.Assignee, err
+			return g.Assignee, g.Status, err
 		}
 	}
 	if err := r.seed(ctx, host.Store(), jira, sc, cfg.PlatformURL == ""); err != nil {
@@ -207,7 +217,7 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 		res.Failures = append(res.Failures, checkDeliveries(ctx, host.Store(), sc.Expect.Deliveries)...)
 	}
 	for _, g := range sc.Expect.Groups {
-		got, err := groups(g.ID)
+		got, status, err := groups(g.ID)
 		if err != nil {
 			res.Failures = append(res.Failures, fmt.Sprintf("group %s: %v", g.ID, err))
 			continue
@@ -215,18 +225,29 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 		if !sameAssignee(got, g.Assignee) {
 			res.Failures = append(res.Failures, fmt.Sprintf("group %s: assignee %s, want %s", g.ID, show(got), show(g.Assignee)))
 		}
-	}
-	lookups, unsigned := 0, 0
-	for _, rq := range jira.Requests() {
-		if rq.Path == "/rest/api/2/user" {
-			lookups++
-			if !rq.Verified {
-				unsigned++
-			}
+		if g.Status != "" && status != g.Status {
+			res.Failures = append(res.Failures, fmt.Sprintf("group %s: status %s, want %s", g.ID, status, g.Status))
 		}
 	}
+	lookups, statusLookups, unsigned := 0, 0, 0
+	for _, rq := range jira.Requests() {
+		switch rq.Path {
+		case "/rest/api/2/user":
+			lookups++
+		case "/rest/api/2/status":
+			statusLookups++
+		default:
+			continue
+		}
+		if !rq.Verified {
+			unsigned++
+		}
+	}
+	if sc.Expect.JiraStatusLookups != nil && statusLookups != *sc.Expect.JiraStatusLookups {
+		res.Failures = append(res.Failures, fmt.Sprintf("Jira status list reads: %d, want %d", statusLookups, *sc.Expect.JiraStatusLookups))
+	}
 	if unsigned > 0 {
-		res.Failures = append(res.Failures, fmt.Sprintf("%d of %d Jira user lookups were refused by the OAuth check", unsigned, lookups))
+		res.Failures = append(res.Failures, fmt.Sprintf("%d of %d Jira user and status lookups were refused by the OAuth check", unsigned, lookups+statusLookups))
 	}
 	if sc.Expect.JiraLookups != nil && lookups != *sc.Expect.JiraLookups {
 		res.Failures = append(res.Failures, fmt.Sprintf("Jira user lookups: %d, want %d", lookups, *sc.Expect.JiraLookups))
@@ -310,7 +331,8 @@ func (r *Runner) seed(ctx context.Context, st *store.Store, jira *fakejira.Serve
 		si := store.Installation{ID: in.ID, ExternalID: in.ExternalID, BaseURL: jira.URL(), ConsumerKey: consumer,
 			PrivateKeyPEM: keyPEM, AccessToken: token, AccessTokenSecret: secret, WebhookSecret: in.WebhookSecret, VerifyTLS: true}
 		for _, o := range in.Organizations {
-			si.Organizations = append(si.Organizations, store.InstallationOrg{ID: o.ID, InboundAssignee: o.InboundAssignee == nil || *o.InboundAssignee})
+			si.Organizations = append(si.Organizations, store.InstallationOrg{ID: o.ID, InboundAssignee: o.InboundAssignee == nil || *o.InboundAssignee,
+				InboundStatus: o.InboundStatus})
 		}
 		if err := st.PutInstallation(ctx, si); err != nil {
 			return fmt.Errorf("installation %s: %w", in.ID, err)

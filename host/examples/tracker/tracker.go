@@ -19,7 +19,7 @@ type Tracker struct {
 }
 
 // schema is the tracker's. jira_reach says which organizations' groups a
-// Jira installation may change: CheckAssignments and Apply name only the
+// Jira installation may change: Check and Apply name only the
 // installation, so the platform keeps this itself. jira_applies makes
 // Apply idempotent by its key.
 const schema = `
@@ -32,7 +32,7 @@ CREATE INDEX IF NOT EXISTS emails_by_address ON emails(folded);
 CREATE TABLE IF NOT EXISTS members (user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
 	project_id TEXT NOT NULL REFERENCES projects(id), PRIMARY KEY (user_id, project_id));
 CREATE TABLE IF NOT EXISTS issue_groups (id TEXT PRIMARY KEY, project TEXT NOT NULL REFERENCES projects(id), title TEXT NOT NULL,
-	assignee TEXT REFERENCES users(id));
+	assignee TEXT REFERENCES users(id), status TEXT NOT NULL DEFAULT 'unresolved');
 CREATE TABLE IF NOT EXISTS jira_links (group_id TEXT NOT NULL REFERENCES issue_groups(id), installation TEXT NOT NULL,
 	issue_key TEXT NOT NULL, PRIMARY KEY (installation, issue_key, group_id));
 CREATE TABLE IF NOT EXISTS jira_reach (installation TEXT NOT NULL, organization TEXT NOT NULL REFERENCES organizations(id),
@@ -114,9 +114,10 @@ func (l *loader) User(_ string, u platform.User) error {
 }
 
 func (l *loader) Group(_ string, g platform.Group) error {
-	return l.exec(`INSERT INTO issue_groups(id, project, title, assignee) VALUES (?, ?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET project = excluded.project, title = excluded.title, assignee = excluded.assignee`,
-		g.ID, g.Project, g.Title, g.Assignee)
+	return l.exec(`INSERT INTO issue_groups(id, project, title, assignee, status) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET project = excluded.project, title = excluded.title, assignee = excluded.assignee,
+			status = excluded.status`,
+		g.ID, g.Project, g.Title, g.Assignee, platform.GroupStatus(g.Status))
 }
 
 func (l *loader) Link(_ string, k platform.Link) error {
@@ -178,7 +179,7 @@ func (t *Tracker) LinkedGroups(ctx context.Context, installation, issueKey strin
 	for _, o := range orgs {
 		args = append(args, o)
 	}
-	rows, err := t.db.QueryContext(ctx, `SELECT g.id, g.project, g.title, g.assignee, p.organization
+	rows, err := t.db.QueryContext(ctx, `SELECT g.id, g.project, g.title, g.assignee, g.status, p.organization
 		FROM jira_links l
 		JOIN issue_groups g ON g.id = l.group_id
 		JOIN projects p ON p.id = g.project
@@ -192,7 +193,7 @@ func (t *Tracker) LinkedGroups(ctx context.Context, installation, issueKey strin
 	var out []platform.LinkedGroup
 	for rows.Next() {
 		var g platform.LinkedGroup
-		if err := rows.Scan(&g.ID, &g.Project, &g.Title, &g.Assignee, &g.Organization); err != nil {
+		if err := rows.Scan(&g.ID, &g.Project, &g.Title, &g.Assignee, &g.Status, &g.Organization); err != nil {
 			return nil, err
 		}
 		out = append(out, g)
@@ -234,21 +235,29 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// check counts how many of as would change a group, or refuses one that
-// is not linked to the installation through an organization it may
-// change.
-func check(ctx context.Context, q queryer, installation string, as []platform.Assignment) (int, error) {
+// reachable reads a group's assignee and status, or refuses one that is
+// not linked to the installation through an organization it may change.
+func reachable(ctx context.Context, q queryer, installation, group string) (assignee sql.NullString, status string, err error) {
+	err = q.QueryRowContext(ctx, `SELECT g.assignee, g.status FROM issue_groups g
+		JOIN projects p ON p.id = g.project
+		JOIN jira_reach r ON r.organization = p.organization AND r.installation = ?
+		WHERE g.id = ? AND EXISTS (SELECT 1 FROM jira_links l WHERE l.group_id = g.id AND l.installation = r.installation)`,
+		installation, group).Scan(&assignee, &status)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = fmt.Errorf("group %q is not linked to installation %q: %w", group, installation, platform.ErrDenied)
+	}
+	return assignee, status, err
+}
+
+// check counts how many of the changes would change a group, or refuses
+// them all if one names a group out of the installation's reach.
+func check(ctx context.Context, q queryer, installation string, ch platform.Changes) (int, error) {
+	if err := ch.Validate(); err != nil {
+		return 0, err
+	}
 	changed := 0
-	for _, a := range as {
-		var assignee sql.NullString
-		err := q.QueryRowContext(ctx, `SELECT g.assignee FROM issue_groups g
-			JOIN projects p ON p.id = g.project
-			JOIN jira_reach r ON r.organization = p.organization AND r.installation = ?
-			WHERE g.id = ? AND EXISTS (SELECT 1 FROM jira_links l WHERE l.group_id = g.id AND l.installation = r.installation)`,
-			installation, a.Group).Scan(&assignee)
-		if errors.Is(err, sql.ErrNoRows) {
-			return 0, fmt.Errorf("group %q is not linked to installation %q: %w", a.Group, installation, platform.ErrDenied)
-		}
+	for _, a := range ch.Assignments {
+		assignee, _, err := reachable(ctx, q, installation, a.Group)
 		if err != nil {
 			return 0, err
 		}
@@ -256,26 +265,40 @@ func check(ctx context.Context, q queryer, installation string, as []platform.As
 			changed++
 		}
 	}
+	for _, sc := range ch.Statuses {
+		_, status, err := reachable(ctx, q, installation, sc.Group)
+		if err != nil {
+			return 0, err
+		}
+		if status != sc.Status {
+			changed++
+		}
+	}
 	return changed, nil
 }
 
-// CheckAssignments implements platform.Platform.
-func (t *Tracker) CheckAssignments(ctx context.Context, installation string, as []platform.Assignment) (int, error) {
-	return check(ctx, t.db, installation, as)
+// Check implements platform.Platform.
+func (t *Tracker) Check(ctx context.Context, installation string, ch platform.Changes) (int, error) {
+	return check(ctx, t.db, installation, ch)
 }
 
 // Apply implements platform.Platform: all or nothing, once per key.
-func (t *Tracker) Apply(ctx context.Context, key platform.ApplyKey, as []platform.Assignment) (changed int, err error) {
+func (t *Tracker) Apply(ctx context.Context, key platform.ApplyKey, ch platform.Changes) (changed int, err error) {
 	err = t.tx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT changed FROM jira_applies WHERE apply_key = ?`, key.String()).Scan(&changed)
 		if err == nil || !errors.Is(err, sql.ErrNoRows) {
 			return err // applied before (nothing to do), or failed
 		}
-		if changed, err = check(ctx, tx, key.Installation, as); err != nil {
+		if changed, err = check(ctx, tx, key.Installation, ch); err != nil {
 			return err
 		}
-		for _, a := range as {
+		for _, a := range ch.Assignments {
 			if _, err := tx.ExecContext(ctx, `UPDATE issue_groups SET assignee = ? WHERE id = ?`, a.Assignee, a.Group); err != nil {
+				return err
+			}
+		}
+		for _, sc := range ch.Statuses {
+			if _, err := tx.ExecContext(ctx, `UPDATE issue_groups SET status = ? WHERE id = ?`, sc.Status, sc.Group); err != nil {
 				return err
 			}
 		}

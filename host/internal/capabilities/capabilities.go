@@ -35,6 +35,9 @@ type Binding struct {
 	// that marks the delivery done, so that a delivery's effect and its
 	// record cannot part.
 	Staged []platform.Assignment
+	// StagedStatuses are the group statuses it asked for, staged and
+	// applied as Staged, together with them.
+	StagedStatuses []platform.StatusChange
 	// WebhookURL is what the plugin's PlaceholderWebhookURL becomes in a
 	// substituted Jira request: the installation's webhook URL, token
 	// included. Set only for the install flow.
@@ -190,7 +193,8 @@ func (s *Set) installationGet(_ context.Context, b *Binding, _ []byte) any {
 	resp := abi.InstallationResponse{ID: in.ID, ExternalID: in.ExternalID, BaseURL: in.BaseURL,
 		Organizations: make([]abi.InstallationOrgSettings, 0, len(in.Organizations))}
 	for _, o := range in.Organizations {
-		resp.Organizations = append(resp.Organizations, abi.InstallationOrgSettings{ID: o.ID, InboundAssignee: o.InboundAssignee})
+		resp.Organizations = append(resp.Organizations, abi.InstallationOrgSettings{ID: o.ID, InboundAssignee: o.InboundAssignee,
+			InboundStatus: o.InboundStatus})
 	}
 	return resp
 }
@@ -253,7 +257,7 @@ func (s *Set) groupsLinked(ctx context.Context, b *Binding, req []byte) any {
 	resp := abi.GroupsLinkedResponse{Groups: make([]abi.LinkedGroup, 0, len(groups))}
 	for _, g := range groups {
 		resp.Groups = append(resp.Groups, abi.LinkedGroup{ID: g.ID, Organization: g.Organization,
-			Project: g.Project, Assignee: g.Assignee})
+			Project: g.Project, Assignee: g.Assignee, Status: platform.GroupStatus(g.Status)})
 	}
 	return resp
 }
@@ -290,11 +294,20 @@ func (s *Set) groupsAssign(ctx context.Context, b *Binding, req []byte) any {
 	for _, a := range r.Assignments {
 		as = append(as, platform.Assignment{Group: a.Group, Assignee: a.Assignee})
 	}
-	changed, err := s.Platform.CheckAssignments(ctx, b.Installation.ID, as)
+	ss := make([]platform.StatusChange, 0, len(r.Statuses))
+	for _, sc := range r.Statuses {
+		ss = append(ss, platform.StatusChange{Group: sc.Group, Status: sc.Status})
+	}
+	ch := platform.Changes{Assignments: as, Statuses: ss}
+	if err := ch.Validate(); err != nil {
+		return abi.GroupsAssignResponse{Fault: abi.Fault{Error: abi.Errorf(abi.CodeInvalidRequest, err.Error())}}
+	}
+	changed, err := s.Platform.Check(ctx, b.Installation.ID, ch)
 	if err != nil {
 		return abi.GroupsAssignResponse{Fault: abi.Fault{Error: storeError(b, "groups_assign", err)}}
 	}
 	b.Staged = append(b.Staged, as...)
+	b.StagedStatuses = append(b.StagedStatuses, ss...)
 	return abi.GroupsAssignResponse{Changed: changed}
 }
 

@@ -456,6 +456,11 @@ func (p *Pipeline) run(ctx context.Context, log *slog.Logger, d store.Delivery) 
 		js, _ := json.Marshal(sum)
 		o.Status, o.HTTPStatus, o.Summary = store.DeliveryDone, http.StatusOK, string(js)
 		o.Synced, o.Ignored, o.Assignments = sum.Outcome == abi.OutcomeSynced, sum.Outcome == abi.OutcomeIgnored, b.Staged
+		o.Statuses = b.StagedStatuses
+		// A delivery that stages changes is ordered against its issue's
+		// others, whatever its outcome says of the assignee (a status
+		// synced while the assignee had no email).
+		o.Synced = o.Synced || len(b.Staged)+len(b.StagedStatuses) > 0
 		if sum.IssueKey != "" {
 			o.IssueKey = sum.IssueKey
 		}
@@ -496,10 +501,10 @@ func (p *Pipeline) applyExternally(ctx context.Context, log *slog.Logger, d stor
 		case store.ReserveStale:
 			return res // Finish records it stale
 		case store.ReserveApply:
-			if len(res.outcome.Assignments) > 0 {
+			if res.outcome.Changes().Len() > 0 {
 				key := platform.ApplyKey{Installation: d.Installation, Delivery: d.ID, Round: d.AttemptBase, IssueKey: res.outcome.IssueKey}
 				start := time.Now()
-				changed, err := p.platform.Apply(ctx, key, res.outcome.Assignments)
+				changed, err := p.platform.Apply(ctx, key, res.outcome.Changes())
 				// As the host functions map the platform's failures: a
 				// refusal fails the delivery, a broken answer is internal.
 				if code, known := capabilities.PlatformCode(err); known {

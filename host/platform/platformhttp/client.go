@@ -298,6 +298,9 @@ type (
 		// Assignee is required and may be null: raw, to tell null
 		// from missing.
 		Assignee json.RawMessage `json:"assignee"`
+		// Status is optional (added within v1, docs/PLATFORM.md): a
+		// platform that does not send it has unresolved groups.
+		Status string `json:"status"`
 	}
 	groupsAnswer struct {
 		Groups *[]groupJSON `json:"groups"`
@@ -322,6 +325,10 @@ type (
 		Round         *int                  `json:"round,omitempty"`
 		IssueKey      *string               `json:"issue_key,omitempty"`
 		Assignments   []platform.Assignment `json:"assignments"`
+		// Statuses were added within v1: sent only when there are some,
+		// so that a platform written before them sees the requests it
+		// knows.
+		Statuses []platform.StatusChange `json:"statuses,omitempty"`
 	}
 )
 
@@ -420,13 +427,15 @@ func (c *Client) LinkedGroups(ctx context.Context, installation, issueKey string
 		if m := missing(at, "id", g.ID, "project", g.Project, "title", g.Title, "organization", g.Organization, "assignee", g.Assignee); m != "" {
 			return nil, c.broken(call, 200, "%s", m)
 		}
-		lg := platform.LinkedGroup{Group: platform.Group{ID: *g.ID, Project: *g.Project, Title: *g.Title}, Organization: *g.Organization}
+		lg := platform.LinkedGroup{Group: platform.Group{ID: *g.ID, Project: *g.Project, Title: *g.Title, Status: g.Status},
+			Organization: *g.Organization}
 		if err := json.Unmarshal(g.Assignee, &lg.Assignee); err != nil {
 			return nil, c.broken(call, 200, "%s.assignee: want a string or null", at)
 		}
 		if err := lg.Group.Validate(); err != nil {
 			return nil, c.broken(call, 200, "%v", platform.In(at, err))
 		}
+		lg.Status = platform.GroupStatus(lg.Status)
 		switch {
 		case !slices.Contains(asked, lg.Organization):
 			// A group of an organization not asked for is out of the
@@ -479,28 +488,35 @@ func (c *Client) UsersByEmail(ctx context.Context, email string) ([]platform.Use
 	return out, nil
 }
 
-// CheckAssignments asks the platform how many of as would change a group,
+// Check asks the platform how many of the changes would change a group,
 // changing nothing.
-func (c *Client) CheckAssignments(ctx context.Context, installation string, as []platform.Assignment) (int, error) {
+func (c *Client) Check(ctx context.Context, installation string, ch platform.Changes) (int, error) {
+	if err := ch.Validate(); err != nil {
+		return 0, err
+	}
 	served, err := c.cfg.Reach(ctx, installation)
 	if err != nil {
 		return 0, err
 	}
-	req := assignmentsRequest{Installation: installation, Organizations: nonNil(served), Assignments: nonNil(as)}
+	req := assignmentsRequest{Installation: installation, Organizations: nonNil(served), Assignments: nonNil(ch.Assignments),
+		Statuses: ch.Statuses}
 	return c.assign(ctx, "/assignments/check", nil, req)
 }
 
-// Apply sets the assignees of one delivery on the platform, under the
+// Apply makes the changes of one delivery on the platform, under the
 // key's Idempotency-Key: the platform applies a key once and answers a
 // repeated one with the first apply's count.
-func (c *Client) Apply(ctx context.Context, key platform.ApplyKey, as []platform.Assignment) (int, error) {
+func (c *Client) Apply(ctx context.Context, key platform.ApplyKey, ch platform.Changes) (int, error) {
+	if err := ch.Validate(); err != nil {
+		return 0, err
+	}
 	served, err := c.cfg.Reach(ctx, key.Installation)
 	if err != nil {
 		return 0, err
 	}
 	round := key.Round
 	req := assignmentsRequest{Installation: key.Installation, Organizations: nonNil(served), Delivery: key.Delivery,
-		Round: &round, IssueKey: &key.IssueKey, Assignments: nonNil(as)}
+		Round: &round, IssueKey: &key.IssueKey, Assignments: nonNil(ch.Assignments), Statuses: ch.Statuses}
 	return c.assign(ctx, "/assignments", http.Header{"Idempotency-Key": {key.String()}}, req)
 }
 
@@ -513,8 +529,9 @@ func (c *Client) assign(ctx context.Context, path string, header http.Header, re
 	switch {
 	case a.Changed == nil:
 		return 0, c.broken(call, 200, "changed: missing")
-	case *a.Changed < 0 || *a.Changed > len(req.Assignments):
-		return 0, c.broken(call, 200, "changed: %d, want 0 to %d (the assignments sent)", *a.Changed, len(req.Assignments))
+	case *a.Changed < 0 || *a.Changed > len(req.Assignments)+len(req.Statuses):
+		return 0, c.broken(call, 200, "changed: %d, want 0 to %d (the assignments and statuses sent)", *a.Changed,
+			len(req.Assignments)+len(req.Statuses))
 	}
 	return *a.Changed, nil
 }

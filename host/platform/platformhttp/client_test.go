@@ -84,11 +84,13 @@ var calls = map[string]func(ctx context.Context, c *Client) error{
 		return err
 	},
 	"check": func(ctx context.Context, c *Client) error {
-		_, err := c.CheckAssignments(ctx, "jira", []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}})
+		_, err := c.Check(ctx, "jira", platform.Changes{Assignments: []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}},
+			Statuses: []platform.StatusChange{{Group: "g1", Status: platform.StatusResolved}}})
 		return err
 	},
 	"apply": func(ctx context.Context, c *Client) error {
-		_, err := c.Apply(ctx, platform.ApplyKey{Installation: "jira", Delivery: 1}, []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}})
+		_, err := c.Apply(ctx, platform.ApplyKey{Installation: "jira", Delivery: 1}, platform.Changes{Assignments: []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}},
+			Statuses: []platform.StatusChange{{Group: "g1", Status: platform.StatusResolved}}})
 		return err
 	},
 }
@@ -135,13 +137,15 @@ func TestAnswersBreakingTheContract(t *testing.T) {
 			`{"groups":[{"id":"g1","project":"backend","title":"","organization":"acme"}]}`, 200, "groups[0].assignee: missing"},
 		{"assignee a number", "linked-groups", js,
 			`{"groups":[{"id":"g1","project":"backend","title":"","organization":"acme","assignee":5}]}`, 200, "groups[0].assignee: want a string or null"},
+		{"status not one of the two", "linked-groups", js,
+			`{"groups":[{"id":"g1","project":"backend","title":"","organization":"acme","assignee":null,"status":"done"}]}`, 200, "groups[0].status: want"},
 		{"group of an organization not asked for", "linked-groups", js,
 			`{"groups":[{"id":"g9","project":"ops","title":"","organization":"globex","assignee":null}]}`, 200, `"globex" was not asked for`},
 		{"verified a string", "users", js, `{"users":[{"id":"alice","verified":"yes","projects":[]}]}`, 200, "want true or false"},
 		{"projects missing", "users", js, `{"users":[{"id":"alice","verified":true}]}`, 200, "users[0].projects: missing"},
 		{"changed missing", "apply", js, `{}`, 200, "changed: missing"},
-		{"changed negative", "apply", js, `{"changed":-1}`, 200, "want 0 to 1"},
-		{"changed over the assignments", "check", js, `{"changed":2}`, 200, "want 0 to 1"},
+		{"changed negative", "apply", js, `{"changed":-1}`, 200, "want 0 to 2"},
+		{"changed over the assignments and statuses", "check", js, `{"changed":3}`, 200, "want 0 to 2"},
 		{"changed a float", "apply", js, `{"changed":1.5}`, 200, "want int"},
 		{"204 No Content", "apply", "", ``, 204, "status 204"},
 		{"redirect", "organizations", "", ``, 302, "status 302"},
@@ -241,7 +245,7 @@ func TestApplyOncePerKeyOverHTTP(t *testing.T) {
 	fp, c := fixture(t, nil)
 	key := platform.ApplyKey{Installation: "jira", Delivery: 42, Round: 1, IssueKey: "APP-1"}
 	for i := range 3 {
-		n, err := c.Apply(context.Background(), key, []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}})
+		n, err := c.Apply(context.Background(), key, platform.Changes{Assignments: []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}}})
 		if err != nil || n != 1 {
 			t.Fatalf("apply %d: %d, %v; want 1", i, n, err)
 		}

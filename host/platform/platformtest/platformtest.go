@@ -49,7 +49,7 @@ func seed() Seed {
 				{ID: "bob", Emails: []platform.Email{{Address: "bob@example.com", Verified: true}}},
 			},
 			Groups: []platform.Group{
-				{ID: "g2", Project: "backend", Title: "Timeouts", Assignee: ptr("bob")},
+				{ID: "g2", Project: "backend", Title: "Timeouts", Assignee: ptr("bob"), Status: platform.StatusResolved},
 				{ID: "g1", Project: "frontend", Title: "Crash"},
 				{ID: "g3", Project: "ops", Title: "Disk full"},
 				{ID: "g4", Project: "backend", Title: "Not linked"},
@@ -81,13 +81,13 @@ func Run(t *testing.T, newInstance New) {
 		for _, tc := range []struct {
 			name, installation, key string
 			orgs                    []string
-			want                    []string // "group@organization:assignee"
+			want                    []string // "group@organization:assignee/status"
 		}{
-			{"by id, with organization and assignee", "jira", "APP-1", []string{"acme", "globex"}, []string{"g1@acme:", "g2@acme:bob"}},
+			{"by id, with organization and assignee", "jira", "APP-1", []string{"acme", "globex"}, []string{"g1@acme:/unresolved", "g2@acme:bob/resolved"}},
 			{"organization not served by the installation", "jira", "APP-1", []string{"globex"}, nil},
-			{"served by another installation", "jira2", "APP-1", []string{"globex"}, []string{"g3@globex:"}},
+			{"served by another installation", "jira2", "APP-1", []string{"globex"}, []string{"g3@globex:/unresolved"}},
 			{"only the organizations asked for", "jira2", "APP-1", []string{"acme"}, nil},
-			{"other issue", "jira", "APP-2", []string{"acme"}, []string{"g2@acme:bob"}},
+			{"other issue", "jira", "APP-2", []string{"acme"}, []string{"g2@acme:bob/resolved"}},
 			{"no organizations", "jira", "APP-1", nil, nil},
 			{"unknown issue", "jira", "APP-9", []string{"acme"}, nil},
 			{"unknown installation", "nope", "APP-1", []string{"acme"}, nil},
@@ -97,13 +97,8 @@ func Run(t *testing.T, newInstance New) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var got []string
+				got := describe(groups)
 				for _, g := range groups {
-					a := ""
-					if g.Assignee != nil {
-						a = *g.Assignee
-					}
-					got = append(got, g.ID+"@"+g.Organization+":"+a)
 					if g.Project == "" {
 						t.Errorf("group %s without its project", g.ID)
 					}
@@ -142,22 +137,27 @@ func Run(t *testing.T, newInstance New) {
 			}
 		}
 	})
-	t.Run("CheckAssignmentsChangesNothing", func(t *testing.T) {
+	t.Run("CheckChangesNothing", func(t *testing.T) {
 		in := newInstance(t, seed())
-		n, err := in.Platform.CheckAssignments(ctx, "jira", []platform.Assignment{{Group: "g1", Assignee: ptr("alice")},
-			{Group: "g2", Assignee: ptr("bob")}})
-		if err != nil || n != 1 {
-			t.Fatalf("CheckAssignments = %d, %v; want 1 change", n, err)
+		n, err := in.Platform.Check(ctx, "jira", platform.Changes{Assignments: []platform.Assignment{{Group: "g1", Assignee: ptr("alice")},
+			{Group: "g2", Assignee: ptr("bob")}}, Statuses: []platform.StatusChange{{Group: "g1", Status: platform.StatusResolved},
+			{Group: "g2", Status: platform.StatusResolved}}})
+		if err != nil || n != 2 {
+			t.Fatalf("Check = %d, %v; want 2 changes (g1's assignee and status)", n, err)
 		}
 		assertAssignee(t, in, "g1", nil)
+		assertStatuses(t, in, "g1@acme:/unresolved", "g2@acme:bob/resolved")
 		for _, tc := range []struct{ name, installation, group string }{
 			{"group of an organization the installation does not serve", "jira", "g3"},
 			{"group not linked", "jira", "g4"},
 			{"group not linked to this installation", "jira2", "g1"},
 			{"unknown group", "jira", "nope"},
 		} {
-			if _, err := in.Platform.CheckAssignments(ctx, tc.installation, []platform.Assignment{{Group: tc.group}}); !errors.Is(err, platform.ErrDenied) {
+			if _, err := in.Platform.Check(ctx, tc.installation, platform.Changes{Assignments: []platform.Assignment{{Group: tc.group}}}); !errors.Is(err, platform.ErrDenied) {
 				t.Errorf("%s: %v, want ErrDenied", tc.name, err)
+			}
+			if _, err := in.Platform.Check(ctx, tc.installation, platform.Changes{Statuses: []platform.StatusChange{{Group: tc.group, Status: platform.StatusResolved}}}); !errors.Is(err, platform.ErrDenied) {
+				t.Errorf("%s, a status: %v, want ErrDenied", tc.name, err)
 			}
 		}
 	})
@@ -165,42 +165,76 @@ func Run(t *testing.T, newInstance New) {
 		in := newInstance(t, seed())
 		p := in.Platform
 		key := platform.ApplyKey{Installation: "jira", Delivery: 7}
-		as := []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}, {Group: "g2", Assignee: nil}}
-		if n, err := p.Apply(ctx, key, as); err != nil || n != 2 {
-			t.Fatalf("Apply = %d, %v; want 2 changes", n, err)
+		as := platform.Changes{Assignments: []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}, {Group: "g2", Assignee: nil}},
+			Statuses: []platform.StatusChange{{Group: "g1", Status: platform.StatusResolved}, {Group: "g2", Status: platform.StatusUnresolved}}}
+		if n, err := p.Apply(ctx, key, as); err != nil || n != 4 {
+			t.Fatalf("Apply = %d, %v; want 4 changes", n, err)
 		}
 		assertAssignee(t, in, "g1", ptr("alice"))
 		assertAssignee(t, in, "g2", nil)
+		assertStatuses(t, in, "g1@acme:alice/resolved", "g2@acme:/unresolved")
 		// Someone else changes g1 since; the same key again (a host that
 		// died before recording its apply) must not undo that.
-		if _, err := p.Apply(ctx, platform.ApplyKey{Installation: "jira", Delivery: 8}, []platform.Assignment{{Group: "g1", Assignee: ptr("bob")}}); err != nil {
+		if _, err := p.Apply(ctx, platform.ApplyKey{Installation: "jira", Delivery: 8}, platform.Changes{
+			Assignments: []platform.Assignment{{Group: "g1", Assignee: ptr("bob")}},
+			Statuses:    []platform.StatusChange{{Group: "g1", Status: platform.StatusUnresolved}}}); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := p.Apply(ctx, key, as); err != nil || n != 2 {
-			t.Fatalf("repeated Apply = %d, %v; want the first apply's 2, nothing done", n, err)
+		if n, err := p.Apply(ctx, key, as); err != nil || n != 4 {
+			t.Fatalf("repeated Apply = %d, %v; want the first apply's 4, nothing done", n, err)
 		}
 		assertAssignee(t, in, "g1", ptr("bob"))
+		assertStatuses(t, in, "g1@acme:bob/unresolved", "g2@acme:/unresolved")
 		// A replay is a new round: a new decision, applied.
 		key.Round = 1
-		if n, err := p.Apply(ctx, key, as); err != nil || n != 1 {
-			t.Fatalf("Apply of round 1 = %d, %v; want 1 change", n, err)
+		if n, err := p.Apply(ctx, key, as); err != nil || n != 2 {
+			t.Fatalf("Apply of round 1 = %d, %v; want 2 changes", n, err)
 		}
 		assertAssignee(t, in, "g1", ptr("alice"))
+		assertStatuses(t, in, "g1@acme:alice/resolved", "g2@acme:/unresolved")
 	})
 	t.Run("ApplyAllOrNothing", func(t *testing.T) {
 		in := newInstance(t, seed())
 		key := platform.ApplyKey{Installation: "jira", Delivery: 9}
-		_, err := in.Platform.Apply(ctx, key, []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}, {Group: "g3", Assignee: ptr("alice")}})
+		_, err := in.Platform.Apply(ctx, key, platform.Changes{Assignments: []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}},
+			Statuses: []platform.StatusChange{{Group: "g1", Status: platform.StatusResolved}, {Group: "g3", Status: platform.StatusResolved}}})
 		if !errors.Is(err, platform.ErrDenied) {
 			t.Fatalf("Apply naming a group out of reach: %v, want ErrDenied", err)
 		}
 		assertAssignee(t, in, "g1", nil)
 		assertAssignee(t, in, "g3", nil)
+		assertStatuses(t, in, "g1@acme:/unresolved", "g2@acme:bob/resolved")
 		// A refused key is not spent: once the data allows it, it applies.
-		if n, err := in.Platform.Apply(ctx, key, []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}}); err != nil || n != 1 {
+		if n, err := in.Platform.Apply(ctx, key, platform.Changes{Assignments: []platform.Assignment{{Group: "g1", Assignee: ptr("alice")}}}); err != nil || n != 1 {
 			t.Fatalf("Apply after a refusal = %d, %v; want 1", n, err)
 		}
 	})
+}
+
+// assertStatuses reads installation "jira"'s groups of APP-1 as
+// "group@organization:assignee/status".
+func assertStatuses(t *testing.T, in Instance, want ...string) {
+	t.Helper()
+	groups, err := in.Platform.LinkedGroups(context.Background(), "jira", "APP-1", []string{"acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(groups); !reflect.DeepEqual(got, want) {
+		t.Fatalf("groups of APP-1: %v, want %v", got, want)
+	}
+}
+
+// describe writes groups as "group@organization:assignee/status".
+func describe(groups []platform.LinkedGroup) []string {
+	var out []string
+	for _, g := range groups {
+		a := ""
+		if g.Assignee != nil {
+			a = *g.Assignee
+		}
+		out = append(out, g.ID+"@"+g.Organization+":"+a+"/"+g.Status)
+	}
+	return out
 }
 
 func assertAssignee(t *testing.T, in Instance, group string, want *string) {
