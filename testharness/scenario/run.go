@@ -66,12 +66,8 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 	start := time.Now()
 	res.Name = sc.Name
 	defer func() { res.Elapsed = time.Since(start) }()
-	if r.key == nil {
-		// One key per runner: generating a 2048-bit key costs more than a
-		// whole scenario.
-		if r.key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			return res, err
-		}
+	if err := r.ensureKey(); err != nil {
+		return res, err
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if r.Log != nil {
@@ -182,8 +178,44 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 			res.Failures = append(res.Failures, fmt.Sprintf("group %s: assignee %s, want %s", g.ID, show(got.Assignee), show(g.Assignee)))
 		}
 	}
+	res.Failures = append(res.Failures, checkJira(jira.Requests(), sc.Expect.JiraLookups)...)
+	return res, nil
+}
+
+// ensureKey makes the runner's RSA key: one per runner, since generating
+// a 2048-bit key costs more than a whole scenario.
+func (r *Runner) ensureKey() (err error) {
+	if r.key == nil {
+		r.key, err = rsa.GenerateKey(rand.Reader, 2048)
+	}
+	return err
+}
+
+func (r *Runner) keyPEM() string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(r.key)}))
+}
+
+// oauthCredentials are an installation's OAuth credentials on the
+// simulated Jira.
+type oauthCredentials struct{ consumer, token, secret string }
+
+// credentials registers in's consumer and an access token on jira.
+func (r *Runner) credentials(jira *fakejira.Server, in Installation) oauthCredentials {
+	c := oauthCredentials{consumer: in.ConsumerKey, token: "access-" + in.ID, secret: "access-secret-" + in.ID}
+	if c.consumer == "" {
+		c.consumer = "jirasync-" + in.ID
+	}
+	jira.AddConsumer(c.consumer, &r.key.PublicKey)
+	jira.AddAccessToken(c.consumer, c.token, c.secret)
+	return c
+}
+
+// checkJira checks that every user lookup the simulated Jira received
+// was signed, and counts them against want (nil: not checked).
+func checkJira(reqs []fakejira.Request, want *int) []string {
+	var fails []string
 	lookups, unsigned := 0, 0
-	for _, rq := range jira.Requests() {
+	for _, rq := range reqs {
 		if rq.Path == "/rest/api/2/user" {
 			lookups++
 			if !rq.Verified {
@@ -192,12 +224,12 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 		}
 	}
 	if unsigned > 0 {
-		res.Failures = append(res.Failures, fmt.Sprintf("%d of %d Jira user lookups were refused by the OAuth check", unsigned, lookups))
+		fails = append(fails, fmt.Sprintf("%d of %d Jira user lookups were refused by the OAuth check", unsigned, lookups))
 	}
-	if sc.Expect.JiraLookups != nil && lookups != *sc.Expect.JiraLookups {
-		res.Failures = append(res.Failures, fmt.Sprintf("Jira user lookups: %d, want %d", lookups, *sc.Expect.JiraLookups))
+	if want != nil && lookups != *want {
+		fails = append(fails, fmt.Sprintf("Jira user lookups: %d, want %d", lookups, *want))
 	}
-	return res, nil
+	return fails
 }
 
 // waitSettled waits until no delivery is pending or being processed.
@@ -258,17 +290,11 @@ func (r *Runner) seed(ctx context.Context, st *store.Store, jira *fakejira.Serve
 	if err := st.ImportData(ctx, &objects); err != nil {
 		return err
 	}
-	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(r.key)}))
+	keyPEM := r.keyPEM()
 	for _, in := range p.Installations {
-		consumer := in.ConsumerKey
-		if consumer == "" {
-			consumer = "jirasync-" + in.ID
-		}
-		token, secret := "access-"+in.ID, "access-secret-"+in.ID
-		jira.AddConsumer(consumer, &r.key.PublicKey)
-		jira.AddAccessToken(consumer, token, secret)
-		si := store.Installation{ID: in.ID, ExternalID: in.ExternalID, BaseURL: jira.URL(), ConsumerKey: consumer,
-			PrivateKeyPEM: keyPEM, AccessToken: token, AccessTokenSecret: secret, WebhookSecret: in.WebhookSecret, VerifyTLS: true}
+		c := r.credentials(jira, in)
+		si := store.Installation{ID: in.ID, ExternalID: in.ExternalID, BaseURL: jira.URL(), ConsumerKey: c.consumer,
+			PrivateKeyPEM: keyPEM, AccessToken: c.token, AccessTokenSecret: c.secret, WebhookSecret: in.WebhookSecret, VerifyTLS: true}
 		for _, o := range in.Organizations {
 			si.Organizations = append(si.Organizations, store.InstallationOrg{ID: o.ID, InboundAssignee: o.InboundAssignee == nil || *o.InboundAssignee})
 		}
@@ -302,6 +328,30 @@ func (r *Runner) request(ctx context.Context, sc *Scenario, d Delivery, base str
 		}
 		token = t
 	}
+	body, err := sc.Body(d)
+	if err != nil {
+		return nil, err
+	}
+	url := base + app.WebhookPath + token
+	if d.TrailingSlash {
+		url += "/"
+	}
+	method := d.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=UTF-8")
+	req.Header.Set("User-Agent", "Atlassian HttpClient 4.2.1 / JIRA-9.12.2 (scenario runner)")
+	return req, nil
+}
+
+// Body is the body delivery d sends: its payload file, inline payload or
+// raw body, with its padding.
+func (sc *Scenario) Body(d Delivery) ([]byte, error) {
 	var body []byte
 	switch {
 	case d.Body != nil:
@@ -322,21 +372,7 @@ func (r *Runner) request(ctx context.Context, sc *Scenario, d Delivery, base str
 	if d.PadBytes > 0 {
 		body = append(append([]byte{}, body...), bytes.Repeat([]byte(" "), d.PadBytes)...)
 	}
-	url := base + app.WebhookPath + token
-	if d.TrailingSlash {
-		url += "/"
-	}
-	method := d.Method
-	if method == "" {
-		method = http.MethodPost
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json; charset=UTF-8")
-	req.Header.Set("User-Agent", "Atlassian HttpClient 4.2.1 / JIRA-9.12.2 (scenario runner)")
-	return req, nil
+	return body, nil
 }
 
 // forge builds a JWT from exactly the given parts.
