@@ -87,6 +87,14 @@ else
 	@echo "Node host SKIPPED: node and npm are not installed (.ci/run installs them)"
 endif
 
+# Times per call in the Node host beside the Go host's (BENCHMARKS.md):
+# both adapters loaded side by side, taking turns call by call.
+bench-node: plugin node-deps
+	$(GO) build -o $(BUILD)/conformance-adapter ./host/internal/cmd/conformance-adapter
+	$(GO) run ./testharness/cmd/conformance-bench -plugin $(abspath $(PLUGIN)) -n 200 \
+		-adapter go="$(abspath $(BUILD))/conformance-adapter" \
+		-adapter node="node --no-warnings $(abspath $(NODEHOST))/adapter.js"
+
 # The Node host's dependencies, exactly as package-lock.json pins them.
 node-deps:
 ifeq ($(HAVE_NODE),yes)

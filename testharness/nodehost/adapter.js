@@ -26,7 +26,7 @@ async function handle(req) {
     case 'call': {
       if (!host) throw new Error('not loaded');
       const r = await host.call(req.export, req.installation, Buffer.from(req.input ?? '', 'base64'));
-      const out = { elapsed_ns: r.elapsedNs };
+      const out = { elapsed_ns: r.elapsedNs, host_ns: r.hostNs, host_calls: r.hostCalls };
       if (r.output && r.output.length) out.output = Buffer.from(r.output).toString('base64');
       if (r.exportError !== undefined) out.export_error = r.exportError;
       if (r.fault !== undefined) out.fault = r.fault;

@@ -117,6 +117,8 @@ export class Host {
   // return code: a failure is its thrown "Plugin-originated error", and
   // anything else thrown is a fault, after which the instance is dropped.
   async callExport(exportName, input, binding) {
+    this.hostNs = 0n;
+    this.hostCalls = 0;
     const start = process.hrtime.bigint();
     const r = {};
     try {
@@ -129,6 +131,8 @@ export class Host {
       else r.fault = msg;
     }
     r.elapsedNs = Number(process.hrtime.bigint() - start);
+    r.hostNs = Number(this.hostNs);
+    r.hostCalls = this.hostCalls;
     if (r.fault || this.#internal(r)) {
       // docs/ABI.md, Instances: never reuse an instance after a fault or an
       // internal error.
@@ -202,9 +206,13 @@ export class Host {
 
   // #serve answers one host call: never a trap, always an envelope.
   async #serve(ctx, name, offset) {
+    const start = process.hrtime.bigint();
     const block = ctx.read(offset);
     const answer = await this.answer(ctx.hostContext(), name, block ? block.text() : '');
-    return ctx.store(JSON.stringify(answer));
+    const at = ctx.store(JSON.stringify(answer));
+    this.hostNs += process.hrtime.bigint() - start;
+    this.hostCalls++;
+    return at;
   }
 
   // answer is host function name's answer to the request text for a

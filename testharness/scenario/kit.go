@@ -80,6 +80,10 @@ type AdapterReply struct {
 	ExportError string `json:"export_error,omitempty"`
 	Fault       string `json:"fault,omitempty"`
 	ElapsedNS   int64  `json:"elapsed_ns,omitempty"`
+	// HostNS and HostCalls, optional: the time spent inside the host
+	// functions during the call, and how many were called.
+	HostNS    int64 `json:"host_ns,omitempty"`
+	HostCalls int   `json:"host_calls,omitempty"`
 	// groups and state.
 	Groups []AdapterGroup               `json:"groups,omitempty"`
 	State  map[string]map[string]string `json:"state,omitempty"`

@@ -185,9 +185,11 @@ func (a *adapter) call(ctx context.Context, req scenario.AdapterCall) (scenario.
 			b.Delivery = a.deliveries
 		}
 	}
+	a.host.reset()
 	start := time.Now()
 	out, err := a.eng.Call(ctx, b, req.Export, req.Input)
 	reply := scenario.AdapterReply{OK: true, Output: out, ElapsedNS: time.Since(start).Nanoseconds()}
+	reply.HostNS, reply.HostCalls = a.host.spent()
 	var perr *abi.Error
 	var fault *engine.Fault
 	switch {
@@ -248,15 +250,37 @@ func (a *adapter) shutdown(ctx context.Context) error {
 }
 
 // recorder is the host's capabilities, noting which state keys the plugin
-// wrote so that "state" can read them back from the store: the store
-// itself has no listing, and the host needs none.
+// wrote so that "state" can read them back from the store (the store
+// itself has no listing, and the host needs none), and the time the
+// current export spends in host functions.
 type recorder struct {
 	*capabilities.Set
-	mu   sync.Mutex
-	keys map[string]map[string]bool // installation -> key
+	mu     sync.Mutex
+	keys   map[string]map[string]bool // installation -> key
+	hostNS int64
+	calls  int
+}
+
+func (r *recorder) reset() {
+	r.mu.Lock()
+	r.hostNS, r.calls = 0, 0
+	r.mu.Unlock()
+}
+
+func (r *recorder) spent() (int64, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.hostNS, r.calls
 }
 
 func (r *recorder) Call(ctx context.Context, b *capabilities.Binding, fn string, req []byte) []byte {
+	start := time.Now()
+	defer func() {
+		r.mu.Lock()
+		r.hostNS += time.Since(start).Nanoseconds()
+		r.calls++
+		r.mu.Unlock()
+	}()
 	if fn == abi.FuncStatePut {
 		var p abi.StatePutRequest
 		if json.Unmarshal(req, &p) == nil && p.Key != "" {
