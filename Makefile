@@ -68,10 +68,13 @@ unit: plugin
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -race -short -count=1 ./...
 
 crash: plugin
-	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -count=1 -run '^(TestCrashSafety|TestReplicasCrashSafety)$$' -v ./host/cmd/jirasync
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -count=1 -run '^(TestCrashSafety|TestCrashSafetyHTTPPlatform|TestReplicasCrashSafety)$$' -v ./host/cmd/jirasync
 
+# Each scenario on the built-in platform, then on the simulated platform
+# over HTTP (docs/PLATFORM.md), then on PostgreSQL.
 scenarios: plugin
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) run ./testharness/cmd/scenario fixtures/scenarios
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) run ./testharness/cmd/scenario -platform http fixtures/scenarios
 ifneq ($(PG),)
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) run ./testharness/cmd/scenario -postgres '$(PG)' fixtures/scenarios
 endif
@@ -96,11 +99,11 @@ bench-node: plugin node-deps
 		-adapter node="node --no-warnings $(abspath $(NODEHOST))/adapter.js"
 
 # The Node host's dependencies, exactly as package-lock.json pins them.
-node-deps:
+node-deps: plugin
 ifeq ($(HAVE_NODE),yes)
 	@node --version
 	cd $(NODEHOST) && npm ci --no-audit --no-fund --loglevel=error
-	cd $(NODEHOST) && npm test --silent
+	cd $(NODEHOST) && JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) npm test --silent
 endif
 
 fuzz: plugin
@@ -116,6 +119,7 @@ fuzz: plugin
 bench: plugin
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench . -benchtime 30x ./host/internal/engine/
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench EndToEnd -benchtime 1x ./host/cmd/jirasync
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench Platforms -benchtime 1x ./host/cmd/jirasync
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench Replicas -benchtime 1x ./host/cmd/jirasync
 
 # A throwaway PostgreSQL on loopback for the suites above (Debian's package,

@@ -48,6 +48,7 @@ import (
 	"github.com/jirasync/jirasync/host/internal/pipeline"
 	"github.com/jirasync/jirasync/host/internal/secrets"
 	"github.com/jirasync/jirasync/host/platform"
+	"github.com/jirasync/jirasync/host/platform/platformhttp"
 	"github.com/jirasync/jirasync/host/store"
 )
 
@@ -112,7 +113,12 @@ type Config struct {
 	// Platform is where the platform's data lives; nil for the built-in
 	// platform, in DB, managed with /api/v1.
 	Platform platform.Platform
-	Logger   *slog.Logger
+	// PlatformURL, when set, is a platform reached over HTTP through
+	// jirasync's REST contract (docs/PLATFORM.md), with PlatformToken as
+	// its bearer token; an installation's reach is read from DB.
+	PlatformURL   string
+	PlatformToken string
+	Logger        *slog.Logger
 }
 
 // AdminTokenFile is where a host on SQLite keeps the admin token it made
@@ -213,8 +219,20 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	// The built-in platform, the host's own tables, unless another is
 	// given.
 	var plat platform.Platform = st
-	if cfg.Platform != nil {
+	switch {
+	case cfg.Platform != nil && cfg.PlatformURL != "":
+		st.Close()
+		return nil, errors.New("a platform is given twice: in Go and by URL")
+	case cfg.Platform != nil:
 		plat = cfg.Platform
+	case cfg.PlatformURL != "":
+		c, err := platformhttp.New(platformhttp.Config{URL: cfg.PlatformURL, Token: cfg.PlatformToken,
+			Reach: st.ServedOrganizations, Logger: cfg.Logger.With("component", "platform")})
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		plat = c
 	}
 	caps := &capabilities.Set{Store: st, Platform: plat, Jira: jc}
 	m := newMetrics(st)

@@ -64,15 +64,7 @@ func TestExternalPlatformAppliesOnceInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ext := externalPlatform(t, platform.Data{
-		Organizations: []platform.Organization{{ID: "acme"}},
-		Projects:      []platform.Project{{ID: "backend", Organization: "acme"}},
-		Users: []platform.User{
-			{ID: "alice", Emails: []platform.Email{{Address: "alice@example.com", Verified: true}}, Projects: []string{"backend"}},
-			{ID: "bob", Emails: []platform.Email{{Address: "bob@example.com", Verified: true}}, Projects: []string{"backend"}}},
-		Groups: []platform.Group{{ID: "g1", Project: "backend"}},
-		Links:  []platform.Link{{Group: "g1", Installation: "jira1", IssueKey: "APP-1"}},
-	}, store.Installation{ID: "jira1", ExternalID: "x", BaseURL: "http://127.0.0.1:1", ConsumerKey: "k",
+	ext := externalPlatform(t, externalData(), store.Installation{ID: "jira1", ExternalID: "x", BaseURL: "http://127.0.0.1:1", ConsumerKey: "k",
 		WebhookSecret: "s", Organizations: []store.InstallationOrg{{ID: "acme", InboundAssignee: true}}})
 	a, srv, tok := newTestAppConfig(t, func(c *Config) { c.Platform = ext; c.MaxBodyBytes = 1 << 16 })
 	if _, err := a.Store().Group(ctx, "g1"); err != nil {

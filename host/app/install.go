@@ -20,7 +20,6 @@ import (
 	"github.com/jirasync/jirasync/host/internal/capabilities"
 	"github.com/jirasync/jirasync/host/internal/engine"
 	"github.com/jirasync/jirasync/host/internal/jiraclient"
-	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/host/webhooktoken"
 	"github.com/jirasync/jirasync/plugin/abi"
@@ -555,21 +554,9 @@ func (a *App) storeDown(w http.ResponseWriter, err error) {
 
 // PutInstallation stores an installation, as connecting a Jira on the
 // setup page does; embedders and demos that connect one by other means
-// call it too. The host's tables name the organizations an installation
-// serves, so with a platform other than the built-in one, whose
-// organizations are not in the host's database, their ids are recorded
-// there first; the platform stays the one that knows them.
+// call it too. The organizations it serves may be the built-in platform's
+// or another platform's: the host records only their ids (migration 7
+// dropped the reference to its own organizations table).
 func (a *App) PutInstallation(ctx context.Context, in store.Installation) error {
-	if a.platform != platform.Platform(a.store) {
-		for _, o := range in.Organizations {
-			_, err := a.store.Organization(ctx, o.ID)
-			if errors.Is(err, store.ErrNotFound) {
-				err = a.store.PutOrganization(ctx, store.Organization{ID: o.ID})
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}
 	return a.store.PutInstallation(ctx, in)
 }

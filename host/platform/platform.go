@@ -25,6 +25,16 @@ var ErrNotFound = errors.New("not found")
 // may not change: one not linked to it through an organization it serves.
 var ErrDenied = errors.New("denied")
 
+// ErrRefused is returned when the platform refused a request (an HTTP
+// platform's 4xx answer, a wrong token): retrying will not mend it until
+// someone acts, so the delivery fails, with the platform's words.
+var ErrRefused = errors.New("refused")
+
+// ErrBadAnswer is returned when the platform answered outside its
+// contract (docs/PLATFORM.md): a bug on its side, handled as the ABI's
+// "internal", never taken for a success.
+var ErrBadAnswer = errors.New("answer breaks the contract")
+
 // ErrConflict is returned when a change would leave the data incoherent
 // (e.g. deleting a project that still has groups).
 var ErrConflict = errors.New("conflict")
@@ -102,6 +112,9 @@ type ApplyKey struct {
 	Installation string
 	Delivery     int64
 	Round        int
+	// IssueKey is the Jira issue the delivery is about, for the
+	// platform's records; it is not part of the key.
+	IssueKey string
 }
 
 // String is the key as an Idempotency-Key header carries it.
@@ -110,9 +123,9 @@ func (k ApplyKey) String() string {
 }
 
 // Platform is the platform's data as the sync needs it. Implementations
-// are safe for concurrent use. Errors other than ErrDenied and
-// ErrNotFound are taken as passing (the platform is unreachable or busy):
-// the delivery is retried.
+// are safe for concurrent use. Errors other than ErrDenied, ErrNotFound,
+// ErrRefused and ErrBadAnswer are taken as passing (the platform is
+// unreachable or busy): the delivery is retried.
 type Platform interface {
 	// Organizations lists every organization, by id, for the setup form.
 	Organizations(ctx context.Context) ([]Organization, error)

@@ -225,3 +225,24 @@ func (s *Store) DeletePendingSetupsBefore(ctx context.Context, t time.Time) erro
 	_, err := s.db.ExecContext(ctx, `DELETE FROM pending_setups WHERE created_at < ?`, t.UnixMilli())
 	return err
 }
+
+// ServedOrganizations lists the organizations an installation serves, by
+// id: its reach on a platform reached over HTTP, which the installation
+// configuration is not kept on.
+func (s *Store) ServedOrganizations(ctx context.Context, installationID string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT organization_id FROM installation_organizations
+		WHERE installation_id = ? ORDER BY organization_id`, installationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}

@@ -4,7 +4,7 @@ package store
 // numbering as sqliteMigrations. Times are unix milliseconds in BIGINT, and
 // flags are 0/1 integers as in SQLite, so that one set of queries and
 // scans serves both.
-var postgresMigrations = []string{pgMigration1, pgMigration2, pgMigration3, pgMigration4, pgMigration5, pgMigration6}
+var postgresMigrations = []string{pgMigration1, pgMigration2, pgMigration3, pgMigration4, pgMigration5, pgMigration6, pgMigration7}
 
 // pgMigration1: platform data, installations, deliveries, plugin state.
 const pgMigration1 = `
@@ -181,4 +181,11 @@ CREATE TABLE platform_applies (
 CREATE INDEX platform_applies_by_time ON platform_applies(applied_at);
 ALTER TABLE issue_watermarks ADD COLUMN applying_delivery BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE issue_watermarks ADD COLUMN applying_until BIGINT NOT NULL DEFAULT 0;
+`
+
+// pgMigration7: an installation may serve an organization that is not in
+// this database (see migration7). The constraint has PostgreSQL's
+// default name, from pgMigration1.
+const pgMigration7 = `
+ALTER TABLE installation_organizations DROP CONSTRAINT installation_organizations_organization_id_fkey;
 `

@@ -4,7 +4,7 @@ package store
 // once, each in its own transaction. A released migration is never edited:
 // a change is a new entry here and in postgres_migrations.go, with the same
 // number and the same tables and columns (TestSchemasAgree checks).
-var sqliteMigrations = []string{migration1, migration2, migration3, migration4, migration5, migration6}
+var sqliteMigrations = []string{migration1, migration2, migration3, migration4, migration5, migration6, migration7}
 
 // migration1: platform data, installations, deliveries, plugin state.
 const migration1 = `
@@ -200,4 +200,23 @@ CREATE TABLE platform_applies (
 CREATE INDEX platform_applies_by_time ON platform_applies(applied_at);
 ALTER TABLE issue_watermarks ADD COLUMN applying_delivery INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE issue_watermarks ADD COLUMN applying_until INTEGER NOT NULL DEFAULT 0;
+`
+
+// migration7 lets an installation serve an organization that is not in
+// this database: with a platform reached over HTTP (docs/PLATFORM.md) the
+// organizations live there, and connecting a Jira to one of them must not
+// trip a foreign key. The built-in platform keeps its own check:
+// DeleteOrganization refuses while an installation serves it. SQLite
+// drops a foreign key by rebuilding the table.
+const migration7 = `
+CREATE TABLE installation_organizations_new (
+	installation_id  TEXT NOT NULL REFERENCES installations(id) ON DELETE CASCADE,
+	organization_id  TEXT NOT NULL,
+	inbound_assignee INTEGER NOT NULL DEFAULT 1,
+	PRIMARY KEY (installation_id, organization_id)
+);
+INSERT INTO installation_organizations_new(installation_id, organization_id, inbound_assignee)
+	SELECT installation_id, organization_id, inbound_assignee FROM installation_organizations;
+DROP TABLE installation_organizations;
+ALTER TABLE installation_organizations_new RENAME TO installation_organizations;
 `

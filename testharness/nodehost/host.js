@@ -92,6 +92,7 @@ export class Host {
   }
 
   async #instantiate() {
+    this.instances = (this.instances ?? 0) + 1;
     const functions = {};
     for (const name of HOST_FUNCTIONS) {
       functions[name] = (ctx, offset) => this.#serve(ctx, name, offset);
@@ -117,11 +118,17 @@ export class Host {
   // return code: a failure is its thrown "Plugin-originated error", and
   // anything else thrown is a fault, after which the instance is dropped.
   async callExport(exportName, input, binding) {
+    this.instances ??= 0;
     this.hostNs = 0n;
     this.hostCalls = 0;
     const start = process.hrtime.bigint();
     const r = {};
     try {
+      // In worker mode the SDK does not free the previous call's blocks
+      // (input, output, host answers): without a reset they pile up, and
+      // every host call copies them between the threads, so each call
+      // gets slower than the last.
+      await this.plugin.reset();
       const out = await this.plugin.call(exportName, input, binding);
       r.output = out ? new Uint8Array(out.buffer, out.byteOffset, out.byteLength) : new Uint8Array();
     } catch (e) {
@@ -142,12 +149,15 @@ export class Host {
     return r;
   }
 
+  // #internal reports an error text that is an internal error, or not an
+  // ABI error at all: both drop the instance.
   #internal(r) {
+    if (r.exportError === undefined) return false;
     try {
-      const e = r.exportError ? JSON.parse(r.exportError) : JSON.parse(Buffer.from(r.output).toString('utf8')).error;
-      return !e || e.code === 'internal';
+      const e = JSON.parse(r.exportError);
+      return !e?.code || e.code === 'internal';
     } catch {
-      return true; // an error that is not an ABI error, or output that is not JSON
+      return true;
     }
   }
 

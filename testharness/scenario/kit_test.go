@@ -36,9 +36,10 @@ func fakeAdapter(mode string) int {
 	alice := "alice"
 	for in.Scan() {
 		var req struct {
-			AdapterLoad
-			AdapterCall
-			Op string `json:"op"`
+			Op            string                `json:"op"`
+			Installations []AdapterInstallation `json:"installations"`
+			Export        string                `json:"export"`
+			Input         []byte                `json:"input"`
 		}
 		if err := json.Unmarshal(in.Bytes(), &req); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -30,6 +30,7 @@ import (
 	"github.com/jirasync/jirasync/host/store/storetest"
 	"github.com/jirasync/jirasync/host/webhooktoken"
 	"github.com/jirasync/jirasync/testharness/fakejira"
+	"github.com/jirasync/jirasync/testharness/fakeplatform"
 )
 
 // Runner runs scenarios. One Runner can run many; each scenario gets a
@@ -42,6 +43,10 @@ type Runner struct {
 	// Postgres, a postgres:// URL, runs each scenario in a fresh schema of
 	// that database; empty, in a fresh SQLite file.
 	Postgres string
+	// Platform is where the platform's data lives: "" or "builtin" for
+	// the host's own tables, "http" for the simulated platform reached
+	// over HTTP (testharness/fakeplatform, docs/PLATFORM.md).
+	Platform string
 	// Log receives the host's and the simulated Jira's logs; nil drops them.
 	Log io.Writer
 	// Trace, when set, gets one line per delivery.
@@ -103,13 +108,42 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 	if _, err := rand.Read(adminToken); err != nil {
 		return res, err
 	}
-	host, err := app.New(ctx, app.Config{DB: db, PluginPath: r.PluginPath, SecretKeyFile: filepath.Join(dir, "secret.key"),
-		AdminToken: base64.RawURLEncoding.EncodeToString(adminToken), Engine: r.Engine, CacheDir: r.CacheDir, PoolSize: 2, Logger: logger.With("component", "host")})
+	cfg := app.Config{DB: db, PluginPath: r.PluginPath, SecretKeyFile: filepath.Join(dir, "secret.key"),
+		AdminToken: base64.RawURLEncoding.EncodeToString(adminToken), Engine: r.Engine, CacheDir: r.CacheDir, PoolSize: 2, Logger: logger.With("component", "host")}
+	var groups func(id string) (*string, error) // reads a group's assignee, where the platform keeps it
+	switch r.Platform {
+	case "", "builtin":
+	case "http":
+		// The scenario's platform section seeds the simulated platform,
+		// and the groups are read back from it.
+		fp := fakeplatform.Start(platformToken, logger.With("component", "fakeplatform"))
+		defer fp.Close()
+		if err := fp.Load(&sc.Platform.Data); err != nil {
+			return res, fmt.Errorf("seeding the simulated platform: %w", err)
+		}
+		cfg.PlatformURL, cfg.PlatformToken = fp.URL(), platformToken
+		groups = func(id string) (*string, error) {
+			a, ok := fp.Assignee(id)
+			if !ok {
+				return nil, fmt.Errorf("no group %s on the simulated platform", id)
+			}
+			return a, nil
+		}
+	default:
+		return res, fmt.Errorf("unknown platform %q (want builtin or http)", r.Platform)
+	}
+	host, err := app.New(ctx, cfg)
 	if err != nil {
 		return res, fmt.Errorf("starting host: %w", err)
 	}
 	defer host.Close(context.WithoutCancel(ctx))
-	if err := r.seed(ctx, host.Store(), jira, sc); err != nil {
+	if groups == nil {
+		groups = func(id string) (*string, error) {
+			g, err := host.Store().Group(ctx, id)
+			return g.Assignee, err
+		}
+	}
+	if err := r.seed(ctx, host.Store(), jira, sc, cfg.PlatformURL == ""); err != nil {
 		return res, fmt.Errorf("seeding: %w", err)
 	}
 	if err := jira.SetDown(sc.Jira.Down); err != nil {
@@ -169,13 +203,13 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 		res.Failures = append(res.Failures, checkDeliveries(ctx, host.Store(), sc.Expect.Deliveries)...)
 	}
 	for _, g := range sc.Expect.Groups {
-		got, err := host.Store().Group(ctx, g.ID)
+		got, err := groups(g.ID)
 		if err != nil {
 			res.Failures = append(res.Failures, fmt.Sprintf("group %s: %v", g.ID, err))
 			continue
 		}
-		if !sameAssignee(got.Assignee, g.Assignee) {
-			res.Failures = append(res.Failures, fmt.Sprintf("group %s: assignee %s, want %s", g.ID, show(got.Assignee), show(g.Assignee)))
+		if !sameAssignee(got, g.Assignee) {
+			res.Failures = append(res.Failures, fmt.Sprintf("group %s: assignee %s, want %s", g.ID, show(got), show(g.Assignee)))
 		}
 	}
 	res.Failures = append(res.Failures, checkJira(jira.Requests(), sc.Expect.JiraLookups)...)
@@ -279,16 +313,22 @@ func checkDeliveries(ctx context.Context, st *store.Store, want []ExpectDelivery
 	return fails
 }
 
-// seed writes the scenario's platform into the host and gives every
-// installation real OAuth credentials on the simulated Jira.
-func (r *Runner) seed(ctx context.Context, st *store.Store, jira *fakejira.Server, sc *Scenario) error {
+// platformToken is the simulated platform's bearer token.
+const platformToken = "scenario-platform-token"
+
+// seed writes the scenario's installations into the host, and with
+// builtin its platform data, and gives every installation real OAuth
+// credentials on the simulated Jira.
+func (r *Runner) seed(ctx context.Context, st *store.Store, jira *fakejira.Server, sc *Scenario, builtin bool) error {
 	// Through the built-in platform's import, as an operator's file:
 	// everything but the links, which name installations.
 	p := sc.Platform
 	objects := p.Data
 	objects.Links = nil
-	if err := st.ImportData(ctx, &objects); err != nil {
-		return err
+	if builtin {
+		if err := st.ImportData(ctx, &objects); err != nil {
+			return err
+		}
 	}
 	keyPEM := r.keyPEM()
 	for _, in := range p.Installations {
@@ -301,6 +341,9 @@ func (r *Runner) seed(ctx context.Context, st *store.Store, jira *fakejira.Serve
 		if err := st.PutInstallation(ctx, si); err != nil {
 			return fmt.Errorf("installation %s: %w", in.ID, err)
 		}
+	}
+	if !builtin {
+		return nil
 	}
 	return st.ImportData(ctx, &platform.Data{Links: p.Links})
 }

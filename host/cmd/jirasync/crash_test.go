@@ -21,9 +21,11 @@ import (
 	"time"
 
 	"github.com/jirasync/jirasync/host/internal/secrets"
+	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/host/store/storetest"
 	"github.com/jirasync/jirasync/host/webhooktoken"
+	"github.com/jirasync/jirasync/testharness/fakeplatform"
 	"github.com/jirasync/jirasync/testharness/pluginbuild"
 )
 
@@ -33,6 +35,9 @@ const (
 	crashSenders    = 8
 	crashAdminToken = "crash-test-admin-token"
 )
+
+// crashPlatformToken is the simulated platform's bearer token.
+const crashPlatformToken = "crash-platform-token"
 
 // event is one Jira issue-updated delivery the test sends.
 type event struct {
@@ -66,6 +71,19 @@ func TestCrashSafety(t *testing.T) {
 	runCrash(t, crashRun{db: filepath.Join(t.TempDir(), "jirasync.db"), replicas: 1, deliveries: 2000, kills: 4, restart: true})
 }
 
+// TestCrashSafetyHTTPPlatform is TestCrashSafety with the platform's data
+// on the simulated platform, reached over HTTP: assignments are applied
+// there between the store's Reserve and Finish, so a host killed between
+// them applies again on its retry, under the same idempotency key. The
+// platform's records of the keys show each delivery applied exactly once.
+func TestCrashSafetyHTTPPlatform(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	runCrash(t, crashRun{db: filepath.Join(t.TempDir(), "jirasync.db"), replicas: 1, deliveries: 1500, kills: 4, restart: true,
+		http: true})
+}
+
 // TestReplicasCrashSafety runs three replicas of the real binary on one
 // PostgreSQL database, spreads 3,000 deliveries across them, and kills one
 // with SIGKILL midway for good: the others take over what it had claimed
@@ -92,12 +110,26 @@ type crashRun struct {
 	// replica lost).
 	restart bool
 	flags   []string // more serve flags
+	// http keeps the platform's data on the simulated platform, reached
+	// over HTTP, instead of the built-in one.
+	http bool
 }
 
 func runCrash(t *testing.T, run crashRun) {
 	dir := t.TempDir()
 	bin, plugin, token := prepareHosts(t, dir)
-	seedCrash(t, run.db)
+	var fp *fakeplatform.Server
+	if run.http {
+		// In this process: it outlives every host killed.
+		fp = fakeplatform.Start(crashPlatformToken, nil)
+		defer fp.Close()
+		tokenFile := filepath.Join(dir, "platform.token")
+		if err := os.WriteFile(tokenFile, []byte(crashPlatformToken+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		run.flags = append(run.flags, "-platform", fp.URL(), "-platform-token-file", tokenFile)
+	}
+	seedCrash(t, run.db, fp)
 
 	// Events: per issue, increasing timestamps; sent in Jira's order but
 	// shuffled within windows of 40, so that some arrive after newer ones
@@ -201,14 +233,18 @@ func runCrash(t *testing.T, run crashRun) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	counts, retaken := verifyCrash(t, st, events)
+	counts, retaken := verifyCrash(t, st, events, fp)
 	perHost := make([]int64, run.replicas)
 	for r := range ackedBy {
 		perHost[r] = ackedBy[r].Load()
 	}
-	t.Logf("crash test on %s: %d hosts, %d deliveries, %d requests, %d acknowledged (per host %v), %d connection failures, "+
+	platformKind := "built-in platform"
+	if fp != nil {
+		platformKind = "platform over HTTP"
+	}
+	t.Logf("crash test on %s, %s: %d hosts, %d deliveries, %d requests, %d acknowledged (per host %v), %d connection failures, "+
 		"%d SIGKILLs; stored by status: %v; %d claims lost with a killed host and taken over",
-		st.Dialect(), run.replicas, len(events), sent.Load(), acked.Load(), perHost, refusedConn.Load(), kills, counts, retaken)
+		st.Dialect(), platformKind, run.replicas, len(events), sent.Load(), acked.Load(), perHost, refusedConn.Load(), kills, counts, retaken)
 }
 
 // prepareHosts builds the jirasync binary into dir and returns it, the
@@ -236,7 +272,10 @@ func prepareHosts(tb testing.TB, dir string) (bin, plugin, token string) {
 	return bin, plugin, token
 }
 
-func seedCrash(t testing.TB, db string) {
+// seedCrash writes the installation into db, and the platform's data
+// (an organization, users, a group per issue linked to it) into db or,
+// given one, the simulated platform.
+func seedCrash(t testing.TB, db string, fp *fakeplatform.Server) {
 	ctx := context.Background()
 	st, err := openCrashStore(db)
 	if err != nil {
@@ -249,26 +288,38 @@ func seedCrash(t testing.TB, db string) {
 			t.Fatal(err)
 		}
 	}
-	check(st.PutOrganization(ctx, store.Organization{ID: "acme"}))
-	check(st.PutProject(ctx, store.Project{ID: "backend", Organization: "acme"}))
+	data := platform.Data{Organizations: []platform.Organization{{ID: "acme"}},
+		Projects: []platform.Project{{ID: "backend", Organization: "acme"}}}
 	for u := 0; u < crashUsers; u++ {
-		check(st.PutUser(ctx, store.User{ID: fmt.Sprintf("u%d", u),
-			Emails: []store.Email{{Address: fmt.Sprintf("u%d@example.com", u), Verified: true}}, Projects: []string{"backend"}}))
+		data.Users = append(data.Users, platform.User{ID: fmt.Sprintf("u%d", u),
+			Emails: []platform.Email{{Address: fmt.Sprintf("u%d@example.com", u), Verified: true}}, Projects: []string{"backend"}})
 	}
+	for i := 0; i < crashIssues; i++ {
+		g := fmt.Sprintf("g%d", i)
+		data.Groups = append(data.Groups, platform.Group{ID: g, Project: "backend"})
+		data.Links = append(data.Links, platform.Link{Group: g, Installation: "jira1", IssueKey: fmt.Sprintf("APP-%d", i)})
+	}
+	links := data.Links
+	if fp != nil {
+		check(fp.Load(&data))
+		data = platform.Data{}
+	}
+	data.Links = nil
+	check(st.ImportData(ctx, &data))
 	check(st.PutInstallation(ctx, store.Installation{ID: "jira1", ExternalID: "jira.example.com:crash",
 		BaseURL: "http://127.0.0.1:1", ConsumerKey: "crash", WebhookSecret: "crash-secret",
 		Organizations: []store.InstallationOrg{{ID: "acme", InboundAssignee: true}}}))
-	for i := 0; i < crashIssues; i++ {
-		g := fmt.Sprintf("g%d", i)
-		check(st.PutGroup(ctx, store.Group{ID: g, Project: "backend"}))
-		check(st.LinkGroup(ctx, g, "jira1", fmt.Sprintf("APP-%d", i)))
+	if fp == nil {
+		check(st.ImportData(ctx, &platform.Data{Links: links}))
 	}
 }
 
 // verifyCrash checks the database against what was sent and acknowledged.
 // It returns the deliveries by status, and how many claims ended with no
 // outcome recorded: attempts whose host was killed, taken over later.
-func verifyCrash(t *testing.T, st *store.Store, events []*event) (counts map[string]int, retaken int) {
+// With the simulated platform fp, groups are read there, and its records
+// of idempotency keys must show every done delivery applied exactly once.
+func verifyCrash(t *testing.T, st *store.Store, events []*event, fp *fakeplatform.Server) (counts map[string]int, retaken int) {
 	ctx := context.Background()
 	byChangelog := map[string]*event{}
 	for _, e := range events {
@@ -320,6 +371,15 @@ func verifyCrash(t *testing.T, st *store.Store, events []*event) (counts map[str
 		if applied != 1 {
 			t.Errorf("delivery %d settled %d times (attempts %+v), want exactly once", d.ID, applied, attempts)
 		}
+		if fp != nil && d.Status == store.DeliveryDone {
+			key := platform.ApplyKey{Installation: d.Installation, Delivery: d.ID, Round: d.AttemptBase}.String()
+			if rec := fp.Keys()[key]; rec.Applied != 1 {
+				t.Errorf("delivery %d done, its key %s applied %d times on the platform (posted %d), want once", d.ID, key, rec.Applied, rec.Posts)
+			}
+		}
+	}
+	if fp != nil {
+		verifyKeys(t, fp, stored)
 	}
 	for _, e := range events {
 		if e.acked.Load() {
@@ -330,6 +390,12 @@ func verifyCrash(t *testing.T, st *store.Store, events []*event) (counts map[str
 	}
 	for issue, e := range newest {
 		g, err := st.Group(ctx, fmt.Sprintf("g%d", issue))
+		if fp != nil {
+			var ok bool
+			if g.Assignee, ok = fp.Assignee(fmt.Sprintf("g%d", issue)); ok {
+				err = nil
+			}
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -343,6 +409,29 @@ func verifyCrash(t *testing.T, st *store.Store, events []*event) (counts map[str
 		}
 	}
 	return counts, retaken
+}
+
+// verifyKeys checks the simulated platform's idempotency keys: each names
+// a stored delivery, and was applied once; a repeated post (a host killed
+// after applying, before recording it) changed nothing.
+func verifyKeys(t *testing.T, fp *fakeplatform.Server, stored map[string]store.Delivery) {
+	ids := map[string]bool{}
+	for _, d := range stored {
+		ids[platform.ApplyKey{Installation: d.Installation, Delivery: d.ID, Round: d.AttemptBase}.String()] = true
+	}
+	reposted := 0
+	for key, rec := range fp.Keys() {
+		if !ids[key] {
+			t.Errorf("platform key %s names no stored delivery", key)
+		}
+		if rec.Applied > 1 {
+			t.Errorf("platform key %s applied %d times", key, rec.Applied)
+		}
+		if rec.Posts > 1 {
+			reposted++
+		}
+	}
+	t.Logf("platform over HTTP: %d idempotency keys, %d posted again after a kill and answered from the record", len(fp.Keys()), reposted)
 }
 
 func who(user *string) string {
@@ -404,7 +493,14 @@ func (h *hostProc) stop() {
 
 func waitQueueEmpty(t testing.TB, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	waitQueueEmptyWithin(t, addr, 30*time.Second)
+}
+
+// waitQueueEmptyWithin waits until the host at addr has no delivery
+// pending, processing or retrying, failing the test after limit.
+func waitQueueEmptyWithin(t testing.TB, addr string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		busy := 0
 		for _, status := range []string{store.DeliveryPending, store.DeliveryProcessing, store.DeliveryRetrying} {
@@ -426,7 +522,7 @@ func waitQueueEmpty(t testing.TB, addr string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatal("deliveries still unsettled after 30s")
+	t.Fatalf("deliveries still unsettled after %s", limit)
 }
 
 func freeAddr(t testing.TB) string {

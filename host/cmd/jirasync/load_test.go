@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jirasync/jirasync/host/store/storetest"
+	"github.com/jirasync/jirasync/testharness/fakeplatform"
 )
 
 // BenchmarkEndToEnd measures the real binary over loopback: start to
@@ -31,7 +32,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	results := map[string]float64{}
 	for _, engine := range []string{"native", "wasm"} {
 		db := filepath.Join(dir, engine+".db")
-		seedCrash(b, db)
+		seedCrash(b, db, nil)
 		addr := freeAddr(b)
 		h := &hostProc{t: b, bin: bin, log: filepath.Join(dir, engine+".log"), args: []string{"serve", "-addr", addr,
 			"-db", db, "-plugin", plugin, "-engine", engine, "-cache-dir", cache, "-admin-token", crashAdminToken,
@@ -170,36 +171,10 @@ func BenchmarkReplicas(b *testing.B) {
 	for round := 0; round < rounds; round++ {
 		for _, su := range setups {
 			db := storetest.DSN(b, su.kind)
-			seedCrash(b, db)
-			var urls []string
-			var procs []*hostProc
-			for r := 0; r < su.replicas; r++ {
-				addr := freeAddr(b)
-				h := &hostProc{t: b, bin: bin, log: filepath.Join(dir, fmt.Sprintf("%s-%d-%d.log", su.kind, su.replicas, r)),
-					args: []string{"serve", "-addr", addr, "-db", db, "-plugin", plugin, "-cache-dir", cache,
-						"-admin-token", crashAdminToken, "-log-level", "error", "-answer-wait", "1ns"}}
-				h.start()
-				procs = append(procs, h)
-				urls = append(urls, "http://"+addr+"/extensions/jira-server/issue-updated/"+token)
-			}
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
-			start := time.Now()
-			if failed := sendAll(client, urls, n, 300000); failed > 0 {
-				b.Fatalf("%s: %d deliveries not accepted", su.name, failed)
-			}
-			waitQueueEmpty(b, procs[0].args[2])
-			rate[su.name] = append(rate[su.name], n/time.Since(start).Seconds())
-			for _, h := range procs {
-				h.stop()
-			}
+			seedCrash(b, db, nil)
+			run := hostRun{bin: bin, plugin: plugin, token: token, cache: cache, db: db, logs: filepath.Join(dir, fmt.Sprintf("%s-%d", su.kind, su.replicas))}
+			rate[su.name] = append(rate[su.name], run.processed(b, su.replicas, n, 300000))
 		}
-	}
-	mean := func(xs []float64) float64 {
-		sum := 0.0
-		for _, x := range xs {
-			sum += x
-		}
-		return sum / float64(len(xs))
 	}
 	base := mean(rate[setups[0].name])
 	fmt.Printf("\ndeliveries processed per second (wasm, 2 cores, loopback; %d deliveries, mean of %d runs each)\n", n, rounds)
@@ -207,5 +182,99 @@ func BenchmarkReplicas(b *testing.B) {
 		m := mean(rate[su.name])
 		b.ReportMetric(m, strings.ReplaceAll(strings.ReplaceAll(su.name, ",", ""), " ", "_")+"_processed/s")
 		fmt.Printf("  %-22s %7.0f   runs %5.0f   x%.2f of 1 host on SQLite\n", su.name, m, rate[su.name], m/base)
+	}
+}
+
+func mean(xs []float64) float64 {
+	sum := 0.0
+	for _, x := range xs {
+		sum += x
+	}
+	return sum / float64(len(xs))
+}
+
+// hostRun is what a throughput run starts its hosts with.
+type hostRun struct {
+	bin, plugin, token, cache, db string
+	logs                          string // log file prefix
+	flags                         []string
+}
+
+// processed starts replicas hosts on the run's database, sends them n
+// deliveries round robin (answered once stored, changelog ids from
+// first on), and returns deliveries processed per second: the clock
+// stops when the last one is settled.
+func (r hostRun) processed(b *testing.B, replicas, n, first int) float64 {
+	var urls []string
+	var procs []*hostProc
+	for i := 0; i < replicas; i++ {
+		addr := freeAddr(b)
+		h := &hostProc{t: b, bin: r.bin, log: fmt.Sprintf("%s-%d.log", r.logs, i),
+			args: append([]string{"serve", "-addr", addr, "-db", r.db, "-plugin", r.plugin, "-cache-dir", r.cache,
+				"-admin-token", crashAdminToken, "-log-level", "error", "-answer-wait", "1ns"}, r.flags...)}
+		h.start()
+		defer h.kill() // if the run fails; stopped below otherwise
+		procs = append(procs, h)
+		urls = append(urls, "http://"+addr+"/extensions/jira-server/issue-updated/"+r.token)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+	start := time.Now()
+	if failed := sendAll(client, urls, n, first); failed > 0 {
+		b.Fatalf("%s: %d deliveries not accepted", r.db, failed)
+	}
+	// Generous: the machine may be shared, and a slow run is a figure,
+	// not a failure.
+	waitQueueEmptyWithin(b, procs[0].args[2], 3*time.Minute)
+	rate := float64(n) / time.Since(start).Seconds()
+	for _, h := range procs {
+		h.stop()
+	}
+	return rate
+}
+
+// BenchmarkPlatforms measures deliveries processed per second by one host
+// (wasm, SQLite) with the built-in platform and with the simulated
+// platform over loopback HTTP (docs/PLATFORM.md), alternating, three
+// rounds of 3,000 deliveries each.
+func BenchmarkPlatforms(b *testing.B) {
+	dir := b.TempDir()
+	bin, plugin, token := prepareHosts(b, dir)
+	cache := filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+	tokenFile := filepath.Join(dir, "platform.token")
+	if err := os.WriteFile(tokenFile, []byte(crashPlatformToken), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	setups := []string{"built-in platform", "platform over HTTP"}
+	const n, rounds = 3000, 3
+	rate := map[string][]float64{}
+	calls := 0
+	for round := 0; round < rounds; round++ {
+		for _, su := range setups {
+			db := filepath.Join(dir, fmt.Sprintf("%d-%s.db", round, strings.Fields(su)[0]))
+			run := hostRun{bin: bin, plugin: plugin, token: token, cache: cache, db: db, logs: db}
+			var fp *fakeplatform.Server
+			if su == "platform over HTTP" {
+				fp = fakeplatform.Start(crashPlatformToken, nil)
+				run.flags = []string{"-platform", fp.URL(), "-platform-token-file", tokenFile}
+			}
+			seedCrash(b, db, fp)
+			r := run.processed(b, 1, n, 400000)
+			rate[su] = append(rate[su], r)
+			if fp != nil {
+				calls += len(fp.Keys())
+				fp.Close()
+			}
+			b.Logf("round %d, %s: %.0f processed/s", round, su, r)
+		}
+	}
+	if calls == 0 {
+		b.Fatal("nothing was applied on the platform over HTTP")
+	}
+	base := mean(rate[setups[0]])
+	fmt.Printf("\ndeliveries processed per second (1 host, wasm, SQLite, 2 cores, loopback; %d deliveries, mean of %d runs each)\n", n, rounds)
+	for _, su := range setups {
+		m := mean(rate[su])
+		b.ReportMetric(m, strings.ReplaceAll(su, " ", "_")+"_processed/s")
+		fmt.Printf("  %-20s %7.0f   runs %5.0f   x%.2f of the built-in platform\n", su, m, rate[su], m/base)
 	}
 }

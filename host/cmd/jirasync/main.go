@@ -128,12 +128,18 @@ func serve(args []string) error {
 	retentionIgnoredBody := fs.Duration("retention-ignored-body", app.DefaultRetentionIgnoredBody, "how long the body of an ignored delivery is kept (the delivery stays for -retention)")
 	retentionDead := fs.Duration("retention-dead", 0, "how long dead deliveries and the assignee audit trail are kept (0: 3 times -retention)")
 	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM, how long in-flight work may take to finish")
+	platformURL := fs.String("platform", "", "URL of a platform reached over HTTP (docs/PLATFORM.md); empty: the built-in platform")
+	platformTokenFile := fs.String("platform-token-file", "", "file holding the bearer token for -platform")
 	demo := fs.Bool("demo", false, "seed demo data (an organization, users, groups and an installation) and print a curl command")
 	fs.Parse(args)
 	if err := envDefaults(fs); err != nil {
 		return err
 	}
 	log, err := newLogger(*logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	platformToken, err := readPlatformToken(*platformURL, *platformTokenFile, *demo)
 	if err != nil {
 		return err
 	}
@@ -153,6 +159,7 @@ func serve(args []string) error {
 		*publicURL = "http://" + *addr
 	}
 	a, err := app.New(ctx, app.Config{PublicURL: *publicURL, DB: c.db, PluginPath: *plugin, Engine: *eng, CacheDir: *cacheDir,
+		PlatformURL: *platformURL, PlatformToken: platformToken,
 		PoolSize: *pool, CallTimeout: *callTimeout, MaxBodyBytes: *maxBody, JiraTimeout: *jiraTimeout,
 		AnswerWait: *answerWait, DeliveryTimeout: *deliveryTimeout, AdminToken: *adminToken, MetricsAuth: *metricsAuth, SecretKeyFile: c.keyFile(),
 		Retry:     pipeline.Config{MaxAttempts: *maxAttempts, BaseBackoff: *retryBase},

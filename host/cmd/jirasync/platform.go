@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -66,4 +67,29 @@ func platformImport(c common, file string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "imported %d organizations, %d projects, %d users, %d groups, %d links in %s\n",
 		n.Organizations, n.Projects, n.Users, n.Groups, n.Links, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// readPlatformToken reads the bearer token of a platform reached over
+// HTTP from its file: a token is a secret, so it is never a flag's value
+// (flags show in the process list).
+func readPlatformToken(url, file string, demo bool) (string, error) {
+	switch {
+	case url == "" && file != "":
+		return "", errors.New("-platform-token-file without -platform")
+	case url == "":
+		return "", nil
+	case demo:
+		return "", errors.New("-demo seeds the built-in platform; it does not go with -platform")
+	case file == "":
+		return "", errors.New("-platform needs -platform-token-file (JIRASYNC_PLATFORM_TOKEN_FILE)")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("platform token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("platform token file %s is empty", file)
+	}
+	return tok, nil
 }

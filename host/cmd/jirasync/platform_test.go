@@ -88,3 +88,34 @@ func TestPlatformImportExportCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestReadPlatformToken: -platform takes its token from a file, trimmed;
+// a missing, empty or unneeded file is an error that says so.
+func TestReadPlatformToken(t *testing.T) {
+	dir := t.TempDir()
+	good, empty := filepath.Join(dir, "token"), filepath.Join(dir, "empty")
+	if err := os.WriteFile(good, []byte("  s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		url, file string
+		demo      bool
+		want, err string
+	}{
+		{"", "", false, "", ""},
+		{"https://p.example", good, false, "s3cret", ""},
+		{"https://p.example", "", false, "", "needs -platform-token-file"},
+		{"https://p.example", empty, false, "", "is empty"},
+		{"https://p.example", filepath.Join(dir, "nope"), false, "", "no such file"},
+		{"", good, false, "", "without -platform"},
+		{"https://p.example", good, true, "", "-demo"},
+	} {
+		got, err := readPlatformToken(tc.url, tc.file, tc.demo)
+		if got != tc.want || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("readPlatformToken(%q, %q, %v) = %q, %v; want %q, %q", tc.url, tc.file, tc.demo, got, err, tc.want, tc.err)
+		}
+	}
+}

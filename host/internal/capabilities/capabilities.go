@@ -18,6 +18,7 @@ import (
 
 	"github.com/jirasync/jirasync/host/internal/jiraclient"
 	"github.com/jirasync/jirasync/host/platform"
+	"github.com/jirasync/jirasync/host/platform/platformhttp"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/plugin/abi"
 )
@@ -112,14 +113,39 @@ func decode(req []byte, v any) *abi.Error {
 	return nil
 }
 
-// storeError maps a storage failure onto the ABI. Anything but a refusal
-// is treated as passing (a busy or unreachable database).
-func storeError(b *Binding, op string, err error) *abi.Error {
+// PlatformCode maps a platform's failure that does not pass onto the ABI
+// (docs/PLATFORM.md, "Errors"): a group out of reach and a refusal (a
+// 4xx, a wrong token) are denied, not retried; an answer that breaks the
+// contract is a bug on the platform's side, internal, retried as the ABI
+// retries internal. ok is false for a failure that may pass.
+func PlatformCode(err error) (code abi.ErrorCode, ok bool) {
 	switch {
-	case errors.Is(err, platform.ErrDenied):
-		return abi.Errorf(abi.CodeDenied, err.Error())
+	case errors.Is(err, platform.ErrDenied), errors.Is(err, platform.ErrRefused):
+		return abi.CodeDenied, true
 	case errors.Is(err, platform.ErrNotFound):
-		return abi.Errorf(abi.CodeNotFound, err.Error())
+		return abi.CodeNotFound, true
+	case errors.Is(err, platform.ErrBadAnswer):
+		return abi.CodeInternal, true
+	}
+	return "", false
+}
+
+// storeError maps a storage or platform failure onto the ABI. Anything
+// but a refusal, a broken answer or a missing object is treated as
+// passing (a busy or unreachable database or platform).
+func storeError(b *Binding, op string, err error) *abi.Error {
+	if code, ok := PlatformCode(err); ok {
+		if !errors.Is(err, platform.ErrDenied) && !errors.Is(err, platform.ErrNotFound) {
+			b.Logger.Error("platform refused or broke its contract", "op", op, "error", err)
+			return abi.Errorf(code, op+": "+err.Error())
+		}
+		return abi.Errorf(code, err.Error())
+	}
+	if pe := (*platformhttp.Error)(nil); errors.As(err, &pe) {
+		// A platform over HTTP that is down: its error says which call
+		// and how, and carries no secret.
+		b.Logger.Warn("platform unavailable", "op", op, "error", err)
+		return abi.Errorf(abi.CodeUnavailable, op+": "+err.Error())
 	}
 	b.Logger.Error("storage failed", "op", op, "error", err)
 	return abi.Errorf(abi.CodeUnavailable, op+": storage unavailable")

@@ -497,11 +497,16 @@ func (p *Pipeline) applyExternally(ctx context.Context, log *slog.Logger, d stor
 			return res // Finish records it stale
 		case store.ReserveApply:
 			if len(res.outcome.Assignments) > 0 {
-				key := platform.ApplyKey{Installation: d.Installation, Delivery: d.ID, Round: d.AttemptBase}
+				key := platform.ApplyKey{Installation: d.Installation, Delivery: d.ID, Round: d.AttemptBase, IssueKey: res.outcome.IssueKey}
 				start := time.Now()
 				changed, err := p.platform.Apply(ctx, key, res.outcome.Assignments)
-				if errors.Is(err, platform.ErrDenied) {
-					ae := abi.Errorf(abi.CodeDenied, err.Error())
+				// As the host functions map the platform's failures: a
+				// refusal fails the delivery, a broken answer is internal.
+				if code, known := capabilities.PlatformCode(err); known {
+					ae := abi.Errorf(code, "applying on the platform: "+err.Error())
+					if code.Retryable() {
+						return p.retry(d, res.outcome, ae)
+					}
 					res.outcome.Status, res.outcome.HTTPStatus, res.outcome.Error = store.DeliveryFailed, StatusFor(ae.Code), ae.Error()
 					return runResult{outcome: res.outcome, err: ae}
 				}

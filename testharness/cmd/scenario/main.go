@@ -1,7 +1,7 @@
 // Command scenario runs scenario files through the real host, with the
 // real wasm plugin, against the simulated Jira Server:
 //
-//	go run ./testharness/cmd/scenario [-v] PATH...
+//	go run ./testharness/cmd/scenario [-v] [-platform builtin|http] PATH...
 //
 // PATH is a scenario file or a folder of them (*.json, recursively). It
 // prints PASS or FAIL per scenario, then "N passed, M failed", and exits
@@ -25,9 +25,10 @@ func main() {
 	plugin := flag.String("plugin", "", "plugin .wasm (default: $JIRASYNC_PLUGIN, else built now)")
 	cacheDir := flag.String("cache-dir", filepath.Join(os.TempDir(), "jirasync-scenario-cache"), "wazero compilation cache")
 	postgres := flag.String("postgres", "", "run each scenario in a fresh schema of this postgres:// database (default: a SQLite file)")
+	plat := flag.String("platform", "builtin", "where the platform's data lives: builtin (the host's tables) or http (the simulated platform over HTTP)")
 	adapter := flag.String("adapter", "", "conformance kit: run the plugin-level scenarios through this adapter command (docs/CONFORMANCE.md)")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: scenario [-v] [-engine wasm|native] [-plugin FILE] [-postgres URL] [-adapter CMD] PATH...")
+		fmt.Fprintln(os.Stderr, "usage: scenario [-v] [-engine wasm|native] [-plugin FILE] [-postgres URL] [-platform builtin|http] [-adapter CMD] PATH...")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -35,7 +36,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	os.Exit(run(*verbose, *engine, *plugin, *cacheDir, *postgres, *adapter, flag.Args()))
+	os.Exit(run(*verbose, *engine, *plugin, *cacheDir, *postgres, *plat, *adapter, flag.Args()))
 }
 
 // scenarioRunner is the Go host's Runner or the conformance Kit.
@@ -43,7 +44,7 @@ type scenarioRunner interface {
 	Run(context.Context, *scenario.Scenario) (scenario.Result, error)
 }
 
-func run(verbose bool, engine, plugin, cacheDir, postgres, adapter string, paths []string) int {
+func run(verbose bool, engine, plugin, cacheDir, postgres, plat, adapter string, paths []string) int {
 	files, err := scenario.Expand(paths)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scenario:", err)
@@ -63,7 +64,7 @@ func run(verbose bool, engine, plugin, cacheDir, postgres, adapter string, paths
 		}
 		r = k
 	} else {
-		sr := &scenario.Runner{Engine: engine, PluginPath: plugin, CacheDir: cacheDir, Postgres: postgres}
+		sr := &scenario.Runner{Engine: engine, PluginPath: plugin, CacheDir: cacheDir, Postgres: postgres, Platform: plat}
 		if verbose {
 			sr.Log, sr.Trace = os.Stderr, os.Stdout
 		}
@@ -108,7 +109,7 @@ func run(verbose bool, engine, plugin, cacheDir, postgres, adapter string, paths
 	if adapter != "" {
 		fmt.Printf("%d passed, %d failed, %d HTTP-level skipped (adapter %s)\n", passed, failed+unreadable, skipped, adapter)
 	} else {
-		fmt.Printf("%d passed, %d failed (engine %s, database %s)\n", passed, failed+unreadable, engine, db)
+		fmt.Printf("%d passed, %d failed (engine %s, database %s, platform %s)\n", passed, failed+unreadable, engine, db, plat)
 	}
 	if failed+unreadable > 0 {
 		return 1
