@@ -22,7 +22,12 @@ FUZZ        := ./plugin/webhook:FuzzParse ./host/webhooktoken:FuzzPeek ./host/ap
 PG          := $(JIRASYNC_TEST_POSTGRES)
 PGDIR       ?= /tmp/jirasync-postgres
 
-.PHONY: all build plugin host run example test unit scenarios crash fuzz bench lint clean postgres postgres-stop pg-status
+# The Node host (docs/CONFORMANCE.md): run when node and npm are on PATH
+# (.ci/run installs them), skipped and said so otherwise.
+NODEHOST    := testharness/nodehost
+HAVE_NODE   := $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && echo yes)
+
+.PHONY: all build plugin host run example test unit scenarios conformance node-deps bench-node crash fuzz bench lint clean postgres postgres-stop pg-status
 
 all: build
 
@@ -47,7 +52,7 @@ run: build
 example: plugin
 	$(GO) run ./host/examples/tracker -seed -plugin $(PLUGIN)
 
-test: pg-status lint plugin unit scenarios crash fuzz
+test: pg-status lint plugin unit scenarios conformance crash fuzz
 	@$(MAKE) --no-print-directory pg-status
 
 pg-status:
@@ -72,6 +77,33 @@ scenarios: plugin
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) run ./testharness/cmd/scenario -platform http fixtures/scenarios
 ifneq ($(PG),)
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) run ./testharness/cmd/scenario -postgres '$(PG)' fixtures/scenarios
+endif
+
+# The conformance kit (docs/CONFORMANCE.md): the plugin-level scenarios
+# through the Go host's adapter, then through the Node host's.
+conformance: plugin node-deps
+	$(GO) build -o $(BUILD)/conformance-adapter ./host/internal/cmd/conformance-adapter
+	$(GO) run ./testharness/cmd/scenario -plugin $(abspath $(PLUGIN)) -adapter "$(abspath $(BUILD))/conformance-adapter" fixtures/scenarios
+ifeq ($(HAVE_NODE),yes)
+	$(GO) run ./testharness/cmd/scenario -plugin $(abspath $(PLUGIN)) -adapter "node --no-warnings $(abspath $(NODEHOST))/adapter.js" fixtures/scenarios
+else
+	@echo "Node host SKIPPED: node and npm are not installed (.ci/run installs them)"
+endif
+
+# Times per call in the Node host beside the Go host's (BENCHMARKS.md):
+# both adapters loaded side by side, taking turns call by call.
+bench-node: plugin node-deps
+	$(GO) build -o $(BUILD)/conformance-adapter ./host/internal/cmd/conformance-adapter
+	$(GO) run ./testharness/cmd/conformance-bench -plugin $(abspath $(PLUGIN)) -n 200 \
+		-adapter go="$(abspath $(BUILD))/conformance-adapter" \
+		-adapter node="node --no-warnings $(abspath $(NODEHOST))/adapter.js"
+
+# The Node host's dependencies, exactly as package-lock.json pins them.
+node-deps: plugin
+ifeq ($(HAVE_NODE),yes)
+	@node --version
+	cd $(NODEHOST) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(NODEHOST) && JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) npm test --silent
 endif
 
 fuzz: plugin

@@ -18,12 +18,15 @@ import (
 // Scenario is one behaviour: platform data, what the simulated Jira knows,
 // the webhooks to send and what must hold afterwards.
 type Scenario struct {
-	Name        string     `json:"name"`
-	Description string     `json:"description,omitempty"`
-	Platform    Platform   `json:"platform"`
-	Jira        Jira       `json:"jira"`
-	Deliveries  []Delivery `json:"deliveries"`
-	Expect      Expect     `json:"expect"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Level is LevelPlugin or LevelHTTP: whether the conformance kit can
+	// run the scenario through a host's adapter (fixtures/README.md).
+	Level      string     `json:"level"`
+	Platform   Platform   `json:"platform"`
+	Jira       Jira       `json:"jira"`
+	Deliveries []Delivery `json:"deliveries"`
+	Expect     Expect     `json:"expect"`
 
 	// Path is the file the scenario came from; payload paths are relative
 	// to its folder.
@@ -65,11 +68,15 @@ type Jira struct {
 	Version string `json:"version,omitempty"`
 	// Statuses replace the simulated Jira's workflow statuses
 	// (fakejira.DefaultStatuses when left out).
-	Statuses []struct {
-		ID       string `json:"id"`
-		Name     string `json:"name"`
-		Category string `json:"category"`
-	} `json:"statuses,omitempty"`
+	Statuses []JiraStatus `json:"statuses,omitempty"`
+}
+
+// JiraStatus is one of the simulated Jira's workflow statuses; Category
+// is its statusCategory key ("new", "indeterminate", "done").
+type JiraStatus struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Category string `json:"category"`
 }
 
 // Delivery is one HTTP request to the webhook endpoint.
@@ -119,6 +126,17 @@ type ExpectDelivery struct {
 	IssueKey string `json:"issue_key,omitempty"`
 }
 
+// Scenario levels. A plugin-level scenario's behaviour is the plugin's
+// and the host functions': every delivery is a well-formed body for a
+// known installation, and no two of them need the host's pipeline (no
+// duplicates, no out-of-order events, no retries). An HTTP-level scenario
+// needs the webhook endpoint: tokens, methods, sizes, the durable
+// pipeline's deduplication, ordering and backoff.
+const (
+	LevelPlugin = "plugin"
+	LevelHTTP   = "http"
+)
+
 // Load reads one scenario file. Unknown keys are an error: a misspelt
 // expectation must not pass silently.
 func Load(path string) (*Scenario, error) {
@@ -138,7 +156,17 @@ func Load(path string) (*Scenario, error) {
 	if len(sc.Deliveries) == 0 {
 		return nil, fmt.Errorf("%s: scenario has no deliveries", path)
 	}
+	switch sc.Level {
+	case LevelPlugin, LevelHTTP:
+	default:
+		return nil, fmt.Errorf("%s: level %q: want %q or %q", path, sc.Level, LevelPlugin, LevelHTTP)
+	}
 	for i, d := range sc.Deliveries {
+		if sc.Level == LevelPlugin {
+			if err := pluginLevel(d); err != nil {
+				return nil, fmt.Errorf("%s: delivery %d: %w (mark the scenario %q)", path, i+1, err, LevelHTTP)
+			}
+		}
 		if len(d.ExpectStatus) == 0 {
 			return nil, fmt.Errorf("%s: delivery %d has no expect_status", path, i+1)
 		}
@@ -227,4 +255,21 @@ func (e statusExpectation) String() string {
 		return fmt.Sprint(e.exact)
 	}
 	return fmt.Sprintf("%dxx", e.class)
+}
+
+// pluginLevel refuses what only the webhook endpoint can do: a delivery of
+// a plugin-level scenario is a body sent for a known installation.
+func pluginLevel(d Delivery) error {
+	switch {
+	case d.Installation == "":
+		return fmt.Errorf("a plugin-level delivery names its installation (no token or forge)")
+	case d.Method != "" || d.TrailingSlash || d.PadBytes != 0:
+		return fmt.Errorf("method, trailing_slash and pad_bytes are HTTP-level")
+	}
+	for k := range d.ExpectSummary {
+		if k == "delivery" || k == "duplicate" || k == "next_attempt_at" {
+			return fmt.Errorf("expect_summary %q is the pipeline's", k)
+		}
+	}
+	return nil
 }

@@ -71,12 +71,8 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 	start := time.Now()
 	res.Name = sc.Name
 	defer func() { res.Elapsed = time.Since(start) }()
-	if r.key == nil {
-		// One key per runner: generating a 2048-bit key costs more than a
-		// whole scenario.
-		if r.key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			return res, err
-		}
+	if err := r.ensureKey(); err != nil {
+		return res, err
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if r.Log != nil {
@@ -91,14 +87,8 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 	for _, u := range sc.Jira.Users {
 		jira.AddUser(fakejira.User{Name: u.Name, Key: u.Key, EmailAddress: u.EmailAddress, DisplayName: u.DisplayName, Active: true})
 	}
-	if sc.Jira.Statuses != nil {
-		statuses := make([]fakejira.Status, 0, len(sc.Jira.Statuses))
-		for _, st := range sc.Jira.Statuses {
-			statuses = append(statuses, fakejira.Status{ID: st.ID, Name: st.Name, Category: st.Category})
-		}
-		if err := jira.SetStatuses(statuses); err != nil {
-			return res, err
-		}
+	if err := setStatuses(jira, sc.Jira.Statuses); err != nil {
+		return res, err
 	}
 
 	dir, err := os.MkdirTemp("", "jirasync-scenario-")
@@ -229,8 +219,58 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 			res.Failures = append(res.Failures, fmt.Sprintf("group %s: status %s, want %s", g.ID, status, g.Status))
 		}
 	}
+	res.Failures = append(res.Failures, checkJira(jira.Requests(), sc.Expect.JiraLookups, sc.Expect.JiraStatusLookups)...)
+	return res, nil
+}
+
+// setStatuses gives the simulated Jira a scenario's workflow statuses,
+// when it names them.
+func setStatuses(jira *fakejira.Server, want []JiraStatus) error {
+	if want == nil {
+		return nil
+	}
+	statuses := make([]fakejira.Status, 0, len(want))
+	for _, st := range want {
+		statuses = append(statuses, fakejira.Status{ID: st.ID, Name: st.Name, Category: st.Category})
+	}
+	return jira.SetStatuses(statuses)
+}
+
+// ensureKey makes the runner's RSA key: one per runner, since generating
+// a 2048-bit key costs more than a whole scenario.
+func (r *Runner) ensureKey() (err error) {
+	if r.key == nil {
+		r.key, err = rsa.GenerateKey(rand.Reader, 2048)
+	}
+	return err
+}
+
+func (r *Runner) keyPEM() string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(r.key)}))
+}
+
+// oauthCredentials are an installation's OAuth credentials on the
+// simulated Jira.
+type oauthCredentials struct{ consumer, token, secret string }
+
+// credentials registers in's consumer and an access token on jira.
+func (r *Runner) credentials(jira *fakejira.Server, in Installation) oauthCredentials {
+	c := oauthCredentials{consumer: in.ConsumerKey, token: "access-" + in.ID, secret: "access-secret-" + in.ID}
+	if c.consumer == "" {
+		c.consumer = "jirasync-" + in.ID
+	}
+	jira.AddConsumer(c.consumer, &r.key.PublicKey)
+	jira.AddAccessToken(c.consumer, c.token, c.secret)
+	return c
+}
+
+// checkJira checks that every user lookup and status list read the
+// simulated Jira received was signed, and counts them against want and
+// wantStatus (nil: not checked).
+func checkJira(reqs []fakejira.Request, want, wantStatus *int) []string {
+	var fails []string
 	lookups, statusLookups, unsigned := 0, 0, 0
-	for _, rq := range jira.Requests() {
+	for _, rq := range reqs {
 		switch rq.Path {
 		case "/rest/api/2/user":
 			lookups++
@@ -243,16 +283,16 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 			unsigned++
 		}
 	}
-	if sc.Expect.JiraStatusLookups != nil && statusLookups != *sc.Expect.JiraStatusLookups {
-		res.Failures = append(res.Failures, fmt.Sprintf("Jira status list reads: %d, want %d", statusLookups, *sc.Expect.JiraStatusLookups))
+	if wantStatus != nil && statusLookups != *wantStatus {
+		fails = append(fails, fmt.Sprintf("Jira status list reads: %d, want %d", statusLookups, *wantStatus))
 	}
 	if unsigned > 0 {
-		res.Failures = append(res.Failures, fmt.Sprintf("%d of %d Jira user and status lookups were refused by the OAuth check", unsigned, lookups+statusLookups))
+		fails = append(fails, fmt.Sprintf("%d of %d Jira user and status lookups were refused by the OAuth check", unsigned, lookups+statusLookups))
 	}
-	if sc.Expect.JiraLookups != nil && lookups != *sc.Expect.JiraLookups {
-		res.Failures = append(res.Failures, fmt.Sprintf("Jira user lookups: %d, want %d", lookups, *sc.Expect.JiraLookups))
+	if want != nil && lookups != *want {
+		fails = append(fails, fmt.Sprintf("Jira user lookups: %d, want %d", lookups, *want))
 	}
-	return res, nil
+	return fails
 }
 
 // waitSettled waits until no delivery is pending or being processed.
@@ -319,17 +359,11 @@ func (r *Runner) seed(ctx context.Context, st *store.Store, jira *fakejira.Serve
 			return err
 		}
 	}
-	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(r.key)}))
+	keyPEM := r.keyPEM()
 	for _, in := range p.Installations {
-		consumer := in.ConsumerKey
-		if consumer == "" {
-			consumer = "jirasync-" + in.ID
-		}
-		token, secret := "access-"+in.ID, "access-secret-"+in.ID
-		jira.AddConsumer(consumer, &r.key.PublicKey)
-		jira.AddAccessToken(consumer, token, secret)
-		si := store.Installation{ID: in.ID, ExternalID: in.ExternalID, BaseURL: jira.URL(), ConsumerKey: consumer,
-			PrivateKeyPEM: keyPEM, AccessToken: token, AccessTokenSecret: secret, WebhookSecret: in.WebhookSecret, VerifyTLS: true}
+		c := r.credentials(jira, in)
+		si := store.Installation{ID: in.ID, ExternalID: in.ExternalID, BaseURL: jira.URL(), ConsumerKey: c.consumer,
+			PrivateKeyPEM: keyPEM, AccessToken: c.token, AccessTokenSecret: c.secret, WebhookSecret: in.WebhookSecret, VerifyTLS: true}
 		for _, o := range in.Organizations {
 			si.Organizations = append(si.Organizations, store.InstallationOrg{ID: o.ID, InboundAssignee: o.InboundAssignee == nil || *o.InboundAssignee,
 				InboundStatus: o.InboundStatus})
@@ -367,6 +401,30 @@ func (r *Runner) request(ctx context.Context, sc *Scenario, d Delivery, base str
 		}
 		token = t
 	}
+	body, err := sc.Body(d)
+	if err != nil {
+		return nil, err
+	}
+	url := base + app.WebhookPath + token
+	if d.TrailingSlash {
+		url += "/"
+	}
+	method := d.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=UTF-8")
+	req.Header.Set("User-Agent", "Atlassian HttpClient 4.2.1 / JIRA-9.12.2 (scenario runner)")
+	return req, nil
+}
+
+// Body is the body delivery d sends: its payload file, inline payload or
+// raw body, with its padding.
+func (sc *Scenario) Body(d Delivery) ([]byte, error) {
 	var body []byte
 	switch {
 	case d.Body != nil:
@@ -387,21 +445,7 @@ func (r *Runner) request(ctx context.Context, sc *Scenario, d Delivery, base str
 	if d.PadBytes > 0 {
 		body = append(append([]byte{}, body...), bytes.Repeat([]byte(" "), d.PadBytes)...)
 	}
-	url := base + app.WebhookPath + token
-	if d.TrailingSlash {
-		url += "/"
-	}
-	method := d.Method
-	if method == "" {
-		method = http.MethodPost
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json; charset=UTF-8")
-	req.Header.Set("User-Agent", "Atlassian HttpClient 4.2.1 / JIRA-9.12.2 (scenario runner)")
-	return req, nil
+	return body, nil
 }
 
 // forge builds a JWT from exactly the given parts.

@@ -26,8 +26,9 @@ func main() {
 	cacheDir := flag.String("cache-dir", filepath.Join(os.TempDir(), "jirasync-scenario-cache"), "wazero compilation cache")
 	postgres := flag.String("postgres", "", "run each scenario in a fresh schema of this postgres:// database (default: a SQLite file)")
 	plat := flag.String("platform", "builtin", "where the platform's data lives: builtin (the host's tables) or http (the simulated platform over HTTP)")
+	adapter := flag.String("adapter", "", "conformance kit: run the plugin-level scenarios through this adapter command (docs/CONFORMANCE.md)")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: scenario [-v] [-engine wasm|native] [-plugin FILE] [-postgres URL] [-platform builtin|http] PATH...")
+		fmt.Fprintln(os.Stderr, "usage: scenario [-v] [-engine wasm|native] [-plugin FILE] [-postgres URL] [-platform builtin|http] [-adapter CMD] PATH...")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -35,31 +36,53 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	os.Exit(run(*verbose, *engine, *plugin, *cacheDir, *postgres, *plat, flag.Args()))
+	os.Exit(run(*verbose, *engine, *plugin, *cacheDir, *postgres, *plat, *adapter, flag.Args()))
 }
 
-func run(verbose bool, engine, plugin, cacheDir, postgres, plat string, paths []string) int {
+// scenarioRunner is the Go host's Runner or the conformance Kit.
+type scenarioRunner interface {
+	Run(context.Context, *scenario.Scenario) (scenario.Result, error)
+}
+
+func run(verbose bool, engine, plugin, cacheDir, postgres, plat, adapter string, paths []string) int {
 	files, err := scenario.Expand(paths)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scenario:", err)
 		return 1
 	}
-	if engine == "wasm" && plugin == "" {
+	if (engine == "wasm" || adapter != "") && plugin == "" {
 		if plugin, err = pluginbuild.Path(); err != nil {
 			fmt.Fprintln(os.Stderr, "scenario:", err)
 			return 1
 		}
 	}
-	r := &scenario.Runner{Engine: engine, PluginPath: plugin, CacheDir: cacheDir, Postgres: postgres, Platform: plat}
-	if verbose {
-		r.Log, r.Trace = os.Stderr, os.Stdout
+	var r scenarioRunner
+	if adapter != "" {
+		k := &scenario.Kit{Adapter: scenario.AdapterCommand(adapter), PluginPath: plugin, Log: os.Stderr}
+		if verbose {
+			k.Trace = os.Stdout
+		}
+		r = k
+	} else {
+		sr := &scenario.Runner{Engine: engine, PluginPath: plugin, CacheDir: cacheDir, Postgres: postgres, Platform: plat}
+		if verbose {
+			sr.Log, sr.Trace = os.Stderr, os.Stdout
+		}
+		r = sr
 	}
-	passed, failed, unreadable := 0, 0, 0
+	passed, failed, unreadable, skipped := 0, 0, 0, 0
 	for _, f := range files {
 		sc, err := scenario.Load(f)
 		if err != nil {
 			fmt.Printf("FAIL %s: cannot read scenario: %v\n", f, err)
 			unreadable++
+			continue
+		}
+		if adapter != "" && sc.Level != scenario.LevelPlugin {
+			if verbose {
+				fmt.Printf("SKIP %s: %s-level\n", sc.Name, sc.Level)
+			}
+			skipped++
 			continue
 		}
 		res, err := r.Run(context.Background(), sc)
@@ -83,7 +106,11 @@ func run(verbose bool, engine, plugin, cacheDir, postgres, plat string, paths []
 	if postgres != "" {
 		db = "postgres"
 	}
-	fmt.Printf("%d passed, %d failed (engine %s, database %s, platform %s)\n", passed, failed+unreadable, engine, db, plat)
+	if adapter != "" {
+		fmt.Printf("%d passed, %d failed, %d HTTP-level skipped (adapter %s)\n", passed, failed+unreadable, skipped, adapter)
+	} else {
+		fmt.Printf("%d passed, %d failed (engine %s, database %s, platform %s)\n", passed, failed+unreadable, engine, db, plat)
+	}
 	if failed+unreadable > 0 {
 		return 1
 	}
