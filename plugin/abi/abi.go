@@ -10,7 +10,7 @@ package abi
 
 // Version is the ABI version. A host refuses a plugin whose describe export
 // reports another major version; minor versions only add optional fields.
-const Version = "1.3"
+const Version = "1.4"
 
 // Exports of the plugin.
 const (
@@ -22,11 +22,14 @@ const (
 	// Since 1.2: what a host needs to know of a delivery before it stores
 	// it (issue, Jira timestamp, dedupe key), with no host calls.
 	ExportInspectDelivery = "inspect_delivery"
+	// Since 1.4: a platform event (a group assigned, resolved or
+	// unresolved) carried to the installation's Jira (two-way sync).
+	ExportHandlePlatformEvent = "handle_platform_event"
 )
 
 // Exports lists every export of this ABI version, in a fixed order.
 var Exports = [...]string{ExportDescribe, ExportHandleIssueUpdated, ExportRegisterWebhook,
-	ExportUnregisterWebhook, ExportInspectDelivery}
+	ExportUnregisterWebhook, ExportInspectDelivery, ExportHandlePlatformEvent}
 
 // HostNamespace is the Wasm import module of every host function. It is the
 // go-sdk default for user host functions.
@@ -36,15 +39,19 @@ const HostNamespace = "extism:host/user"
 // answers one JSON response; failures travel inside the response as Error,
 // never as a trap.
 const (
-	FuncLog              = "jirasync_log"
-	FuncInstallationGet  = "jirasync_installation_get"
-	FuncJiraRequest      = "jirasync_jira_request"
-	FuncGroupsLinked     = "jirasync_groups_linked"
-	FuncUsersByEmail     = "jirasync_users_by_email"
-	FuncGroupsAssign     = "jirasync_groups_assign"
-	FuncStateGet         = "jirasync_state_get"
-	FuncStatePut         = "jirasync_state_put"
-	hostFunctionCount    = 8
+	FuncLog             = "jirasync_log"
+	FuncInstallationGet = "jirasync_installation_get"
+	FuncJiraRequest     = "jirasync_jira_request"
+	FuncGroupsLinked    = "jirasync_groups_linked"
+	FuncUsersByEmail    = "jirasync_users_by_email"
+	FuncGroupsAssign    = "jirasync_groups_assign"
+	FuncStateGet        = "jirasync_state_get"
+	FuncStatePut        = "jirasync_state_put"
+	// Since 1.4: one group with the Jira issues it is linked to through
+	// the call's installation, and one platform user with its emails.
+	FuncGroupGet         = "jirasync_group_get"
+	FuncUserGet          = "jirasync_user_get"
+	hostFunctionCount    = 10
 	maxErrorMessageBytes = 2048
 )
 
@@ -53,6 +60,7 @@ const (
 var HostFunctions = [hostFunctionCount]string{
 	FuncLog, FuncInstallationGet, FuncJiraRequest, FuncGroupsLinked,
 	FuncUsersByEmail, FuncGroupsAssign, FuncStateGet, FuncStatePut,
+	FuncGroupGet, FuncUserGet,
 }
 
 // ErrorCode classifies a failure so that the host can choose an HTTP status
@@ -262,6 +270,23 @@ type InstallationOrgSettings struct {
 	// InboundStatus (since 1.3): Jira's status moving into or out of its
 	// "done" category resolves or unresolves the linked groups.
 	InboundStatus bool `json:"inbound_status,omitempty"`
+	// OutboundAssignee (since 1.4): a group's assignee set on the
+	// platform becomes its linked issues' assignee in Jira.
+	OutboundAssignee bool `json:"outbound_assignee,omitempty"`
+	// OutboundStatus (since 1.4): a group resolved or unresolved on the
+	// platform moves its linked issues to the status StatusMappings names
+	// for their Jira project.
+	OutboundStatus bool            `json:"outbound_status,omitempty"`
+	StatusMappings []StatusMapping `json:"status_mappings,omitempty"`
+}
+
+// StatusMapping (since 1.4) is the Jira status, by id or name, to move an
+// issue of one Jira project to when its group is resolved, and when it is
+// unresolved.
+type StatusMapping struct {
+	JiraProject     string `json:"jira_project"`
+	ResolveStatus   string `json:"resolve_status"`
+	UnresolveStatus string `json:"unresolve_status"`
 }
 
 // JiraRequest asks the host to send a request to the installation's Jira,
@@ -405,8 +430,12 @@ type GroupsAssignResponse struct {
 }
 
 // StateGetRequest reads a key of the plugin's per-installation state.
+// Shared (since 1.4) reads the host-wide state instead, which every
+// installation of the host reads and writes alike (echo records of
+// platform writes, which come back as events to every installation).
 type StateGetRequest struct {
-	Key string `json:"key"`
+	Key    string `json:"key"`
+	Shared bool   `json:"shared,omitempty"`
 }
 
 // StateGetResponse answers it; Found is false for a missing or expired key.
@@ -423,4 +452,125 @@ type StatePutRequest struct {
 	Value      string `json:"value"`
 	TTLSeconds int64  `json:"ttl_seconds,omitempty"`
 	Delete     bool   `json:"delete,omitempty"`
+	// Shared (since 1.4): as in StateGetRequest.
+	Shared bool `json:"shared,omitempty"`
 }
+
+// GroupGetRequest (since 1.4) asks for one platform group.
+type GroupGetRequest struct {
+	Group string `json:"group"`
+}
+
+// GroupGetResponse answers it; a group that does not exist is an Error
+// with CodeNotFound.
+type GroupGetResponse struct {
+	Group *GroupInfo `json:"group,omitempty"`
+	Fault
+}
+
+// GroupInfo is a group with the keys of the Jira issues it is linked to
+// through the call's installation (sorted, maybe none). Whether the
+// installation serves the group's organization is the plugin's to check
+// against installation_get.
+type GroupInfo struct {
+	ID           string   `json:"id"`
+	Organization string   `json:"organization"`
+	Project      string   `json:"project"`
+	Assignee     *string  `json:"assignee"`
+	Status       string   `json:"status"`
+	IssueKeys    []string `json:"issue_keys"`
+}
+
+// UserGetRequest (since 1.4) asks for one platform user.
+type UserGetRequest struct {
+	User string `json:"user"`
+}
+
+// UserGetResponse answers it; a user that does not exist is an Error with
+// CodeNotFound.
+type UserGetResponse struct {
+	User *UserInfo `json:"user,omitempty"`
+	Fault
+}
+
+// UserInfo is a platform user with its email addresses.
+type UserInfo struct {
+	ID     string      `json:"id"`
+	Emails []UserEmail `json:"emails"`
+}
+
+// UserEmail is one of a user's addresses.
+type UserEmail struct {
+	Email    string `json:"email"`
+	Verified bool   `json:"verified"`
+}
+
+// Platform event types (since 1.4).
+const (
+	EventGroupAssigned   = "group.assigned"
+	EventGroupResolved   = "group.resolved"
+	EventGroupUnresolved = "group.unresolved"
+)
+
+// PlatformEvent is the input of handle_platform_event: what the platform
+// said happened to a group, as the host stored it. OccurredAt is RFC 3339.
+// Assignee is a platform user id, null to unassign; only group.assigned
+// carries it. The call is bound by the host to one installation: the
+// plugin acts on the group's issues linked through it.
+type PlatformEvent struct {
+	ID         string  `json:"id"`
+	Type       string  `json:"type"`
+	Group      string  `json:"group"`
+	Assignee   *string `json:"assignee"`
+	OccurredAt string  `json:"occurred_at"`
+}
+
+// EventResponse is the output of handle_platform_event.
+type EventResponse struct {
+	Summary *EventSummary `json:"summary,omitempty"`
+	Fault
+}
+
+// EventSummary tells what one platform event did in one installation's
+// Jira. Outcome is OutcomeSynced or OutcomeIgnored (with Reason).
+type EventSummary struct {
+	Outcome string        `json:"outcome"`
+	Reason  string        `json:"reason,omitempty"`
+	Group   string        `json:"group"`
+	Type    string        `json:"type"`
+	Issues  []IssueResult `json:"issues"`
+}
+
+// IssueResult is what an event did to one linked Jira issue.
+type IssueResult struct {
+	Key    string `json:"key"`
+	Action string `json:"action"` // assigned, unassigned, transitioned, unchanged, skipped
+	// Assignee is the Jira user name set (assigned), Status the Jira
+	// status id reached (transitioned).
+	Assignee string `json:"assignee,omitempty"`
+	Status   string `json:"status,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Actions on a Jira issue (since 1.4), beside ActionAssigned,
+// ActionUnassigned, ActionUnchanged and ActionSkipped.
+const ActionTransitioned = "transitioned"
+
+// Reasons (since 1.4) for ignored events, skipped issues and ignored
+// deliveries.
+const (
+	// ReasonEcho: the change is the echo of one jirasync itself made.
+	ReasonEcho = "echo"
+	// ReasonDirectionOff: the organization's setting for this direction
+	// is off.
+	ReasonDirectionOff = "direction_off"
+	// ReasonNotLinked: the group has no issue linked through this
+	// installation in an organization it serves.
+	ReasonNotLinked = "not_linked"
+	// ReasonGroupNotFound: the group no longer exists.
+	ReasonGroupNotFound = "group_not_found"
+	// ReasonNoJiraUser: no Jira user has one of the assignee's verified
+	// emails; ReasonAmbiguousJiraUser: more than one has.
+	ReasonNoJiraUser        = "no_jira_user"
+	ReasonAmbiguousJiraUser = "ambiguous_jira_user"
+)
