@@ -50,6 +50,28 @@ func (t *tracker) LinkedGroups(_ context.Context, installation, issueKey string,
 		Assignee: t.assignee["g1"], Status: t.status["g1"]}, Organization: org}}, nil
 }
 
+func (t *tracker) Group(_ context.Context, installation, id string) (platform.GroupLinks, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if id != "g1" {
+		return platform.GroupLinks{}, fmt.Errorf("group %s: %w", id, platform.ErrNotFound)
+	}
+	g := platform.GroupLinks{LinkedGroup: platform.LinkedGroup{Group: platform.Group{ID: "g1", Project: "backend",
+		Title: "API timeouts", Assignee: t.assignee["g1"], Status: t.status["g1"]}, Organization: "acme"}}
+	if _, ok := t.reach[installation]["g1"]; ok {
+		g.IssueKeys = []string{"APP-1"}
+	}
+	return g, nil
+}
+
+func (t *tracker) User(_ context.Context, id string) (platform.User, error) {
+	if id != "alice" {
+		return platform.User{}, fmt.Errorf("user %s: %w", id, platform.ErrNotFound)
+	}
+	return platform.User{ID: "alice", Emails: []platform.Email{{Address: "alice@example.com", Verified: true}},
+		Projects: []string{"backend"}}, nil
+}
+
 func (t *tracker) UsersByEmail(_ context.Context, email string) ([]platform.UserMatch, error) {
 	if !strings.EqualFold(strings.TrimSpace(email), "alice@example.com") {
 		return nil, nil

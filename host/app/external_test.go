@@ -67,11 +67,11 @@ func TestExternalPlatformAppliesOnceInOrder(t *testing.T) {
 	ext := externalPlatform(t, externalData(), store.Installation{ID: "jira1", ExternalID: "x", BaseURL: "http://127.0.0.1:1", ConsumerKey: "k",
 		WebhookSecret: "s", Organizations: []store.InstallationOrg{{ID: "acme", InboundAssignee: true}}})
 	a, srv, tok := newTestAppConfig(t, func(c *Config) { c.Platform = ext; c.MaxBodyBytes = 1 << 16 })
-	if _, err := a.Store().Group(ctx, "g1"); err != nil {
+	if _, err := a.Store().Group(ctx, "", "g1"); err != nil {
 		t.Fatal(err)
 	}
 	assignee := func(st *store.Store) string {
-		g, err := st.Group(ctx, "g1")
+		g, err := st.Group(ctx, "", "g1")
 		must(err)
 		if g.Assignee == nil {
 			return ""
@@ -162,7 +162,7 @@ func TestSetupWithExternalPlatform(t *testing.T) {
 	if len(results) != 1 || results[0].Status != 200 {
 		t.Fatalf("fired webhook: %+v", results)
 	}
-	if g, err := ext.Group(ctx, "g9"); err != nil || g.Assignee == nil || *g.Assignee != "carol" {
+	if g, err := ext.Group(ctx, "", "g9"); err != nil || g.Assignee == nil || *g.Assignee != "carol" {
 		t.Fatalf("platform's g9 = %+v, %v; want carol", g, err)
 	}
 }

@@ -161,7 +161,7 @@ func TestHTTPPlatformFailuresEndToEnd(t *testing.T) {
 					return err == nil && d.Status == store.DeliveryDone
 				})
 			}
-			if g, _ := a.Store().Group(ctx, "g1"); g.Assignee != nil {
+			if g, _ := a.Store().Group(ctx, "", "g1"); g.Assignee != nil {
 				t.Fatalf("the host's own tables were changed")
 			}
 		})

@@ -217,7 +217,7 @@ func TestInstallFlow(t *testing.T) {
 			if len(results) != 1 || results[0].Status != 200 {
 				t.Fatalf("fired webhook: %+v", results)
 			}
-			if g, _ := e.app.Store().Group(ctx, "g1"); g.Assignee == nil || *g.Assignee != "alice" {
+			if g, _ := e.app.Store().Group(ctx, "", "g1"); g.Assignee == nil || *g.Assignee != "alice" {
 				t.Fatalf("g1 = %v after Jira's webhook, want alice", g.Assignee)
 			}
 

@@ -185,7 +185,7 @@ func TestFutureTimestampDoesNotFreezeTheIssue(t *testing.T) {
 			if status, ans := post(t, url+WebhookPath+tok, assign(time.Now().UnixMilli(), "3", nobody)); status != 200 || ans["status"] != store.DeliveryDone {
 				t.Fatalf("delivery after the skew: %d %v, want done", status, ans)
 			}
-			if g, _ := a.Store().Group(ctx, "g1"); g.Assignee != nil {
+			if g, _ := a.Store().Group(ctx, "", "g1"); g.Assignee != nil {
 				t.Errorf("g1 = %v, want unassigned", *g.Assignee)
 			}
 

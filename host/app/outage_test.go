@@ -51,7 +51,7 @@ func TestDatabaseOutage(t *testing.T) {
 	if err != nil || counts[store.DeliveryDone] != 1 || len(counts) != 1 {
 		t.Fatalf("stored %v, %v; want the one delivery, done", counts, err)
 	}
-	if g, _ := a.Store().Group(context.Background(), "g1"); g.Assignee == nil || *g.Assignee != "alice" {
+	if g, _ := a.Store().Group(context.Background(), "", "g1"); g.Assignee == nil || *g.Assignee != "alice" {
 		t.Errorf("g1 = %v, want alice", g.Assignee)
 	}
 }

@@ -99,7 +99,7 @@ func TestRetryAfterJiraComesBack(t *testing.T) {
 	if d.Attempts < 2 {
 		t.Errorf("done after %d attempts, want a retry", d.Attempts)
 	}
-	if g, _ := a.Store().Group(context.Background(), "g1"); g.Assignee == nil || *g.Assignee != "alice" {
+	if g, _ := a.Store().Group(context.Background(), "", "g1"); g.Assignee == nil || *g.Assignee != "alice" {
 		t.Errorf("g1 = %v after the retry, want alice", g.Assignee)
 	}
 	attempts, _ := a.Store().Attempts(context.Background(), id)

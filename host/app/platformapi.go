@@ -65,7 +65,11 @@ func (a *App) platformRoutes() {
 		list: func(ctx context.Context, p store.Page, _ *http.Request) ([]platform.User, error) {
 			return st.ListUsers(ctx, p)
 		}})
-	routes(a, resource[platform.Group]{kind: "group", get: st.Group, put: st.PutGroup,
+	groupOnly := func(ctx context.Context, id string) (platform.Group, error) {
+		g, err := st.Group(ctx, "", id)
+		return g.Group, err
+	}
+	routes(a, resource[platform.Group]{kind: "group", get: groupOnly, put: st.PutGroup,
 		delete: st.DeleteGroup, id: func(g *platform.Group) *string { return &g.ID },
 		list: func(ctx context.Context, p store.Page, r *http.Request) ([]platform.Group, error) {
 			return st.ListGroups(ctx, p, r.URL.Query().Get("issue_key"))
@@ -226,7 +230,7 @@ func (a *App) apiStoreError(w http.ResponseWriter, r *http.Request, err error) {
 
 func (a *App) listLinks(w http.ResponseWriter, r *http.Request) {
 	group := r.PathValue("id")
-	if _, err := a.store.Group(r.Context(), group); err != nil {
+	if _, err := a.store.Group(r.Context(), "", group); err != nil {
 		a.apiStoreError(w, r, err)
 		return
 	}
@@ -264,7 +268,7 @@ func (a *App) linkOf(w http.ResponseWriter, r *http.Request) (platform.Link, boo
 		a.apiStoreError(w, r, err)
 		return l, false
 	}
-	if _, err := a.store.Group(r.Context(), l.Group); err != nil {
+	if _, err := a.store.Group(r.Context(), "", l.Group); err != nil {
 		a.apiStoreError(w, r, err)
 		return l, false
 	}

@@ -15,7 +15,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // ErrNotFound is returned when a named object does not exist.
@@ -59,6 +61,19 @@ type User struct {
 	Name     string   `json:"name"`
 	Emails   []Email  `json:"emails"`
 	Projects []string `json:"projects"`
+}
+
+// Sorted is u with its emails in the order User answers them (by address
+// as NormalizeEmail folds it) and its projects sorted, neither nil: every
+// implementation answers alike, whatever order its storage keeps.
+func (u User) Sorted() User {
+	u.Emails = append([]Email{}, u.Emails...)
+	slices.SortStableFunc(u.Emails, func(a, b Email) int {
+		return strings.Compare(NormalizeEmail(a.Address), NormalizeEmail(b.Address))
+	})
+	u.Projects = append([]string{}, u.Projects...)
+	slices.Sort(u.Projects)
+	return u
 }
 
 // Email is one of a user's addresses. Only a verified address may make
@@ -105,6 +120,13 @@ type Link struct {
 type LinkedGroup struct {
 	Group
 	Organization string
+}
+
+// GroupLinks is one group with its organization and the keys of the Jira
+// issues it is linked to through one installation: sorted, maybe none.
+type GroupLinks struct {
+	LinkedGroup
+	IssueKeys []string
 }
 
 // UserMatch is a user found by email: whether that address is verified,
@@ -182,6 +204,18 @@ type Platform interface {
 	// UsersByEmail finds the users having an address equal to email,
 	// ignoring case and surrounding space, oldest user first.
 	UsersByEmail(ctx context.Context, email string) ([]UserMatch, error)
+	// Group reads one group with its organization, and the keys of the
+	// Jira issues linked to it through installation (sorted; none for an
+	// installation without links to it, whatever organizations it serves:
+	// whether it may act on them is the caller's to check). ErrNotFound
+	// if there is no such group. Platform events name a group by id, and
+	// the plugin carries them to the group's issues.
+	Group(ctx context.Context, installation, id string) (GroupLinks, error)
+	// User reads one user with its email addresses (each with its
+	// verified flag, sorted by address as NormalizeEmail folds it) and the
+	// projects it is a member of (sorted). ErrNotFound if there is no
+	// such user.
+	User(ctx context.Context, id string) (User, error)
 	// Check reports how many of the changes would change a group (each
 	// assignment and status counted on its own), or ErrDenied if one names
 	// a group the installation may not change. It changes nothing: the

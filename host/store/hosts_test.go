@@ -174,7 +174,7 @@ func TestHostsOrderDeliveriesOfAnIssue(t *testing.T) {
 		if last != n-1 {
 			t.Errorf("newest applied timestamp %d, want %d", last, n-1)
 		}
-		g, err := stores[0].Group(ctx, "g1")
+		g, err := stores[0].Group(ctx, "", "g1")
 		must(t, err)
 		if want := fmt.Sprint("u", n-1); g.Assignee == nil || *g.Assignee != want {
 			t.Errorf("g1 = %s, want %s (the newest delivery's)", deref(g.Assignee), want)

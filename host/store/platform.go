@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jirasync/jirasync/host/platform"
 )
@@ -85,18 +86,34 @@ func (s *Store) UsersByEmail(ctx context.Context, email string) ([]UserMatch, er
 	return out, rows.Err()
 }
 
-// Group reads a group.
-func (s *Store) Group(ctx context.Context, id string) (Group, error) {
-	g := Group{ID: id}
+// Group reads a group with its organization and the keys of the Jira
+// issues linked to it through installationID (sorted; none for "").
+func (s *Store) Group(ctx context.Context, installationID, id string) (platform.GroupLinks, error) {
+	g := platform.GroupLinks{LinkedGroup: LinkedGroup{Group: Group{ID: id}}}
 	var assignee sql.NullString
-	err := s.db.QueryRowContext(ctx, `SELECT project_id, title, assignee_id, status FROM issue_groups WHERE id = ?`, id).
-		Scan(&g.Project, &g.Title, &assignee, &g.Status)
+	err := s.db.QueryRowContext(ctx, `SELECT g.project_id, g.title, g.assignee_id, g.status, p.organization_id
+		FROM issue_groups g JOIN projects p ON p.id = g.project_id WHERE g.id = ?`, id).
+		Scan(&g.Project, &g.Title, &assignee, &g.Status, &g.Organization)
 	if errors.Is(err, sql.ErrNoRows) {
 		return g, fmt.Errorf("group %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return g, err
 	}
 	if assignee.Valid {
 		g.Assignee = &assignee.String
 	}
+	if installationID == "" {
+		return g, nil
+	}
+	g.IssueKeys, err = queryAll(ctx, s.db, `SELECT issue_key FROM group_links WHERE group_id = ? AND installation_id = ?`,
+		[]any{id, installationID}, func(sc scanner) (k string, err error) {
+			err = sc.Scan(&k)
+			return k, err
+		})
+	// Sorted here, not by the database: PostgreSQL's collation may not
+	// be byte order, and the contract is.
+	slices.Sort(g.IssueKeys)
 	return g, err
 }
 

@@ -194,7 +194,7 @@ func (s *Store) User(ctx context.Context, id string) (User, error) {
 	}
 	users := []User{u}
 	err = s.fillUsers(ctx, users)
-	return users[0], err
+	return users[0].Sorted(), err
 }
 
 // ListGroups lists a page of groups; with issueKey, only those linked to

@@ -35,7 +35,7 @@ func TestPlatformConformance(t *testing.T) {
 					t.Fatal(err)
 				}
 				return platformtest.Instance{Platform: s, Assignee: func(ctx context.Context, group string) (*string, error) {
-					g, err := s.Group(ctx, group)
+					g, err := s.Group(ctx, "", group)
 					return g.Assignee, err
 				}}
 			})

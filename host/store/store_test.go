@@ -134,7 +134,7 @@ func TestGroupStatus(t *testing.T) {
 			t.Fatalf("PutGroup with status done: %v, want an error naming status", err)
 		}
 		for _, tc := range []struct{ group, want string }{{"g1", "unresolved"}, {"g2", "resolved"}} {
-			g, err := s.Group(ctx, tc.group)
+			g, err := s.Group(ctx, "", tc.group)
 			if err != nil || g.Status != tc.want {
 				t.Errorf("Group(%s).Status = %q, %v; want %q", tc.group, g.Status, err, tc.want)
 			}
@@ -178,7 +178,7 @@ func TestAssignGroups(t *testing.T) {
 		if !errors.Is(err, ErrDenied) {
 			t.Fatalf("assigning g3: %v, want ErrDenied", err)
 		}
-		g1, err := s.Group(ctx, "g1")
+		g1, err := s.Group(ctx, "", "g1")
 		must(t, err)
 		if g1.Assignee == nil || *g1.Assignee != "alice" {
 			t.Errorf("g1 = %v after a refused batch, want alice (rolled back)", g1.Assignee)
@@ -266,7 +266,7 @@ func TestInbox(t *testing.T) {
 		if err != nil || st != DeliveryDone {
 			t.Fatalf("Finish done = %s, %v", st, err)
 		}
-		if g, _ := s.Group(ctx, "g1"); g.Assignee == nil || *g.Assignee != "alice" {
+		if g, _ := s.Group(ctx, "", "g1"); g.Assignee == nil || *g.Assignee != "alice" {
 			t.Fatalf("g1 = %v, want alice", g.Assignee)
 		}
 		attempts, err := s.Attempts(ctx, id)
@@ -288,7 +288,7 @@ func TestInbox(t *testing.T) {
 		if err != nil || st != DeliveryStale {
 			t.Fatalf("older delivery: %s, %v; want stale", st, err)
 		}
-		if g, _ := s.Group(ctx, "g1"); g.Assignee == nil {
+		if g, _ := s.Group(ctx, "", "g1"); g.Assignee == nil {
 			t.Fatal("a stale delivery unassigned g1")
 		}
 

@@ -81,7 +81,7 @@ func TestWatermarks(t *testing.T) {
 		if st != DeliveryDone {
 			t.Fatalf("delivery after the reset: %s, want done", st)
 		}
-		if g, _ := s.Group(ctx, "g1"); g.Assignee != nil {
+		if g, _ := s.Group(ctx, "", "g1"); g.Assignee != nil {
 			t.Errorf("g1 = %v after the reset, want unassigned", *g.Assignee)
 		}
 		got, err := s.Watermarks(ctx, WatermarkFilter{Installation: "jira1", IssueID: "10001"})

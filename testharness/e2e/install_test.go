@@ -239,7 +239,7 @@ func TestInstallInChromium(t *testing.T) {
 	if len(res) != 1 || res[0].Status != 200 {
 		t.Fatalf("webhook from Jira: %+v", res)
 	}
-	g, _ := e.host.Store().Group(bg, "g1")
+	g, _ := e.host.Store().Group(bg, "", "g1")
 	if g.Assignee == nil || *g.Assignee != "alice" {
 		t.Fatalf("g1 = %v after Jira's webhook, want alice", g.Assignee)
 	}

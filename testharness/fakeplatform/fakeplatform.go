@@ -31,9 +31,14 @@ import (
 const maxBody = 1 << 20
 
 type user struct {
-	id       string
-	emails   map[string]bool // lower-case address → verified
+	id, name string
+	emails   map[string]email // by address as platform.NormalizeEmail folds it
 	projects []string
+}
+
+type email struct {
+	address  string // as given
+	verified bool
 }
 
 type group struct {
@@ -104,9 +109,9 @@ func (s *Server) Load(d *platform.Data) error {
 		s.projects[p.ID] = p.Organization
 	}
 	for _, u := range d.Users {
-		nu := &user{id: u.ID, emails: map[string]bool{}, projects: slices.Clone(u.Projects)}
+		nu := &user{id: u.ID, name: u.Name, emails: map[string]email{}, projects: slices.Clone(u.Projects)}
 		for _, e := range u.Emails {
-			nu.emails[strings.ToLower(strings.TrimSpace(e.Address))] = e.Verified
+			nu.emails[strings.ToLower(strings.TrimSpace(e.Address))] = email{e.Address, e.Verified}
 		}
 		s.users = append(s.users, nu)
 	}
@@ -181,6 +186,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/organizations", s.organizations)
 	mux.HandleFunc("GET /v1/linked-groups", s.linkedGroups)
 	mux.HandleFunc("GET /v1/users", s.usersByEmail)
+	mux.HandleFunc("GET /v1/groups/{id}", s.group)
+	mux.HandleFunc("GET /v1/users/{id}", s.user)
 	mux.HandleFunc("POST /v1/assignments/check", s.check)
 	mux.HandleFunc("POST /v1/assignments", s.apply)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -242,20 +249,72 @@ func (s *Server) linkedGroups(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) usersByEmail(w http.ResponseWriter, r *http.Request) {
-	email := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("email")))
-	if email == "" {
+	address := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("email")))
+	if address == "" {
 		fail(w, http.StatusBadRequest, "invalid_request", "email is required")
 		return
 	}
 	s.mu.Lock()
 	out := []map[string]any{}
 	for _, u := range s.users {
-		if verified, ok := u.emails[email]; ok {
-			out = append(out, map[string]any{"id": u.id, "verified": verified, "projects": nonNil(u.projects)})
+		if e, ok := u.emails[address]; ok {
+			out = append(out, map[string]any{"id": u.id, "verified": e.verified, "projects": nonNil(u.projects)})
 		}
 	}
 	s.mu.Unlock()
 	reply(w, map[string]any{"users": out})
+}
+
+// group answers one group with the issue keys linked to it through the
+// installation asked for.
+func (s *Server) group(w http.ResponseWriter, r *http.Request) {
+	id, inst := r.PathValue("id"), r.URL.Query().Get("installation")
+	if inst == "" {
+		fail(w, http.StatusBadRequest, "invalid_request", "installation is required")
+		return
+	}
+	s.mu.Lock()
+	g, ok := s.groups[id]
+	var out map[string]any
+	keys := []string{}
+	if ok {
+		out = map[string]any{"id": id, "project": g.project, "title": g.title, "assignee": g.assignee,
+			"status": g.status, "organization": s.projects[g.project]}
+		for k, groups := range s.links {
+			if installation, key, _ := strings.Cut(k, "\x00"); installation == inst && groups[id] {
+				keys = append(keys, key)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if !ok {
+		fail(w, http.StatusNotFound, "not_found", fmt.Sprintf("no group %q", id))
+		return
+	}
+	// Any order: the contract lets the client sort.
+	reply(w, map[string]any{"group": out, "issue_keys": keys})
+}
+
+// user answers one user with its addresses and memberships.
+func (s *Server) user(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	var out map[string]any
+	for _, u := range s.users {
+		if u.id == id {
+			emails := []map[string]any{}
+			for _, e := range u.emails {
+				emails = append(emails, map[string]any{"email": e.address, "verified": e.verified})
+			}
+			out = map[string]any{"id": u.id, "name": u.name, "emails": emails, "projects": nonNil(u.projects)}
+		}
+	}
+	s.mu.Unlock()
+	if out == nil {
+		fail(w, http.StatusNotFound, "not_found", fmt.Sprintf("no user %q", id))
+		return
+	}
+	reply(w, map[string]any{"user": out})
 }
 
 func nonNil(s []string) []string {

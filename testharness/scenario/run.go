@@ -143,7 +143,7 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 	defer host.Close(context.WithoutCancel(ctx))
 	if groups == nil {
 		groups = func(id string) (*string, string, error) {
-			g, err := host.Store().Group(ctx, id)
+			g, err := host.Store().Group(ctx, "", id)
 			return g.Assignee, g.Status, err
 		}
 	}

@@ -389,7 +389,7 @@ func verifyCrash(t *testing.T, st *store.Store, events []*event, fp *fakeplatfor
 		}
 	}
 	for issue, e := range newest {
-		g, err := st.Group(ctx, fmt.Sprintf("g%d", issue))
+		g, err := st.Group(ctx, "", fmt.Sprintf("g%d", issue))
 		if fp != nil {
 			var ok bool
 			if g.Assignee, ok = fp.Assignee(fmt.Sprintf("g%d", issue)); ok {

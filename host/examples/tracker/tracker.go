@@ -201,6 +201,65 @@ func (t *Tracker) LinkedGroups(ctx context.Context, installation, issueKey strin
 	return out, rows.Err()
 }
 
+// Group implements platform.Platform.
+func (t *Tracker) Group(ctx context.Context, installation, id string) (platform.GroupLinks, error) {
+	g := platform.GroupLinks{LinkedGroup: platform.LinkedGroup{Group: platform.Group{ID: id}}}
+	err := t.db.QueryRowContext(ctx, `SELECT g.project, g.title, g.assignee, g.status, p.organization
+		FROM issue_groups g JOIN projects p ON p.id = g.project WHERE g.id = ?`, id).
+		Scan(&g.Project, &g.Title, &g.Assignee, &g.Status, &g.Organization)
+	if errors.Is(err, sql.ErrNoRows) {
+		return g, fmt.Errorf("group %q: %w", id, platform.ErrNotFound)
+	}
+	if err != nil {
+		return g, err
+	}
+	rows, err := t.db.QueryContext(ctx, `SELECT issue_key FROM jira_links WHERE group_id = ? AND installation = ? ORDER BY issue_key`,
+		id, installation)
+	if err != nil {
+		return g, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		if err := rows.Scan(&key); err != nil {
+			return g, err
+		}
+		g.IssueKeys = append(g.IssueKeys, key)
+	}
+	return g, rows.Err()
+}
+
+// User implements platform.Platform.
+func (t *Tracker) User(ctx context.Context, id string) (platform.User, error) {
+	u := platform.User{ID: id}
+	err := t.db.QueryRowContext(ctx, `SELECT name FROM users WHERE id = ?`, id).Scan(&u.Name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, fmt.Errorf("user %q: %w", id, platform.ErrNotFound)
+	}
+	if err != nil {
+		return u, err
+	}
+	rows, err := t.db.QueryContext(ctx, `SELECT address, verified, NULL FROM emails WHERE user_id = ?
+		UNION ALL SELECT NULL, 0, project_id FROM members WHERE user_id = ?`, id, id)
+	if err != nil {
+		return u, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var address, project sql.NullString
+		var verified bool
+		if err := rows.Scan(&address, &verified, &project); err != nil {
+			return u, err
+		}
+		if address.Valid {
+			u.Emails = append(u.Emails, platform.Email{Address: address.String, Verified: verified})
+		} else {
+			u.Projects = append(u.Projects, project.String)
+		}
+	}
+	return u.Sorted(), rows.Err()
+}
+
 // UsersByEmail implements platform.Platform.
 func (t *Tracker) UsersByEmail(ctx context.Context, email string) ([]platform.UserMatch, error) {
 	rows, err := t.db.QueryContext(ctx, `SELECT u.id, e.verified, m.project_id FROM emails e

@@ -172,11 +172,19 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	u := *c.base
-	u.Path += "/" + Version + path
+	// path is escaped (an id in it may hold "/" or "?"): the URL keeps
+	// both forms.
+	plain, err := url.PathUnescape(path)
+	if err != nil {
+		return fmt.Errorf("platform %s: %w", call, err)
+	}
+	u.RawPath = c.base.EscapedPath() + "/" + Version + path
+	u.Path += "/" + Version + plain
 	u.RawQuery = query.Encode()
 	var body io.Reader
 	if in != nil {
-		b, err := json.Marshal(in)
+		var b []byte
+		b, err = json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("platform %s: %w", call, err)
 		}
@@ -212,6 +220,11 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return &Error{Call: call, Status: resp.StatusCode, Kind: ErrUnavailable, Msg: words(resp, raw)}
 	case resp.StatusCode == http.StatusForbidden && errorCode(resp, raw) == "denied":
 		return &Error{Call: call, Status: resp.StatusCode, Kind: platform.ErrDenied, Msg: words(resp, raw)}
+	case resp.StatusCode == http.StatusNotFound && errorCode(resp, raw) == "not_found":
+		// Only the coded 404 says the object is missing: a bare 404 is a
+		// route the platform does not serve (one written before the
+		// endpoint), a refusal to be mended, not a missing group.
+		return &Error{Call: call, Status: resp.StatusCode, Kind: platform.ErrNotFound, Msg: words(resp, raw)}
 	case resp.StatusCode >= 400:
 		return &Error{Call: call, Status: resp.StatusCode, Kind: platform.ErrRefused, Msg: words(resp, raw)}
 	case resp.StatusCode != http.StatusOK:
@@ -313,6 +326,22 @@ type (
 	usersAnswer struct {
 		Users *[]userJSON `json:"users"`
 	}
+	groupAnswer struct {
+		Group     *groupJSON `json:"group"`
+		IssueKeys *[]string  `json:"issue_keys"`
+	}
+	emailJSON struct {
+		Address  *string `json:"email"`
+		Verified *bool   `json:"verified"`
+	}
+	userAnswer struct {
+		User *struct {
+			ID       *string      `json:"id"`
+			Name     *string      `json:"name"`
+			Emails   *[]emailJSON `json:"emails"`
+			Projects *[]string    `json:"projects"`
+		} `json:"user"`
+	}
 	changedAnswer struct {
 		Changed *int `json:"changed"`
 	}
@@ -347,6 +376,10 @@ func missing(at string, members ...any) string {
 				names = append(names, name)
 			}
 		case *[]string:
+			if p == nil {
+				names = append(names, name)
+			}
+		case *[]emailJSON:
 			if p == nil {
 				names = append(names, name)
 			}
@@ -424,18 +457,10 @@ func (c *Client) LinkedGroups(ctx context.Context, installation, issueKey string
 	seen := map[string]bool{}
 	for i, g := range *a.Groups {
 		at := fmt.Sprintf("groups[%d]", i)
-		if m := missing(at, "id", g.ID, "project", g.Project, "title", g.Title, "organization", g.Organization, "assignee", g.Assignee); m != "" {
-			return nil, c.broken(call, 200, "%s", m)
+		lg, err := c.group(call, at, g)
+		if err != nil {
+			return nil, err
 		}
-		lg := platform.LinkedGroup{Group: platform.Group{ID: *g.ID, Project: *g.Project, Title: *g.Title, Status: g.Status},
-			Organization: *g.Organization}
-		if err := json.Unmarshal(g.Assignee, &lg.Assignee); err != nil {
-			return nil, c.broken(call, 200, "%s.assignee: want a string or null", at)
-		}
-		if err := lg.Group.Validate(); err != nil {
-			return nil, c.broken(call, 200, "%v", platform.In(at, err))
-		}
-		lg.Status = platform.GroupStatus(lg.Status)
 		switch {
 		case !slices.Contains(asked, lg.Organization):
 			// A group of an organization not asked for is out of the
@@ -449,6 +474,98 @@ func (c *Client) LinkedGroups(ctx context.Context, installation, issueKey string
 	}
 	slices.SortFunc(out, func(a, b platform.LinkedGroup) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// group reads one group of an answer, at "at".
+func (c *Client) group(call, at string, g groupJSON) (platform.LinkedGroup, error) {
+	if m := missing(at, "id", g.ID, "project", g.Project, "title", g.Title, "organization", g.Organization, "assignee", g.Assignee); m != "" {
+		return platform.LinkedGroup{}, c.broken(call, 200, "%s", m)
+	}
+	lg := platform.LinkedGroup{Group: platform.Group{ID: *g.ID, Project: *g.Project, Title: *g.Title, Status: g.Status},
+		Organization: *g.Organization}
+	if err := json.Unmarshal(g.Assignee, &lg.Assignee); err != nil {
+		return lg, c.broken(call, 200, "%s.assignee: want a string or null", at)
+	}
+	if err := lg.Group.Validate(); err != nil {
+		return lg, c.broken(call, 200, "%v", platform.In(at, err))
+	}
+	if err := platform.ValidID(platform.Field(at, "organization"), lg.Organization); err != nil {
+		return lg, c.broken(call, 200, "%v", err)
+	}
+	lg.Status = platform.GroupStatus(lg.Status)
+	return lg, nil
+}
+
+// Group reads one group, with the keys of the Jira issues linked to it
+// through installation. A group the platform does not have is
+// platform.ErrNotFound (its 404 with code "not_found").
+func (c *Client) Group(ctx context.Context, installation, id string) (platform.GroupLinks, error) {
+	path := "/groups/" + url.PathEscape(id)
+	call := "GET /" + Version + path
+	var a groupAnswer
+	if err := c.do(ctx, http.MethodGet, path, url.Values{"installation": {installation}}, nil, nil, &a); err != nil {
+		return platform.GroupLinks{}, err
+	}
+	if a.Group == nil {
+		return platform.GroupLinks{}, c.broken(call, 200, "group: missing")
+	}
+	if a.IssueKeys == nil {
+		return platform.GroupLinks{}, c.broken(call, 200, "issue_keys: missing")
+	}
+	lg, err := c.group(call, "group", *a.Group)
+	if err != nil {
+		return platform.GroupLinks{}, err
+	}
+	if lg.ID != id {
+		// Another group's data would be taken for this one's.
+		return platform.GroupLinks{}, c.broken(call, 200, "group.id: %q, asked for %q", lg.ID, id)
+	}
+	keys := slices.Clone(*a.IssueKeys)
+	for i, k := range keys {
+		if err := platform.ValidIssueKey(fmt.Sprintf("issue_keys[%d]", i), k); err != nil {
+			return platform.GroupLinks{}, c.broken(call, 200, "%v", err)
+		}
+	}
+	slices.Sort(keys)
+	for i := 1; i < len(keys); i++ {
+		if keys[i] == keys[i-1] {
+			return platform.GroupLinks{}, c.broken(call, 200, "issue_keys: %q given twice", keys[i])
+		}
+	}
+	return platform.GroupLinks{LinkedGroup: lg, IssueKeys: keys}, nil
+}
+
+// User reads one user with its addresses and memberships. A user the
+// platform does not have is platform.ErrNotFound (its 404 with code
+// "not_found").
+func (c *Client) User(ctx context.Context, id string) (platform.User, error) {
+	path := "/users/" + url.PathEscape(id)
+	call := "GET /" + Version + path
+	var a userAnswer
+	if err := c.do(ctx, http.MethodGet, path, nil, nil, nil, &a); err != nil {
+		return platform.User{}, err
+	}
+	if a.User == nil {
+		return platform.User{}, c.broken(call, 200, "user: missing")
+	}
+	u := a.User
+	if m := missing("user", "id", u.ID, "name", u.Name, "emails", u.Emails, "projects", u.Projects); m != "" {
+		return platform.User{}, c.broken(call, 200, "%s", m)
+	}
+	out := platform.User{ID: *u.ID, Name: *u.Name, Projects: *u.Projects}
+	for i, e := range *u.Emails {
+		if m := missing(fmt.Sprintf("user.emails[%d]", i), "email", e.Address, "verified", e.Verified); m != "" {
+			return platform.User{}, c.broken(call, 200, "%s", m)
+		}
+		out.Emails = append(out.Emails, platform.Email{Address: *e.Address, Verified: *e.Verified})
+	}
+	if err := out.Validate(); err != nil {
+		return platform.User{}, c.broken(call, 200, "%v", platform.In("user", err))
+	}
+	if out.ID != id {
+		return platform.User{}, c.broken(call, 200, "user.id: %q, asked for %q", out.ID, id)
+	}
+	return out.Sorted(), nil
 }
 
 // UsersByEmail finds the users having the address, ignoring case and

@@ -6,6 +6,7 @@ package platformtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -44,8 +45,8 @@ func seed() Seed {
 				{ID: "ops", Organization: "globex"}},
 			Users: []platform.User{
 				{ID: "zed", Emails: []platform.Email{{Address: "Shared@Example.com", Verified: false}}, Projects: []string{"ops"}},
-				{ID: "alice", Emails: []platform.Email{{Address: "alice@example.com", Verified: true}, {Address: "shared@example.com", Verified: true}},
-					Projects: []string{"frontend", "backend"}},
+				{ID: "alice", Name: "Alice Liddell", Emails: []platform.Email{{Address: "shared@example.com", Verified: true},
+					{Address: "alice@example.com", Verified: true}}, Projects: []string{"frontend", "backend"}},
 				{ID: "bob", Emails: []platform.Email{{Address: "bob@example.com", Verified: true}}},
 			},
 			Groups: []platform.Group{
@@ -53,6 +54,8 @@ func seed() Seed {
 				{ID: "g1", Project: "frontend", Title: "Crash"},
 				{ID: "g3", Project: "ops", Title: "Disk full"},
 				{ID: "g4", Project: "backend", Title: "Not linked"},
+				// An id a URL path must escape.
+				{ID: "g5/a?b#c d%20", Project: "ops", Title: "Escaped"},
 			},
 			Links: []platform.Link{
 				{Group: "g1", Installation: "jira", IssueKey: "APP-1"},
@@ -60,6 +63,8 @@ func seed() Seed {
 				{Group: "g3", Installation: "jira", IssueKey: "APP-1"}, // globex: jira does not serve it
 				{Group: "g3", Installation: "jira2", IssueKey: "APP-1"},
 				{Group: "g2", Installation: "jira", IssueKey: "APP-2"},
+				{Group: "g2", Installation: "jira", IssueKey: "APP-10"},
+				{Group: "g5/a?b#c d%20", Installation: "jira2", IssueKey: "OPS-7"},
 			},
 		},
 	}
@@ -135,6 +140,67 @@ func Run(t *testing.T, newInstance New) {
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("UsersByEmail(%q) = %+v, want %+v", tc.email, got, tc.want)
 			}
+		}
+	})
+	t.Run("Group", func(t *testing.T) {
+		p := newInstance(t, seed()).Platform
+		for _, tc := range []struct {
+			name, installation, id string
+			want                   string // "group@organization:assignee/status project title [keys]"
+		}{
+			{"with its issue keys through the installation, sorted", "jira", "g2", "g2@acme:bob/resolved backend Timeouts [APP-1 APP-10 APP-2]"},
+			{"unassigned, unresolved", "jira", "g1", "g1@acme:/unresolved frontend Crash [APP-1]"},
+			// Linked through jira, which does not serve globex: the keys
+			// are the installation's; acting on them is the caller's to
+			// decide.
+			{"organization the installation does not serve", "jira", "g3", "g3@globex:/unresolved ops Disk full [APP-1]"},
+			{"no links through this installation", "jira2", "g1", "g1@acme:/unresolved frontend Crash []"},
+			{"linked to nothing", "jira", "g4", "g4@acme:/unresolved backend Not linked []"},
+			{"unknown installation", "nope", "g2", "g2@acme:bob/resolved backend Timeouts []"},
+			{"an id a path must escape", "jira2", "g5/a?b#c d%20", "g5/a?b#c d%20@globex:/unresolved ops Escaped [OPS-7]"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				g, err := p.Group(ctx, tc.installation, tc.id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := fmt.Sprintf("%s %s %s %v", describe([]platform.LinkedGroup{g.LinkedGroup})[0], g.Project, g.Title, g.IssueKeys)
+				if got != tc.want {
+					t.Fatalf("Group(%s, %s) = %s, want %s", tc.installation, tc.id, got, tc.want)
+				}
+			})
+		}
+		for _, id := range []string{"nope", "g1/..", "G1"} {
+			if g, err := p.Group(ctx, "jira", id); !errors.Is(err, platform.ErrNotFound) {
+				t.Errorf("Group(%q) = %+v, %v; want ErrNotFound", id, g, err)
+			}
+		}
+	})
+	t.Run("User", func(t *testing.T) {
+		p := newInstance(t, seed()).Platform
+		for _, tc := range []struct {
+			id   string
+			want platform.User
+		}{
+			// Addresses as given, sorted as folded; projects sorted.
+			{"alice", platform.User{ID: "alice", Name: "Alice Liddell", Emails: []platform.Email{{Address: "alice@example.com", Verified: true},
+				{Address: "shared@example.com", Verified: true}}, Projects: []string{"backend", "frontend"}}},
+			{"zed", platform.User{ID: "zed", Emails: []platform.Email{{Address: "Shared@Example.com", Verified: false}}, Projects: []string{"ops"}}},
+			{"bob", platform.User{ID: "bob", Emails: []platform.Email{{Address: "bob@example.com", Verified: true}}}},
+		} {
+			got, err := p.User(ctx, tc.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Projects) == 0 {
+				got.Projects = nil
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("User(%s) = %+v, want %+v", tc.id, got, tc.want)
+			}
+		}
+		if u, err := p.User(ctx, "nobody"); !errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("User(nobody) = %+v, %v; want ErrNotFound", u, err)
 		}
 	})
 	t.Run("CheckChangesNothing", func(t *testing.T) {
