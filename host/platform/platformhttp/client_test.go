@@ -72,7 +72,7 @@ func fixture(t *testing.T, cfg func(*Config)) (*fakeplatform.Server, *Client) {
 	return fp, client
 }
 
-// calls are the client's five calls, as the pipeline makes them.
+// calls are the client's seven calls, as the pipeline makes them.
 var calls = map[string]func(ctx context.Context, c *Client) error{
 	"organizations": func(ctx context.Context, c *Client) error { _, err := c.Organizations(ctx); return err },
 	"linked-groups": func(ctx context.Context, c *Client) error {
@@ -81,6 +81,14 @@ var calls = map[string]func(ctx context.Context, c *Client) error{
 	},
 	"users": func(ctx context.Context, c *Client) error {
 		_, err := c.UsersByEmail(ctx, "alice@example.com")
+		return err
+	},
+	"group": func(ctx context.Context, c *Client) error {
+		_, err := c.Group(ctx, "jira", "g1")
+		return err
+	},
+	"user": func(ctx context.Context, c *Client) error {
+		_, err := c.User(ctx, "alice")
 		return err
 	},
 	"check": func(ctx context.Context, c *Client) error {
@@ -143,6 +151,22 @@ func TestAnswersBreakingTheContract(t *testing.T) {
 			`{"groups":[{"id":"g9","project":"ops","title":"","organization":"globex","assignee":null}]}`, 200, `"globex" was not asked for`},
 		{"verified a string", "users", js, `{"users":[{"id":"alice","verified":"yes","projects":[]}]}`, 200, "want true or false"},
 		{"projects missing", "users", js, `{"users":[{"id":"alice","verified":true}]}`, 200, "users[0].projects: missing"},
+		{"group missing", "group", js, `{"issue_keys":[]}`, 200, "group: missing"},
+		{"issue keys missing", "group", js, `{"group":{"id":"g1","project":"backend","title":"","organization":"acme","assignee":null}}`, 200, "issue_keys: missing"},
+		{"another group than asked for", "group", js,
+			`{"group":{"id":"g2","project":"backend","title":"","organization":"acme","assignee":null},"issue_keys":[]}`, 200, `group.id: "g2", asked for "g1"`},
+		{"group assignee missing", "group", js, `{"group":{"id":"g1","project":"backend","title":"","organization":"acme"},"issue_keys":[]}`, 200, "group.assignee: missing"},
+		{"group organization not an id", "group", js,
+			`{"group":{"id":"g1","project":"backend","title":"","organization":" acme","assignee":null},"issue_keys":[]}`, 200, "group.organization: has leading"},
+		{"issue key not one", "group", js,
+			`{"group":{"id":"g1","project":"backend","title":"","organization":"acme","assignee":null},"issue_keys":["app-1"]}`, 200, "issue_keys[0]: not a Jira issue key"},
+		{"issue key twice", "group", js,
+			`{"group":{"id":"g1","project":"backend","title":"","organization":"acme","assignee":null},"issue_keys":["APP-1","APP-1"]}`, 200, `"APP-1" given twice`},
+		{"user missing", "user", js, `{}`, 200, "user: missing"},
+		{"user emails missing", "user", js, `{"user":{"id":"alice","name":"","projects":[]}}`, 200, "user.emails: missing"},
+		{"email verified missing", "user", js, `{"user":{"id":"alice","name":"","emails":[{"email":"a@example.com"}],"projects":[]}}`, 200, "user.emails[0].verified: missing"},
+		{"email not an address", "user", js, `{"user":{"id":"alice","name":"","emails":[{"email":"alice","verified":true}],"projects":[]}}`, 200, "user.emails[0].email: not an email address"},
+		{"another user than asked for", "user", js, `{"user":{"id":"bob","name":"","emails":[],"projects":[]}}`, 200, `user.id: "bob", asked for "alice"`},
 		{"changed missing", "apply", js, `{}`, 200, "changed: missing"},
 		{"changed negative", "apply", js, `{"changed":-1}`, 200, "want 0 to 2"},
 		{"changed over the assignments and statuses", "check", js, `{"changed":3}`, 200, "want 0 to 2"},
@@ -221,6 +245,28 @@ func hang(w http.ResponseWriter, r *http.Request) bool {
 	case <-time.After(10 * time.Second):
 	}
 	return true
+}
+
+// TestNotFound: the platform's 404 with code "not_found" on the two reads
+// by id is platform.ErrNotFound (the plugin ignores an event for a group
+// that went); a 404 without that code is a route the platform does not
+// serve, a refusal, never a missing object.
+func TestNotFound(t *testing.T) {
+	_, c := fixture(t, nil)
+	ctx := context.Background()
+	if _, err := c.Group(ctx, "jira", "gone"); !errors.Is(err, platform.ErrNotFound) || errors.Is(err, platform.ErrRefused) {
+		t.Errorf("Group(gone): %v, want ErrNotFound", err)
+	}
+	if _, err := c.User(ctx, "gone"); !errors.Is(err, platform.ErrNotFound) || !strings.Contains(err.Error(), `not_found: no user "gone"`) {
+		t.Errorf("User(gone): %v, want ErrNotFound with the platform's words", err)
+	}
+	fp, c := fixture(t, nil)
+	fp.Intercept(answer(404, "text/plain", "404 page not found"))
+	for _, name := range []string{"group", "user"} {
+		if err := calls[name](ctx, c); !errors.Is(err, platform.ErrRefused) || errors.Is(err, platform.ErrNotFound) {
+			t.Errorf("%s answered a bare 404: %v, want ErrRefused", name, err)
+		}
+	}
 }
 
 // TestCallerDeadlineBoundsTheCall: the context's deadline, sooner than
