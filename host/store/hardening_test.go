@@ -64,6 +64,10 @@ func TestTextReachingStorageIsClean(t *testing.T) {
 				if v, ok, err := s.StateGet(ctx, "jira1", "key "+tt.text); err != nil || !ok || v != "value "+tt.want {
 					t.Errorf("state = %q %v %v; want %q", v, ok, err, "value "+tt.want)
 				}
+				must(t, s.SharedStatePut(ctx, "key "+tt.text, "value "+tt.text, 0))
+				if v, ok, err := s.SharedStateGet(ctx, "key "+tt.text); err != nil || !ok || v != "value "+tt.want {
+					t.Errorf("shared state = %q %v %v; want %q", v, ok, err, "value "+tt.want)
+				}
 			})
 		}
 	})

@@ -4,7 +4,7 @@ package store
 // numbering as sqliteMigrations. Times are unix milliseconds in BIGINT, and
 // flags are 0/1 integers as in SQLite, so that one set of queries and
 // scans serves both.
-var postgresMigrations = []string{pgMigration1, pgMigration2, pgMigration3, pgMigration4, pgMigration5, pgMigration6, pgMigration7, pgMigration8}
+var postgresMigrations = []string{pgMigration1, pgMigration2, pgMigration3, pgMigration4, pgMigration5, pgMigration6, pgMigration7, pgMigration8, pgMigration9}
 
 // pgMigration1: platform data, installations, deliveries, plugin state.
 const pgMigration1 = `
@@ -193,3 +193,13 @@ ALTER TABLE installation_organizations DROP CONSTRAINT installation_organization
 // pgMigration8: two-way sync's group status and settings (see
 // migration8), in SQL both accept.
 const pgMigration8 = migration8
+
+// pgMigration9: the plugin's host-wide state (see migration9).
+const pgMigration9 = `
+CREATE TABLE plugin_shared_state (
+	key        TEXT PRIMARY KEY,
+	value      TEXT NOT NULL,
+	expires_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX plugin_shared_state_expiry ON plugin_shared_state(expires_at) WHERE expires_at > 0;
+`

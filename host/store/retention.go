@@ -12,8 +12,8 @@ import (
 // deliveries and their attempts go Settled after they settle, dead ones
 // (and the assignee audit trail and the keys of applies made as another
 // pipeline's platform) Dead after, the bodies of ignored
-// deliveries IgnoredBody after; expired plugin state and setups never
-// approved go as soon as they expire. Unsettled deliveries and issue
+// deliveries IgnoredBody after; expired plugin state (per installation
+// and shared) and setups never approved go as soon as they expire. Unsettled deliveries and issue
 // watermarks are kept.
 type Retention struct {
 	Settled     time.Duration // done, stale and failed deliveries, with their attempts
@@ -69,6 +69,10 @@ func (s *Store) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		[]byte{}, ago(r.IgnoredBody), ago(r.IgnoredBody), r.Batch)
 	exec("plugin_state", `DELETE FROM plugin_state
 		WHERE expires_at > 0 AND expires_at <= ? AND (installation_id, key) IN (SELECT installation_id, key FROM plugin_state
+			WHERE expires_at > 0 AND expires_at <= ? LIMIT ?`+s.dialect.skipLocked()+`)`,
+		now.UnixMilli(), now.UnixMilli(), r.Batch)
+	exec("plugin_shared_state", `DELETE FROM plugin_shared_state
+		WHERE expires_at > 0 AND expires_at <= ? AND key IN (SELECT key FROM plugin_shared_state
 			WHERE expires_at > 0 AND expires_at <= ? LIMIT ?`+s.dialect.skipLocked()+`)`,
 		now.UnixMilli(), now.UnixMilli(), r.Batch)
 	exec("assignee_changes", `DELETE FROM assignee_changes

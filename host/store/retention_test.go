@@ -84,6 +84,13 @@ func TestRetention(t *testing.T) {
 		must(t, s.StatePut(ctx, "jira1", "expiring", "v", time.Hour))
 		must(t, s.StatePut(ctx, "jira1", "forever", "v", 0))
 		must(t, s.StatePut(ctx, "jira1", "fresh", "v", 1000*time.Hour))
+		// The host-wide state goes the same way, in batches (three
+		// expiring keys, two per batch).
+		for _, k := range []string{"echo:1", "echo:2", "echo:3"} {
+			must(t, s.SharedStatePut(ctx, k, "v", 2*time.Minute))
+		}
+		must(t, s.SharedStatePut(ctx, "shared forever", "v", 0))
+		must(t, s.SharedStatePut(ctx, "shared fresh", "v", 1000*time.Hour))
 		must(t, s.PutPendingSetup(ctx, PendingSetup{RequestToken: "abandoned", RequestTokenSecret: "s", BaseURL: "http://j",
 			ConsumerKey: "k", PrivateKeyPEM: "pem", Organization: "acme"}))
 		if _, err := s.Apply(ctx, platform.ApplyKey{Installation: "jira1", Delivery: 9999, Round: 0},
@@ -105,7 +112,7 @@ func TestRetention(t *testing.T) {
 			{26 * time.Hour, want{
 				present: []string{"ignored", "synced", "failed", "dead", "pending", "retrying", "recent ignored"},
 				bodies:  []string{"synced", "failed", "dead", "pending", "retrying", "recent ignored"},
-				pruned:  Pruned{BodiesDropped: 1, "plugin_state": 1, "pending_setups": 1},
+				pruned:  Pruned{BodiesDropped: 1, "plugin_state": 1, "plugin_shared_state": 3, "pending_setups": 1},
 			}},
 			{50 * time.Hour, want{
 				present: []string{"dead", "pending", "retrying", "recent ignored"},
@@ -152,6 +159,12 @@ func TestRetention(t *testing.T) {
 		}
 		if n := rowCount(t, s, "plugin_state"); n != 2 {
 			t.Errorf("%d plugin state rows, want 2 (forever, fresh)", n)
+		}
+		if _, ok, _ := s.SharedStateGet(ctx, "shared forever"); !ok {
+			t.Error("a shared key without expiry was removed")
+		}
+		if n := rowCount(t, s, "plugin_shared_state"); n != 2 {
+			t.Errorf("%d shared state rows, want 2 (shared forever, shared fresh)", n)
 		}
 		if n := rowCount(t, s, "platform_applies"); n != 0 {
 			t.Errorf("%d idempotency keys of applies, want none after the dead retention", n)

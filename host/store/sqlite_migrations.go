@@ -4,7 +4,7 @@ package store
 // once, each in its own transaction. A released migration is never edited:
 // a change is a new entry here and in postgres_migrations.go, with the same
 // number and the same tables and columns (TestSchemasAgree checks).
-var sqliteMigrations = []string{migration1, migration2, migration3, migration4, migration5, migration6, migration7, migration8}
+var sqliteMigrations = []string{migration1, migration2, migration3, migration4, migration5, migration6, migration7, migration8, migration9}
 
 // migration1: platform data, installations, deliveries, plugin state.
 const migration1 = `
@@ -232,4 +232,17 @@ ALTER TABLE installation_organizations ADD COLUMN outbound_assignee INTEGER NOT 
 ALTER TABLE installation_organizations ADD COLUMN inbound_status INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE installation_organizations ADD COLUMN outbound_status INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE installation_organizations ADD COLUMN status_mappings TEXT NOT NULL DEFAULT '[]';
+`
+
+// migration9: the plugin's host-wide state (ABI 1.4 state_get/state_put
+// with shared), read and written alike by every installation: the echo
+// records of platform writes, whose events come back to every
+// installation. Expired keys are pruned as plugin_state's are.
+const migration9 = `
+CREATE TABLE plugin_shared_state (
+	key        TEXT PRIMARY KEY,
+	value      TEXT NOT NULL,
+	expires_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX plugin_shared_state_expiry ON plugin_shared_state(expires_at) WHERE expires_at > 0;
 `

@@ -191,26 +191,63 @@ func TestAssignGroups(t *testing.T) {
 	})
 }
 
+// TestState: per-installation and host-wide state behave alike (expiry,
+// overwrite, delete) and never see each other's keys.
 func TestState(t *testing.T) {
-	eachKind(t, func(t *testing.T, s *Store) {
-		seed(t, s)
-		ctx := context.Background()
-		now := time.Now()
-		s.now = func() time.Time { return now }
-		must(t, s.StatePut(ctx, "jira1", "k", "v", time.Minute))
-		if v, ok, err := s.StateGet(ctx, "jira1", "k"); err != nil || !ok || v != "v" {
-			t.Fatalf("StateGet = %q, %v, %v", v, ok, err)
-		}
-		s.now = func() time.Time { return now.Add(2 * time.Minute) }
-		if _, ok, _ := s.StateGet(ctx, "jira1", "k"); ok {
-			t.Error("an expired key is still found")
-		}
-		must(t, s.StatePut(ctx, "jira1", "k", "w", 0))
-		must(t, s.StateDelete(ctx, "jira1", "k"))
-		if _, ok, _ := s.StateGet(ctx, "jira1", "k"); ok {
-			t.Error("a deleted key is still found")
-		}
-	})
+	type ops struct {
+		get func(s *Store, ctx context.Context, key string) (string, bool, error)
+		put func(s *Store, ctx context.Context, key, value string, ttl time.Duration) error
+		del func(s *Store, ctx context.Context, key string) error
+	}
+	installation := ops{
+		get: func(s *Store, ctx context.Context, key string) (string, bool, error) { return s.StateGet(ctx, "jira1", key) },
+		put: func(s *Store, ctx context.Context, key, value string, ttl time.Duration) error {
+			return s.StatePut(ctx, "jira1", key, value, ttl)
+		},
+		del: func(s *Store, ctx context.Context, key string) error { return s.StateDelete(ctx, "jira1", key) },
+	}
+	shared := ops{
+		get: (*Store).SharedStateGet,
+		put: (*Store).SharedStatePut,
+		del: (*Store).SharedStateDelete,
+	}
+	for _, tc := range []struct {
+		name        string
+		this, other ops
+	}{{"installation", installation, shared}, {"shared", shared, installation}} {
+		t.Run(tc.name, func(t *testing.T) {
+			eachKind(t, func(t *testing.T, s *Store) {
+				seed(t, s)
+				ctx := context.Background()
+				now := time.Now()
+				s.now = func() time.Time { return now }
+				must(t, tc.this.put(s, ctx, "k", "v", time.Minute))
+				if v, ok, err := tc.this.get(s, ctx, "k"); err != nil || !ok || v != "v" {
+					t.Fatalf("get = %q, %v, %v", v, ok, err)
+				}
+				if v, ok, err := tc.other.get(s, ctx, "k"); err != nil || ok {
+					t.Errorf("the other state reads %q, %v, %v; want its own keys only", v, ok, err)
+				}
+				must(t, tc.this.put(s, ctx, "k", "w", time.Minute))
+				if v, _, _ := tc.this.get(s, ctx, "k"); v != "w" {
+					t.Errorf("overwritten key reads %q, want w", v)
+				}
+				s.now = func() time.Time { return now.Add(2 * time.Minute) }
+				if _, ok, _ := tc.this.get(s, ctx, "k"); ok {
+					t.Error("an expired key is still found")
+				}
+				must(t, tc.this.put(s, ctx, "k", "w", 0))
+				must(t, tc.other.put(s, ctx, "k", "other", 0))
+				must(t, tc.this.del(s, ctx, "k"))
+				if _, ok, _ := tc.this.get(s, ctx, "k"); ok {
+					t.Error("a deleted key is still found")
+				}
+				if v, ok, _ := tc.other.get(s, ctx, "k"); !ok || v != "other" {
+					t.Errorf("deleting removed the other state's key (%q, %v)", v, ok)
+				}
+			})
+		})
+	}
 }
 
 func TestInbox(t *testing.T) {
