@@ -112,6 +112,10 @@ var goTypes = map[string]any{
 	Response(abi.FuncStateGet):           abi.StateGetResponse{},
 	Request(abi.FuncStatePut):            abi.StatePutRequest{},
 	Response(abi.FuncStatePut):           abi.Empty{},
+	Request(abi.FuncGroupGet):            abi.GroupGetRequest{},
+	Response(abi.FuncGroupGet):           abi.GroupGetResponse{},
+	Request(abi.FuncUserGet):             abi.UserGetRequest{},
+	Response(abi.FuncUserGet):            abi.UserGetResponse{},
 }
 
 // TestSchemaMatchesGoTypes walks each Go type beside its definition: every

@@ -1,6 +1,7 @@
 // Package capabilities implements the host functions of the plugin ABI
 // (plugin/abi): logging, the installation's settings, signed requests to
-// its Jira, and the platform data group sync reads and writes.
+// its Jira, the platform data group sync reads and writes, and the
+// plugin's state (per installation, and host-wide).
 //
 // Each function takes and returns JSON and reports failure inside the
 // response. Every call is bound to one installation and delivery by the
@@ -47,8 +48,9 @@ type Binding struct {
 // Set holds the host's services behind the host functions.
 type Set struct {
 	Store *store.Store // the plugin's state
-	// Platform answers groups_linked, users_by_email and checks
-	// groups_assign: every read of platform data goes through it.
+	// Platform answers groups_linked, users_by_email, group_get and
+	// user_get and checks groups_assign: every read of platform data goes
+	// through it.
 	Platform platform.Platform
 	Jira     *jiraclient.Client
 }
@@ -64,6 +66,8 @@ var handlers = map[string]handler{
 	abi.FuncGroupsAssign:    (*Set).groupsAssign,
 	abi.FuncStateGet:        (*Set).stateGet,
 	abi.FuncStatePut:        (*Set).statePut,
+	abi.FuncGroupGet:        (*Set).groupGet,
+	abi.FuncUserGet:         (*Set).userGet,
 }
 
 // Names lists the host functions a Set implements.
@@ -193,8 +197,13 @@ func (s *Set) installationGet(_ context.Context, b *Binding, _ []byte) any {
 	resp := abi.InstallationResponse{ID: in.ID, ExternalID: in.ExternalID, BaseURL: in.BaseURL,
 		Organizations: make([]abi.InstallationOrgSettings, 0, len(in.Organizations))}
 	for _, o := range in.Organizations {
-		resp.Organizations = append(resp.Organizations, abi.InstallationOrgSettings{ID: o.ID, InboundAssignee: o.InboundAssignee,
-			InboundStatus: o.InboundStatus})
+		settings := abi.InstallationOrgSettings{ID: o.ID, InboundAssignee: o.InboundAssignee, InboundStatus: o.InboundStatus,
+			OutboundAssignee: o.OutboundAssignee, OutboundStatus: o.OutboundStatus}
+		for _, m := range o.StatusMappings {
+			settings.StatusMappings = append(settings.StatusMappings, abi.StatusMapping{JiraProject: m.JiraProject,
+				ResolveStatus: m.ResolveStatus, UnresolveStatus: m.UnresolveStatus})
+		}
+		resp.Organizations = append(resp.Organizations, settings)
 	}
 	return resp
 }
@@ -311,6 +320,52 @@ func (s *Set) groupsAssign(ctx context.Context, b *Binding, req []byte) any {
 	return abi.GroupsAssignResponse{Changed: changed}
 }
 
+// groupGet reads one group by id, with the issue keys linked to it
+// through the call's installation. It answers for a group of any
+// organization: platform events reach every installation, and the plugin
+// tells "not linked here" (it checks the organization against
+// installation_get) from "no such group" (not_found).
+func (s *Set) groupGet(ctx context.Context, b *Binding, req []byte) any {
+	var r abi.GroupGetRequest
+	if e := decode(req, &r); e != nil {
+		return abi.GroupGetResponse{Fault: abi.Fault{Error: e}}
+	}
+	if err := platform.ValidID("group", r.Group); err != nil {
+		return abi.GroupGetResponse{Fault: abi.Fault{Error: abi.Errorf(abi.CodeInvalidRequest, err.Error())}}
+	}
+	g, err := s.Platform.Group(ctx, b.Installation.ID, r.Group)
+	if err != nil {
+		return abi.GroupGetResponse{Fault: abi.Fault{Error: storeError(b, "group_get", err)}}
+	}
+	keys := g.IssueKeys
+	if keys == nil {
+		keys = []string{}
+	}
+	return abi.GroupGetResponse{Group: &abi.GroupInfo{ID: g.ID, Organization: g.Organization, Project: g.Project,
+		Assignee: g.Assignee, Status: platform.GroupStatus(g.Status), IssueKeys: keys}}
+}
+
+// userGet reads one platform user by id, with its addresses: the plugin
+// looks the verified ones up in Jira to find the user's Jira account.
+func (s *Set) userGet(ctx context.Context, b *Binding, req []byte) any {
+	var r abi.UserGetRequest
+	if e := decode(req, &r); e != nil {
+		return abi.UserGetResponse{Fault: abi.Fault{Error: e}}
+	}
+	if err := platform.ValidID("user", r.User); err != nil {
+		return abi.UserGetResponse{Fault: abi.Fault{Error: abi.Errorf(abi.CodeInvalidRequest, err.Error())}}
+	}
+	u, err := s.Platform.User(ctx, r.User)
+	if err != nil {
+		return abi.UserGetResponse{Fault: abi.Fault{Error: storeError(b, "user_get", err)}}
+	}
+	info := &abi.UserInfo{ID: u.ID, Emails: make([]abi.UserEmail, 0, len(u.Emails))}
+	for _, e := range u.Emails {
+		info.Emails = append(info.Emails, abi.UserEmail{Email: e.Address, Verified: e.Verified})
+	}
+	return abi.UserGetResponse{User: info}
+}
+
 // maxStateValueBytes bounds one state value; state is for small facts.
 const maxStateValueBytes = 64 << 10
 
@@ -319,7 +374,14 @@ func (s *Set) stateGet(ctx context.Context, b *Binding, req []byte) any {
 	if e := decode(req, &r); e != nil {
 		return abi.StateGetResponse{Fault: abi.Fault{Error: e}}
 	}
-	v, found, err := s.Store.StateGet(ctx, b.Installation.ID, r.Key)
+	var v string
+	var found bool
+	var err error
+	if r.Shared {
+		v, found, err = s.Store.SharedStateGet(ctx, r.Key)
+	} else {
+		v, found, err = s.Store.StateGet(ctx, b.Installation.ID, r.Key)
+	}
 	if err != nil {
 		return abi.StateGetResponse{Fault: abi.Fault{Error: storeError(b, "state_get", err)}}
 	}
@@ -339,11 +401,17 @@ func (s *Set) statePut(ctx context.Context, b *Binding, req []byte) any {
 	case r.TTLSeconds < 0:
 		return abi.Empty{Fault: abi.Fault{Error: abi.Errorf(abi.CodeInvalidRequest, "ttl_seconds is negative")}}
 	}
+	ttl := time.Duration(r.TTLSeconds) * time.Second
 	var err error
-	if r.Delete {
+	switch {
+	case r.Shared && r.Delete:
+		err = s.Store.SharedStateDelete(ctx, r.Key)
+	case r.Shared:
+		err = s.Store.SharedStatePut(ctx, r.Key, r.Value, ttl)
+	case r.Delete:
 		err = s.Store.StateDelete(ctx, b.Installation.ID, r.Key)
-	} else {
-		err = s.Store.StatePut(ctx, b.Installation.ID, r.Key, r.Value, time.Duration(r.TTLSeconds)*time.Second)
+	default:
+		err = s.Store.StatePut(ctx, b.Installation.ID, r.Key, r.Value, ttl)
 	}
 	if err != nil {
 		return abi.Empty{Fault: abi.Fault{Error: storeError(b, "state_put", err)}}

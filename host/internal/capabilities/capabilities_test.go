@@ -61,13 +61,17 @@ func fixture(t *testing.T, jira http.HandlerFunc) (*capabilities.Set, *capabilit
 	must(st.PutProject(ctx, store.Project{ID: "backend", Organization: "acme"}))
 	must(st.PutProject(ctx, store.Project{ID: "ops", Organization: "globex"}))
 	must(st.PutUser(ctx, store.User{ID: "alice", Emails: []store.Email{{Address: "alice@example.com", Verified: true}}, Projects: []string{"backend", "ops"}}))
+	must(st.PutUser(ctx, store.User{ID: "bob", Name: "Bob", Emails: []store.Email{{Address: "Bob@Example.com", Verified: false},
+		{Address: "bob@work.example", Verified: true}}}))
 	must(st.PutGroup(ctx, store.Group{ID: "g1", Project: "backend"}))
 	must(st.PutGroup(ctx, store.Group{ID: "g2", Project: "ops"}))
 	must(st.PutGroup(ctx, store.Group{ID: "g3", Project: "backend"}))
 	in := store.Installation{ID: "jira1", ExternalID: "jira.example.com:k", BaseURL: srv.URL, ConsumerKey: "k",
 		PrivateKeyPEM: string(key), AccessToken: "tok", AccessTokenSecret: "tok-secret", WebhookSecret: "s",
-		Organizations: []store.InstallationOrg{{ID: "acme", InboundAssignee: true}}}
+		Organizations: []store.InstallationOrg{{ID: "acme", InboundAssignee: true, OutboundAssignee: true, OutboundStatus: true,
+			StatusMappings: []store.StatusMapping{{JiraProject: "APP", ResolveStatus: "Done", UnresolveStatus: "10001"}}}}}
 	must(st.PutInstallation(ctx, in))
+	must(st.LinkGroup(ctx, "g1", "jira1", "APP-10"))
 	must(st.LinkGroup(ctx, "g1", "jira1", "APP-1"))
 	must(st.LinkGroup(ctx, "g2", "jira1", "APP-1"))
 	rec := &records{}
@@ -102,7 +106,9 @@ func TestHostFunctionsSpeakTheSchema(t *testing.T) {
 		{name: "log", fn: abi.FuncLog, req: `{"level":"warn","message":"m","fields":{"k":1}}`, want: `{}`},
 		{name: "log unknown level", fn: abi.FuncLog, req: `{"level":"loud","message":"m"}`, want: `{}`},
 		{name: "log malformed", fn: abi.FuncLog, req: `{"level":1}`, wantCode: abi.CodeInvalidRequest},
-		{name: "installation, no secrets", fn: abi.FuncInstallationGet, req: `{}`},
+		{name: "installation, no secrets, with the outbound settings", fn: abi.FuncInstallationGet, req: `{}`,
+			want: `{"id":"jira1","external_id":"jira.example.com:k","base_url":"` + b.Installation.BaseURL + `","organizations":[{"id":"acme","inbound_assignee":true,` +
+				`"outbound_assignee":true,"outbound_status":true,"status_mappings":[{"jira_project":"APP","resolve_status":"Done","unresolve_status":"10001"}]}]}`},
 		{name: "jira", fn: abi.FuncJiraRequest, req: `{"method":"GET","path":"/rest/api/2/user","query":{"username":["alice"]}}`,
 			want: `{"status":200,"body":"{\"name\":\"alice\"}"}`},
 		{name: "jira 5xx is a status", fn: abi.FuncJiraRequest, req: `{"method":"GET","path":"/rest/api/2/down"}`,
@@ -129,7 +135,29 @@ func TestHostFunctionsSpeakTheSchema(t *testing.T) {
 		{name: "assign a status already so", fn: abi.FuncGroupsAssign, req: `{"assignments":[],"statuses":[{"group":"g1","status":"unresolved"}]}`, want: `{"changed":0}`},
 		{name: "assign a status of an unserved org", fn: abi.FuncGroupsAssign, req: `{"assignments":[],"statuses":[{"group":"g2","status":"resolved"}]}`, wantCode: abi.CodeDenied},
 		{name: "assign a status that is not one", fn: abi.FuncGroupsAssign, req: `{"assignments":[],"statuses":[{"group":"g1","status":"done"}]}`, wantCode: abi.CodeInvalidRequest},
+		{name: "group with its issue keys, sorted", fn: abi.FuncGroupGet, req: `{"group":"g1"}`,
+			want: `{"group":{"id":"g1","organization":"acme","project":"backend","assignee":null,"status":"unresolved","issue_keys":["APP-1","APP-10"]}}`},
+		// The plugin checks the organization against installation_get.
+		{name: "group of an organization not served", fn: abi.FuncGroupGet, req: `{"group":"g2"}`,
+			want: `{"group":{"id":"g2","organization":"globex","project":"ops","assignee":null,"status":"unresolved","issue_keys":["APP-1"]}}`},
+		{name: "group not linked", fn: abi.FuncGroupGet, req: `{"group":"g3"}`,
+			want: `{"group":{"id":"g3","organization":"acme","project":"backend","assignee":null,"status":"unresolved","issue_keys":[]}}`},
+		{name: "group unknown", fn: abi.FuncGroupGet, req: `{"group":"g9"}`, wantCode: abi.CodeNotFound},
+		{name: "group empty", fn: abi.FuncGroupGet, req: `{"group":""}`, wantCode: abi.CodeInvalidRequest},
+		{name: "group with a NUL", fn: abi.FuncGroupGet, req: `{"group":"g\u00001"}`, wantCode: abi.CodeInvalidRequest},
+		{name: "group not a string", fn: abi.FuncGroupGet, req: `{"group":1}`, wantCode: abi.CodeInvalidRequest},
+		{name: "user with every address and its flag", fn: abi.FuncUserGet, req: `{"user":"bob"}`,
+			want: `{"user":{"id":"bob","emails":[{"email":"Bob@Example.com","verified":false},{"email":"bob@work.example","verified":true}]}}`},
+		{name: "user unknown", fn: abi.FuncUserGet, req: `{"user":"carol"}`, wantCode: abi.CodeNotFound},
+		{name: "user empty", fn: abi.FuncUserGet, req: `{"user":" "}`, wantCode: abi.CodeInvalidRequest},
 		{name: "state get missing", fn: abi.FuncStateGet, req: `{"key":"k"}`, want: `{"value":"","found":false}`},
+		{name: "shared state put", fn: abi.FuncStatePut, req: `{"key":"k","value":"s","ttl_seconds":120,"shared":true}`, want: `{}`},
+		{name: "shared state get", fn: abi.FuncStateGet, req: `{"key":"k","shared":true}`, want: `{"value":"s","found":true}`},
+		{name: "shared state is not the installation's", fn: abi.FuncStateGet, req: `{"key":"k"}`, want: `{"value":"","found":false}`},
+		{name: "shared state put over the bound", fn: abi.FuncStatePut, req: `{"key":"k","value":"` + strings.Repeat("x", 64<<10+1) + `","shared":true}`,
+			wantCode: abi.CodeInvalidRequest},
+		{name: "shared state put key over the bound", fn: abi.FuncStatePut, req: `{"key":"` + strings.Repeat("k", 513) + `","value":"v","shared":true}`,
+			wantCode: abi.CodeInvalidRequest},
 		{name: "state put no expiry", fn: abi.FuncStatePut, req: `{"key":"k","value":"v","ttl_seconds":0}`, want: `{}`},
 		{name: "state get", fn: abi.FuncStateGet, req: `{"key":"k"}`, want: `{"value":"v","found":true}`},
 		{name: "state put negative ttl", fn: abi.FuncStatePut, req: `{"key":"k","value":"v","ttl_seconds":-1}`, wantCode: abi.CodeInvalidRequest},
@@ -137,6 +165,9 @@ func TestHostFunctionsSpeakTheSchema(t *testing.T) {
 		{name: "state put value not a string", fn: abi.FuncStatePut, req: `{"key":"k","value":1}`, wantCode: abi.CodeInvalidRequest},
 		{name: "state delete", fn: abi.FuncStatePut, req: `{"key":"k","delete":true}`, want: `{}`},
 		{name: "state get deleted", fn: abi.FuncStateGet, req: `{"key":"k"}`, want: `{"value":"","found":false}`},
+		{name: "shared state kept", fn: abi.FuncStateGet, req: `{"key":"k","shared":true}`, want: `{"value":"s","found":true}`},
+		{name: "shared state delete", fn: abi.FuncStatePut, req: `{"key":"k","delete":true,"shared":true}`, want: `{}`},
+		{name: "shared state get deleted", fn: abi.FuncStateGet, req: `{"key":"k","shared":true}`, want: `{"value":"","found":false}`},
 		{name: "unknown function", fn: "jirasync_shell", req: `{}`, wantCode: abi.CodeInvalidRequest},
 	}
 	for _, tt := range tests {
@@ -164,6 +195,37 @@ func TestHostFunctionsSpeakTheSchema(t *testing.T) {
 				t.Errorf("answer %s, want %s", out, tt.want)
 			}
 		})
+	}
+}
+
+// TestSharedStateAcrossInstallations: a shared key one installation
+// writes, another reads and deletes (an echo record of a platform write
+// is recognised in every installation); per-installation keys stay apart.
+func TestSharedStateAcrossInstallations(t *testing.T) {
+	set, b1, _, st := fixture(t, func(http.ResponseWriter, *http.Request) {})
+	ctx := context.Background()
+	other := store.Installation{ID: "jira2", ExternalID: "jira2.example.com:k", BaseURL: "https://jira2.example.com", ConsumerKey: "k",
+		WebhookSecret: "s", Organizations: []store.InstallationOrg{{ID: "globex"}}}
+	if err := st.PutInstallation(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	b2 := &capabilities.Binding{Installation: other, Delivery: 2, Logger: b1.Logger}
+	for _, step := range []struct {
+		b       *capabilities.Binding
+		fn, req string
+		want    string
+	}{
+		{b1, abi.FuncStatePut, `{"key":"echo:group:g1:assignee","value":"alice","ttl_seconds":120,"shared":true}`, `{}`},
+		{b1, abi.FuncStatePut, `{"key":"mine","value":"1"}`, `{}`},
+		{b2, abi.FuncStateGet, `{"key":"echo:group:g1:assignee","shared":true}`, `{"value":"alice","found":true}`},
+		{b2, abi.FuncStateGet, `{"key":"mine"}`, `{"value":"","found":false}`},
+		{b2, abi.FuncStatePut, `{"key":"echo:group:g1:assignee","delete":true,"shared":true}`, `{}`},
+		{b1, abi.FuncStateGet, `{"key":"echo:group:g1:assignee","shared":true}`, `{"value":"","found":false}`},
+		{b1, abi.FuncStateGet, `{"key":"mine"}`, `{"value":"1","found":true}`},
+	} {
+		if got := set.Call(ctx, step.b, step.fn, []byte(step.req)); string(got) != step.want {
+			t.Errorf("%s %s %s = %s, want %s", step.b.Installation.ID, step.fn, step.req, got, step.want)
+		}
 	}
 }
 
