@@ -7,6 +7,8 @@
 // It checks the Bearer token on every call, records every idempotency key
 // (how often it was posted, how often it changed data) and can be told to
 // misbehave (Server.Intercept) for tests of jirasync's error handling.
+// Told where (SendEvents), it sends jirasync an event after each change
+// to a group's assignee or status, as a platform with two-way sync does.
 package fakeplatform
 
 import (
@@ -67,6 +69,7 @@ type Server struct {
 	linkedTo  map[string]map[string]bool // group → installations
 	keys      map[string]*KeyRecord
 	intercept func(w http.ResponseWriter, r *http.Request) bool
+	events    *events // nil: no events sent (SendEvents)
 
 	srv *httptest.Server
 }
@@ -91,8 +94,19 @@ func Start(token string, log *slog.Logger) *Server {
 // URL is where a started platform listens.
 func (s *Server) URL() string { return s.srv.URL }
 
-// Close stops a started platform.
-func (s *Server) Close() { s.srv.Close() }
+// Close stops a started platform, and its events (SendEvents): those not
+// sent yet are dropped.
+func (s *Server) Close() {
+	if s.srv != nil {
+		s.srv.Close()
+	}
+	s.mu.Lock()
+	ev := s.events
+	s.mu.Unlock()
+	if ev != nil {
+		ev.close()
+	}
+}
 
 // Load adds data, as an operator would create it on the platform: each
 // object may only name objects that exist already or come earlier.
@@ -473,15 +487,67 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, as := range a.Assignments {
-		s.groups[as.Group].assignee = as.Assignee
+		s.setAssignee(as.Group, as.Assignee)
 	}
 	for _, sc := range a.Statuses {
-		s.groups[sc.Group].status = sc.Status
+		s.setStatus(sc.Group, sc.Status)
 	}
 	rec.Applied++
 	rec.Changed = changed
 	s.log.Debug("applied", "key", key, "issue_key", a.IssueKey, "changed", changed)
 	reply(w, map[string]int{"changed": changed})
+}
+
+// setAssignee changes a group's assignee under s.mu, raising the event
+// when it changed.
+func (s *Server) setAssignee(id string, assignee *string) {
+	g := s.groups[id]
+	if same(g.assignee, assignee) {
+		return
+	}
+	g.assignee = assignee
+	s.raise("group.assigned", id, assignee)
+}
+
+// setStatus changes a group's status under s.mu, raising the event when
+// it changed.
+func (s *Server) setStatus(id, status string) {
+	g := s.groups[id]
+	if g.status == status {
+		return
+	}
+	g.status = status
+	s.raise("group."+status, id, nil)
+}
+
+// Assign sets a group's assignee as a person on the platform would (nil
+// unassigns), raising the event when it changed.
+func (s *Server) Assign(group string, assignee *string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.groups[group]; !ok {
+		return fmt.Errorf("no group %q", group)
+	}
+	if assignee != nil && !s.hasUser(*assignee) {
+		return fmt.Errorf("no user %q", *assignee)
+	}
+	s.setAssignee(group, assignee)
+	return nil
+}
+
+// SetStatus resolves or unresolves a group as a person on the platform
+// would, raising the event when it changed.
+func (s *Server) SetStatus(group, status string) error {
+	if status != platform.StatusResolved && status != platform.StatusUnresolved {
+		return fmt.Errorf("status %q: want %q or %q", status, platform.StatusUnresolved, platform.StatusResolved)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.groups[group]; !ok {
+		return fmt.Errorf("no group %q", group)
+	}
+	s.setStatus(group, status)
+	return nil
 }
 
 // ClosedURL is an http URL on loopback where nothing listens: calls to it
