@@ -200,7 +200,9 @@ func TestState(t *testing.T) {
 		del func(s *Store, ctx context.Context, key string) error
 	}
 	installation := ops{
-		get: func(s *Store, ctx context.Context, key string) (string, bool, error) { return s.StateGet(ctx, "jira1", key) },
+		get: func(s *Store, ctx context.Context, key string) (string, bool, error) {
+			return s.StateGet(ctx, "jira1", key)
+		},
 		put: func(s *Store, ctx context.Context, key, value string, ttl time.Duration) error {
 			return s.StatePut(ctx, "jira1", key, value, ttl)
 		},
