@@ -120,6 +120,18 @@ func decode(req []byte, v any) *abi.Error {
 	return nil
 }
 
+// decodeID decodes a request into v that names one object by id (*id,
+// a member of v), and checks the id as the platform checks ids.
+func decodeID(req []byte, v any, field string, id *string) *abi.Error {
+	if e := decode(req, v); e != nil {
+		return e
+	}
+	if err := platform.ValidID(field, *id); err != nil {
+		return abi.Errorf(abi.CodeInvalidRequest, err.Error())
+	}
+	return nil
+}
+
 // PlatformCode maps a platform's failure that does not pass onto the ABI
 // (docs/PLATFORM.md, "Errors"): a group out of reach and a refusal (a
 // 4xx, a wrong token) are denied, not retried; an answer that breaks the
@@ -327,11 +339,8 @@ func (s *Set) groupsAssign(ctx context.Context, b *Binding, req []byte) any {
 // installation_get) from "no such group" (not_found).
 func (s *Set) groupGet(ctx context.Context, b *Binding, req []byte) any {
 	var r abi.GroupGetRequest
-	if e := decode(req, &r); e != nil {
+	if e := decodeID(req, &r, "group", &r.Group); e != nil {
 		return abi.GroupGetResponse{Fault: abi.Fault{Error: e}}
-	}
-	if err := platform.ValidID("group", r.Group); err != nil {
-		return abi.GroupGetResponse{Fault: abi.Fault{Error: abi.Errorf(abi.CodeInvalidRequest, err.Error())}}
 	}
 	g, err := s.Platform.Group(ctx, b.Installation.ID, r.Group)
 	if err != nil {
@@ -349,11 +358,8 @@ func (s *Set) groupGet(ctx context.Context, b *Binding, req []byte) any {
 // looks the verified ones up in Jira to find the user's Jira account.
 func (s *Set) userGet(ctx context.Context, b *Binding, req []byte) any {
 	var r abi.UserGetRequest
-	if e := decode(req, &r); e != nil {
+	if e := decodeID(req, &r, "user", &r.User); e != nil {
 		return abi.UserGetResponse{Fault: abi.Fault{Error: e}}
-	}
-	if err := platform.ValidID("user", r.User); err != nil {
-		return abi.UserGetResponse{Fault: abi.Fault{Error: abi.Errorf(abi.CodeInvalidRequest, err.Error())}}
 	}
 	u, err := s.Platform.User(ctx, r.User)
 	if err != nil {
