@@ -283,6 +283,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.loops.Add(1)
 	go func() { defer a.loops.Done(); a.retentionLoop(a.stop) }()
 	a.routes()
+	a.eventRoutes()
 	a.deliveryRoutes()
 	a.watermarkRoutes()
 	a.loginRoutes()
