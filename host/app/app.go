@@ -25,6 +25,10 @@
 // log, sign-in) and, with the built-in platform only, /api/v1/; /healthz,
 // /readyz and /metrics are there too if the program wants them. Serving
 // it under a path prefix (http.StripPrefix) is not supported.
+//
+// The program tells jirasync of its own changes of a group (assigned,
+// resolved, unresolved) with PublishEvent, which another platform does
+// with POST /api/v1/events; the workers carry them to Jira.
 package app
 
 import (
