@@ -25,6 +25,10 @@
 // log, sign-in) and, with the built-in platform only, /api/v1/; /healthz,
 // /readyz and /metrics are there too if the program wants them. Serving
 // it under a path prefix (http.StripPrefix) is not supported.
+//
+// The program tells jirasync of its own changes of a group (assigned,
+// resolved, unresolved) with PublishEvent, which another platform does
+// with POST /api/v1/events; the workers carry them to Jira.
 package app
 
 import (
@@ -283,6 +287,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.loops.Add(1)
 	go func() { defer a.loops.Done(); a.retentionLoop(a.stop) }()
 	a.routes()
+	a.eventRoutes()
 	a.deliveryRoutes()
 	a.watermarkRoutes()
 	a.loginRoutes()

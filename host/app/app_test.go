@@ -291,7 +291,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("/metrics: %d", resp.StatusCode)
 	}
 	for _, want := range []string{`jirasync_deliveries_received_total{result="refused_token"} 1`,
-		`jirasync_deliveries_received_total{result="stored"} 1`, `jirasync_deliveries_processed_total{status="done"} 1`,
+		`jirasync_deliveries_received_total{result="stored"} 1`, `jirasync_deliveries_processed_total{kind="webhook",status="done"} 1`,
 		`jirasync_queue_depth 0`, `jirasync_delivery_processing_seconds_count 1`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

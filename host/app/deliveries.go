@@ -38,6 +38,13 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return &s
 	},
+	"eventSummary": func(js string) *abi.EventSummary {
+		var s abi.EventSummary
+		if json.Unmarshal([]byte(js), &s) != nil {
+			return nil
+		}
+		return &s
+	},
 }).ParseFS(templateFS, "templates/*.html"))
 
 func (a *App) deliveryRoutes() {
@@ -58,11 +65,17 @@ type deliveryList struct {
 	Filter     store.DeliveryFilter `json:"-"`
 	NextURL    string               `json:"-"`
 	Statuses   []string             `json:"-"`
+	Kinds      []string             `json:"-"`
 }
 
 func (a *App) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.DeliveryFilter{Installation: q.Get("installation"), Status: q.Get("status"), IssueKey: q.Get("issue_key")}
+	f := store.DeliveryFilter{Installation: q.Get("installation"), Status: q.Get("status"), IssueKey: q.Get("issue_key"),
+		Kind: q.Get("kind")}
+	if f.Kind != "" && f.Kind != store.KindEvent && f.Kind != store.KindWebhook {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "kind: want event or webhook"})
+		return
+	}
 	var err error
 	if v := q.Get("before"); v != "" {
 		if f.Before, err = strconv.ParseInt(v, 10, 64); err != nil {
@@ -81,7 +94,8 @@ func (a *App) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := deliveryList{Deliveries: ds, Filter: f, Statuses: []string{store.DeliveryPending, store.DeliveryProcessing,
-		store.DeliveryRetrying, store.DeliveryDone, store.DeliveryStale, store.DeliveryFailed, store.DeliveryDead}}
+		store.DeliveryRetrying, store.DeliveryDone, store.DeliveryStale, store.DeliveryFailed, store.DeliveryDead},
+		Kinds: []string{store.KindWebhook, store.KindEvent}}
 	if ds == nil {
 		list.Deliveries = []store.Delivery{}
 	}

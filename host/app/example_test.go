@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jirasync/jirasync/host/app"
 	"github.com/jirasync/jirasync/host/platform"
@@ -207,7 +208,20 @@ func Example_embed() {
 	resp.Body.Close()
 	fmt.Println("webhook:", resp.Status)
 	fmt.Println("g1 assigned to", platformData.assigneeOf("g1"))
+
+	// Later someone unassigns g1 in the program itself: it tells jirasync,
+	// whose workers carry the change to APP-1 in Jira (when the
+	// organization's outbound_assignee is on). The event is stored, one
+	// delivery per installation, when PublishEvent returns.
+	rec, err := host.PublishEvent(ctx, platform.Event{ID: "tracker-change-1", Type: platform.EventAssigned, Group: "g1",
+		Assignee: nil, OccurredAt: time.Now()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("event stored for", len(rec.Deliveries), "installation")
 	// Output:
 	// webhook: 200 OK
 	// g1 assigned to alice
+	// event stored for 1 installation
 }

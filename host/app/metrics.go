@@ -19,6 +19,7 @@ import (
 type metrics struct {
 	reg       *prometheus.Registry
 	received  *prometheus.CounterVec
+	events    *prometheus.CounterVec
 	processed *prometheus.CounterVec
 	latency   prometheus.Histogram
 	retries   prometheus.Counter
@@ -33,10 +34,14 @@ func newMetrics(st *store.Store) *metrics {
 			Name: "jirasync_deliveries_received_total",
 			Help: "Webhook requests by what became of them: stored, duplicate, or refused (and why).",
 		}, []string{"result"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jirasync_events_received_total",
+			Help: "Platform events (POST /api/v1/events, App.PublishEvent, the built-in platform's own changes) by what became of them: stored, duplicate, or refused (and why).",
+		}, []string{"result"}),
 		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jirasync_deliveries_processed_total",
-			Help: "Processing attempts by the status they left the delivery in.",
-		}, []string{"status"}),
+			Help: "Processing attempts by the delivery's kind (webhook or event) and the status they left it in.",
+		}, []string{"kind", "status"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "jirasync_delivery_processing_seconds",
 			Help:    "Time of one processing attempt: plugin, host functions, Jira and the commit.",
@@ -56,7 +61,7 @@ func newMetrics(st *store.Store) *metrics {
 			Help: "Rows removed by retention, by table; deliveries.body counts bodies dropped from ignored deliveries that stay.",
 		}, []string{"table"}),
 	}
-	m.reg.MustRegister(m.received, m.processed, m.latency, m.retries, m.calls, m.removed,
+	m.reg.MustRegister(m.received, m.events, m.processed, m.latency, m.retries, m.calls, m.removed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "jirasync_queue_depth",
@@ -105,8 +110,8 @@ func (m *metrics) registerEngine(eng engine.Engine) {
 }
 
 // Processed implements pipeline.Observer.
-func (m *metrics) Processed(status string, elapsed time.Duration) {
-	m.processed.WithLabelValues(status).Inc()
+func (m *metrics) Processed(kind, status string, elapsed time.Duration) {
+	m.processed.WithLabelValues(kind, status).Inc()
 	m.latency.Observe(elapsed.Seconds())
 }
 

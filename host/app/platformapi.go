@@ -69,7 +69,8 @@ func (a *App) platformRoutes() {
 		g, err := st.Group(ctx, "", id)
 		return g.Group, err
 	}
-	routes(a, resource[platform.Group]{kind: "group", get: groupOnly, put: st.PutGroup,
+	// A group's PUT raises the platform event of its change (events.go).
+	routes(a, resource[platform.Group]{kind: "group", get: groupOnly, put: a.putGroup,
 		delete: st.DeleteGroup, id: func(g *platform.Group) *string { return &g.ID },
 		list: func(ctx context.Context, p store.Page, r *http.Request) ([]platform.Group, error) {
 			return st.ListGroups(ctx, p, r.URL.Query().Get("issue_key"))
@@ -190,16 +191,26 @@ func pageOf(w http.ResponseWriter, r *http.Request) (store.Page, bool) {
 	return p, true
 }
 
-// readObject reads a request body into v strictly (platform.DecodeObject),
-// answering the error itself.
-func readObject(w http.ResponseWriter, r *http.Request, v any) bool {
+// readAPIBody reads a request body of at most MaxAPIBodyBytes, answering
+// the error itself.
+func readAPIBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxAPIBodyBytes))
 	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: "body over " + strconv.Itoa(MaxAPIBodyBytes) + " bytes"})
-		return false
+		return nil, false
 	}
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "reading body: " + err.Error()})
+		return nil, false
+	}
+	return body, true
+}
+
+// readObject reads a request body into v strictly (platform.DecodeObject),
+// answering the error itself.
+func readObject(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, ok := readAPIBody(w, r)
+	if !ok {
 		return false
 	}
 	if err := platform.DecodeObject(body, v); err != nil {

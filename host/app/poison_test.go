@@ -71,7 +71,7 @@ func TestOutOfAttemptsWithoutOutcome(t *testing.T) {
 		t.Errorf("stored %+v; want 2 attempts and the reason", d)
 	}
 	_, metrics := adminGet(t, srv.URL+"/metrics", "", "")
-	if !strings.Contains(metrics, `jirasync_deliveries_processed_total{status="dead"} 1`) {
+	if !strings.Contains(metrics, `jirasync_deliveries_processed_total{kind="webhook",status="dead"} 1`) {
 		t.Error("/metrics does not count the delivery settled dead")
 	}
 }

@@ -80,9 +80,7 @@ func (a *App) validSession(v string) bool {
 // authKind says how a request authenticated: "bearer", "session",
 // "basic", or "" for not at all.
 func (a *App) authKind(r *http.Request) (kind, session string) {
-	tokenOK := func(t string) bool {
-		return t != "" && subtle.ConstantTimeCompare([]byte(t), []byte(a.cfg.AdminToken)) == 1
-	}
+	tokenOK := func(t string) bool { return sameToken(t, a.cfg.AdminToken) }
 	if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		if tokenOK(v) {
 			return "bearer", ""

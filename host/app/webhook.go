@@ -219,7 +219,8 @@ func (a *App) answer(ctx context.Context, log *slog.Logger, id int64, dup bool) 
 
 // answerFor turns an attempt's result into the webhook's answer.
 func answerFor(r pipeline.Result, dup bool) (int, any) {
-	ans := deliveryAnswer{Delivery: r.Delivery.ID, Status: r.Status, Duplicate: dup, Summary: r.Summary, Error: r.Error}
+	ans := deliveryAnswer{Delivery: r.Delivery.ID, Status: r.Status, Duplicate: dup, Summary: r.Summary,
+		EventSummary: r.EventSummary, Error: r.Error}
 	if r.Status == store.DeliveryRetrying {
 		ans.NextAttemptAt = r.Delivery.NextAttemptAt
 	}
@@ -321,7 +322,9 @@ type deliveryAnswer struct {
 	// (unix milliseconds).
 	NextAttemptAt int64 `json:"next_attempt_at,omitempty"`
 	*abi.Summary
-	Error *abi.Error `json:"error,omitempty"`
+	// EventSummary is a platform event's summary (a replay's answer).
+	EventSummary *abi.EventSummary `json:"event_summary,omitempty"`
+	Error        *abi.Error        `json:"error,omitempty"`
 }
 
 // writeJSON is every JSON answer of the host. nosniff: a browser must

@@ -30,6 +30,7 @@ type Delivery struct {
 	Installation  string `json:"installation"`
 	ReceivedAt    int64  `json:"received_at"` // unix milliseconds
 	Event         string `json:"event"`
+	Kind          string `json:"kind"` // KindWebhook or KindEvent, read from Event
 	IssueID       string `json:"issue_id"`
 	IssueKey      string `json:"issue_key"`
 	ChangelogID   string `json:"changelog_id"`
@@ -63,9 +64,11 @@ const deliveryColumns = `id, installation_id, received_at, event, issue_id, issu
 	status, attempts, attempt_base, next_attempt_at, http_status, summary, error, finished_at`
 
 func scanDelivery(sc interface{ Scan(...any) error }, d *Delivery, extra ...any) error {
-	return sc.Scan(append([]any{&d.ID, &d.Installation, &d.ReceivedAt, &d.Event, &d.IssueID, &d.IssueKey,
+	err := sc.Scan(append([]any{&d.ID, &d.Installation, &d.ReceivedAt, &d.Event, &d.IssueID, &d.IssueKey,
 		&d.ChangelogID, &d.JiraTimestamp, &d.Status, &d.Attempts, &d.AttemptBase, &d.NextAttemptAt, &d.HTTPStatus, &d.Summary,
 		&d.Error, &d.FinishedAt}, extra...)...)
+	d.Kind = kindOf(d.Event)
+	return err
 }
 
 // AcceptDelivery stores a delivery as pending. When one with the same
@@ -460,8 +463,10 @@ type DeliveryFilter struct {
 	Installation string
 	Status       string
 	IssueKey     string
-	Before       int64 // only ids below this, for paging; 0 for the newest
-	Limit        int
+	// Kind is KindWebhook or KindEvent; "" for both.
+	Kind   string
+	Before int64 // only ids below this, for paging; 0 for the newest
+	Limit  int
 }
 
 // Deliveries lists deliveries without their bodies.
@@ -475,6 +480,19 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 			where = append(where, c.col+" = ?")
 			args = append(args, c.val)
 		}
+	}
+	switch f.Kind {
+	case "":
+	case KindEvent, KindWebhook:
+		// The event types are constants: the condition reads the same
+		// for every query.
+		cond := "event IN ('" + strings.Join(platform.EventTypes, "', '") + "')"
+		if f.Kind == KindWebhook {
+			cond = "event NOT IN ('" + strings.Join(platform.EventTypes, "', '") + "')"
+		}
+		where = append(where, cond)
+	default:
+		return nil, fmt.Errorf("kind %q: want %q or %q", f.Kind, KindEvent, KindWebhook)
 	}
 	if f.Before > 0 {
 		where = append(where, "id < ?")

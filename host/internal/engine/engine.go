@@ -46,14 +46,30 @@ func (f *Fault) Unwrap() error { return f.Err }
 // HandleIssueUpdated runs the handle_issue_updated export on a webhook body
 // and decodes its summary.
 func HandleIssueUpdated(ctx context.Context, e Engine, b *capabilities.Binding, body []byte) (*abi.Summary, error) {
-	out, err := e.Call(ctx, b, abi.ExportHandleIssueUpdated, body)
+	return handle[abi.Summary](ctx, e, b, abi.ExportHandleIssueUpdated, body)
+}
+
+// HandlePlatformEvent runs the handle_platform_event export (ABI 1.4) on a
+// stored platform event (an abi.PlatformEvent as JSON) and decodes its
+// summary.
+func HandlePlatformEvent(ctx context.Context, e Engine, b *capabilities.Binding, event []byte) (*abi.EventSummary, error) {
+	return handle[abi.EventSummary](ctx, e, b, abi.ExportHandlePlatformEvent, event)
+}
+
+// handle runs an export that answers a summary (S) or an error, in the
+// envelope abi.HandleResponse and abi.EventResponse share.
+func handle[S any](ctx context.Context, e Engine, b *capabilities.Binding, export string, input []byte) (*S, error) {
+	out, err := e.Call(ctx, b, export, input)
 	if err != nil {
 		return nil, err
 	}
-	var resp abi.HandleResponse
+	var resp struct {
+		Summary *S `json:"summary"`
+		abi.Fault
+	}
 	if err := json.Unmarshal(out, &resp); err != nil || (resp.Summary == nil && resp.Error == nil) {
-		return nil, &Fault{Export: abi.ExportHandleIssueUpdated, Reason: "bad_output",
-			Err: fmt.Errorf("output is not a handle response: %.200q", out)}
+		return nil, &Fault{Export: export, Reason: "bad_output",
+			Err: fmt.Errorf("output is not a %s response: %.200q", export, out)}
 	}
 	if resp.Error != nil {
 		return nil, resp.Error

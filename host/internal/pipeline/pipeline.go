@@ -56,12 +56,16 @@ type Result struct {
 	Status     string
 	HTTPStatus int
 	Summary    *abi.Summary
-	Error      *abi.Error
+	// EventSummary is a platform event's summary, in place of Summary.
+	EventSummary *abi.EventSummary
+	Error        *abi.Error
 }
 
 // Observer receives what the pipeline does, for metrics.
 type Observer interface {
-	Processed(status string, elapsed time.Duration)
+	// Processed is called per attempt with the delivery's kind
+	// (store.KindWebhook or store.KindEvent).
+	Processed(kind, status string, elapsed time.Duration)
 	Retried()
 }
 
@@ -201,6 +205,19 @@ func (p *Pipeline) Wait(ctx context.Context, id int64, now bool) (Result, bool) 
 	}
 }
 
+// Submit asks for an attempt at each delivery soon, without waiting for
+// it. One the queue has no room for is left to the poller, which finds it
+// due within PollInterval.
+func (p *Pipeline) Submit(ids ...int64) {
+	for _, id := range ids {
+		select {
+		case p.queue <- job{id: id}:
+		default:
+			return
+		}
+	}
+}
+
 func (p *Pipeline) forget(id int64, ch chan Result) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -324,9 +341,14 @@ func (p *Pipeline) attemptJob(j job) {
 func (p *Pipeline) process(ctx context.Context, d store.Delivery) {
 	log := p.log.With("delivery", d.ID, "installation", d.Installation, "issue_key", d.IssueKey, "attempt", d.Attempts)
 	start := time.Now()
-	res := p.run(ctx, log, d)
-	if p.external && res.outcome.Status == store.DeliveryDone {
-		res = p.applyExternally(ctx, log, d, res)
+	var res runResult
+	if d.Kind == store.KindEvent {
+		res = p.runEvent(ctx, log, d)
+	} else {
+		res = p.run(ctx, log, d)
+		if p.external && res.outcome.Status == store.DeliveryDone {
+			res = p.applyExternally(ctx, log, d, res)
+		}
 	}
 	status, err := p.store.Finish(context.WithoutCancel(ctx), d, res.outcome)
 	if err != nil {
@@ -337,7 +359,7 @@ func (p *Pipeline) process(ctx context.Context, d store.Delivery) {
 	}
 	elapsed := time.Since(start)
 	if p.obs != nil {
-		p.obs.Processed(status, elapsed)
+		p.obs.Processed(d.Kind, status, elapsed)
 		if status == store.DeliveryRetrying {
 			p.obs.Retried()
 		}
@@ -351,7 +373,8 @@ func (p *Pipeline) process(ctx context.Context, d store.Delivery) {
 		lvl = slog.LevelWarn
 	}
 	log.Log(ctx, lvl, "delivery attempt finished", "status", status, "elapsed", elapsed.Round(time.Microsecond), "error", res.outcome.Error)
-	p.notify(Result{Delivery: d, Status: status, HTTPStatus: res.outcome.HTTPStatus, Summary: res.summary, Error: res.err})
+	p.notify(Result{Delivery: d, Status: status, HTTPStatus: res.outcome.HTTPStatus, Summary: res.summary,
+		EventSummary: res.eventSummary, Error: res.err})
 }
 
 // settledDead reports a delivery that a claim found out of attempts and
@@ -360,7 +383,7 @@ func (p *Pipeline) settledDead(d store.Delivery, err error) {
 	p.log.Warn("delivery attempt finished", "delivery", d.ID, "installation", d.Installation, "issue_key", d.IssueKey,
 		"attempt", d.Attempts, "status", d.Status, "error", err)
 	if p.obs != nil {
-		p.obs.Processed(d.Status, 0)
+		p.obs.Processed(d.Kind, d.Status, 0)
 	}
 	p.notify(Stored(d))
 }
@@ -415,7 +438,14 @@ func (p *Pipeline) waiting(id int64) bool {
 // Stored turns a stored, settled delivery into a Result.
 func Stored(d store.Delivery) Result {
 	r := Result{Delivery: d, Status: d.Status, HTTPStatus: d.HTTPStatus}
-	if d.Summary != "" {
+	switch {
+	case d.Summary == "":
+	case d.Kind == store.KindEvent:
+		var s abi.EventSummary
+		if json.Unmarshal([]byte(d.Summary), &s) == nil {
+			r.EventSummary = &s
+		}
+	default:
 		var s abi.Summary
 		if json.Unmarshal([]byte(d.Summary), &s) == nil {
 			r.Summary = &s
@@ -433,24 +463,35 @@ func Stored(d store.Delivery) Result {
 }
 
 type runResult struct {
-	outcome store.Outcome
-	summary *abi.Summary
-	err     *abi.Error
+	outcome      store.Outcome
+	summary      *abi.Summary
+	eventSummary *abi.EventSummary
+	err          *abi.Error
 }
 
-// run calls the plugin and classifies the result.
-func (p *Pipeline) run(ctx context.Context, log *slog.Logger, d store.Delivery) runResult {
-	o := store.Outcome{Attempt: d.Attempts, StartedAt: time.Now(), IssueKey: d.IssueKey}
+// binding loads the delivery's installation and binds a plugin call to
+// it; without one, the attempt's outcome is in *runResult.
+func (p *Pipeline) binding(ctx context.Context, log *slog.Logger, d store.Delivery, o store.Outcome) (*capabilities.Binding, *runResult) {
 	inst, err := p.store.Installation(ctx, d.Installation)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			// Uninstalled since: nothing will make this delivery apply.
 			o.Status, o.HTTPStatus, o.Error = store.DeliveryFailed, http.StatusGone, "installation no longer exists"
-			return runResult{outcome: o, err: abi.Errorf(abi.CodeNotFound, o.Error)}
+			return nil, &runResult{outcome: o, err: abi.Errorf(abi.CodeNotFound, o.Error)}
 		}
-		return p.retry(d, o, abi.Errorf(abi.CodeUnavailable, "loading installation: "+err.Error()))
+		res := p.retry(d, o, abi.Errorf(abi.CodeUnavailable, "loading installation: "+err.Error()))
+		return nil, &res
 	}
-	b := &capabilities.Binding{Installation: inst, Delivery: d.ID, Logger: log}
+	return &capabilities.Binding{Installation: inst, Delivery: d.ID, Logger: log}, nil
+}
+
+// run calls the plugin and classifies the result.
+func (p *Pipeline) run(ctx context.Context, log *slog.Logger, d store.Delivery) runResult {
+	o := store.Outcome{Attempt: d.Attempts, StartedAt: time.Now(), IssueKey: d.IssueKey}
+	b, failed := p.binding(ctx, log, d, o)
+	if failed != nil {
+		return *failed
+	}
 	sum, err := engine.HandleIssueUpdated(ctx, p.engine, b, d.Body)
 	if err == nil {
 		js, _ := json.Marshal(sum)
@@ -466,6 +507,13 @@ func (p *Pipeline) run(ctx context.Context, log *slog.Logger, d store.Delivery) 
 		}
 		return runResult{outcome: o, summary: sum}
 	}
+	return p.failed(d, o, err)
+}
+
+// failed classifies a failed plugin call: a failure the plugin reports as
+// retryable, a fault of the sandbox and anything unknown are retried; any
+// other reported failure fails the delivery.
+func (p *Pipeline) failed(d store.Delivery, o store.Outcome, err error) runResult {
 	var ae *abi.Error
 	var fault *engine.Fault
 	switch {
@@ -492,46 +540,101 @@ func (p *Pipeline) run(ctx context.Context, log *slog.Logger, d store.Delivery) 
 // (host/RATIONALE.md, "Applying on an external platform").
 func (p *Pipeline) applyExternally(ctx context.Context, log *slog.Logger, d store.Delivery, res runResult) runResult {
 	res.outcome.External = true
-	for {
-		decision, err := p.store.Reserve(ctx, d, res.outcome, p.lease())
-		if err != nil {
-			return p.retry(d, res.outcome, abi.Errorf(abi.CodeUnavailable, "deciding order: "+err.Error()))
+	decision, failed := p.reserve(ctx, d, res.outcome)
+	switch {
+	case failed != nil:
+		return *failed
+	case decision == store.ReserveStale:
+		return res // Finish records it stale
+	}
+	if res.outcome.Changes().Len() > 0 {
+		key := platform.ApplyKey{Installation: d.Installation, Delivery: d.ID, Round: d.AttemptBase, IssueKey: res.outcome.IssueKey}
+		start := time.Now()
+		changed, err := p.platform.Apply(ctx, key, res.outcome.Changes())
+		// As the host functions map the platform's failures: a
+		// refusal fails the delivery, a broken answer is internal.
+		if code, known := capabilities.PlatformCode(err); known {
+			ae := abi.Errorf(code, "applying on the platform: "+err.Error())
+			if code.Retryable() {
+				return p.retry(d, res.outcome, ae)
+			}
+			res.outcome.Status, res.outcome.HTTPStatus, res.outcome.Error = store.DeliveryFailed, StatusFor(ae.Code), ae.Error()
+			return runResult{outcome: res.outcome, err: ae}
 		}
-		switch decision {
-		case store.ReserveStale:
-			return res // Finish records it stale
-		case store.ReserveApply:
-			if res.outcome.Changes().Len() > 0 {
-				key := platform.ApplyKey{Installation: d.Installation, Delivery: d.ID, Round: d.AttemptBase, IssueKey: res.outcome.IssueKey}
-				start := time.Now()
-				changed, err := p.platform.Apply(ctx, key, res.outcome.Changes())
-				// As the host functions map the platform's failures: a
-				// refusal fails the delivery, a broken answer is internal.
-				if code, known := capabilities.PlatformCode(err); known {
-					ae := abi.Errorf(code, "applying on the platform: "+err.Error())
-					if code.Retryable() {
-						return p.retry(d, res.outcome, ae)
-					}
-					res.outcome.Status, res.outcome.HTTPStatus, res.outcome.Error = store.DeliveryFailed, StatusFor(ae.Code), ae.Error()
-					return runResult{outcome: res.outcome, err: ae}
-				}
-				if err != nil {
-					return p.retry(d, res.outcome, abi.Errorf(abi.CodeUnavailable, "applying on the platform: "+err.Error()))
-				}
-				log.Debug("applied on the platform", "key", key.String(), "changed", changed, "elapsed", time.Since(start))
-			}
-			res.outcome.AppliedAhead = true
-			return res
-		case store.ReserveWait:
-			// Another delivery of the issue is applying: it finishes, or
-			// its hold expires, within its lease.
-			select {
-			case <-ctx.Done():
-				return p.retry(d, res.outcome, abi.Errorf(abi.CodeUnavailable, "another delivery of the issue was still applying"))
-			case <-time.After(20 * time.Millisecond):
-			}
+		if err != nil {
+			return p.retry(d, res.outcome, abi.Errorf(abi.CodeUnavailable, "applying on the platform: "+err.Error()))
+		}
+		log.Debug("applied on the platform", "key", key.String(), "changed", changed, "elapsed", time.Since(start))
+	}
+	res.outcome.AppliedAhead = true
+	return res
+}
+
+// reserve takes the hold on the delivery's issue (store.Reserve), waiting
+// while another delivery of the issue holds it: that one finishes, or its
+// hold expires, within its lease. It returns ReserveApply or ReserveStale,
+// or the outcome of a retry when the store fails or the attempt runs out
+// of time first.
+func (p *Pipeline) reserve(ctx context.Context, d store.Delivery, o store.Outcome) (store.Reservation, *runResult) {
+	for {
+		decision, err := p.store.Reserve(ctx, d, o, p.lease())
+		if err != nil {
+			res := p.retry(d, o, abi.Errorf(abi.CodeUnavailable, "deciding order: "+err.Error()))
+			return decision, &res
+		}
+		if decision != store.ReserveWait {
+			return decision, nil
+		}
+		select {
+		case <-ctx.Done():
+			res := p.retry(d, o, abi.Errorf(abi.CodeUnavailable, "another delivery of the issue was still applying"))
+			return decision, &res
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// runEvent carries a platform event to the installation's Jira: the
+// plugin's handle_platform_event makes Jira writes while it runs, so
+// unlike a webhook's staged changes its effect cannot wait for the
+// order check. The group's hold (keyed installation + "group:<id>") is
+// therefore taken before the plugin runs: an event older than one already
+// carried for the group is stale and the plugin is not run; a newer one
+// waits while another event of the group runs. Finish records the outcome,
+// moves the group's mark (when done) and releases the hold
+// (host/RATIONALE.md, "Platform events").
+func (p *Pipeline) runEvent(ctx context.Context, log *slog.Logger, d store.Delivery) runResult {
+	// Done, Synced and External are what Reserve orders by, and what
+	// Finish needs to move the mark and release the hold; a failure
+	// below replaces the status.
+	o := store.Outcome{Attempt: d.Attempts, StartedAt: time.Now(), IssueKey: d.IssueKey,
+		Status: store.DeliveryDone, Synced: true, External: true}
+	b, failed := p.binding(ctx, log, d, o)
+	if failed != nil {
+		return *failed
+	}
+	decision, failed := p.reserve(ctx, d, o)
+	switch {
+	case failed != nil:
+		return *failed
+	case decision == store.ReserveStale:
+		log.Info("platform event is older than one already carried for its group; not run", "group", d.IssueID)
+		return runResult{outcome: o} // Finish records it stale
+	}
+	sum, err := engine.HandlePlatformEvent(ctx, p.engine, b, d.Body)
+	if err != nil {
+		return p.failed(d, o, err)
+	}
+	if n := len(b.Staged) + len(b.StagedStatuses); n > 0 {
+		// An event's effect is in Jira; changes of groups it staged
+		// would echo the platform's own change back to it.
+		log.Warn("platform event staged changes of groups; they are not applied", "changes", n)
+	}
+	js, _ := json.Marshal(sum)
+	o.HTTPStatus, o.Summary = http.StatusOK, string(js)
+	o.Ignored = sum.Outcome == abi.OutcomeIgnored
+	o.AppliedAhead = true
+	return runResult{outcome: o, eventSummary: sum}
 }
 
 // retry schedules the next attempt, or gives up after the last.
