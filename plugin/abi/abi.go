@@ -573,4 +573,6 @@ const (
 	// emails; ReasonAmbiguousJiraUser: more than one has.
 	ReasonNoJiraUser        = "no_jira_user"
 	ReasonAmbiguousJiraUser = "ambiguous_jira_user"
+	// ReasonIssueNotFound: Jira has no such issue (any more).
+	ReasonIssueNotFound = "issue_not_found"
 )

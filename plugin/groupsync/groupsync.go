@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/jirasync/jirasync/plugin/abi"
+	"github.com/jirasync/jirasync/plugin/echo"
 	"github.com/jirasync/jirasync/plugin/webhook"
 )
 
@@ -18,6 +20,10 @@ import (
 // is reused. A burst of reassignments to one person (a bulk edit) then costs
 // one REST call, and an email changed in Jira is picked up within minutes.
 const emailCacheTTLSeconds = 600
+
+// LogFunc logs one line through the host, with the plugin's own fields
+// (the issue, the group) added.
+type LogFunc = func(level, message string, fields map[string]any)
 
 // Handle processes one delivery, the Jira webhook body. Failures that the host must act on (a bad
 // payload, Jira or storage unavailable) are returned as *abi.Error; a
@@ -62,10 +68,12 @@ func Handle(h Host, body []byte) (*abi.Summary, error) {
 		return nil, err
 	}
 	var statusOrgs []string
+	assigneeSynced := false
 	for _, o := range inst.Organizations {
 		if statusChanged && o.InboundStatus {
 			statusOrgs = append(statusOrgs, o.ID)
 		}
+		assigneeSynced = assigneeSynced || o.InboundAssignee
 	}
 	if !assigneeChanged && len(statusOrgs) == 0 {
 		// A status change where no organization syncs statuses is what it
@@ -77,6 +85,35 @@ func Handle(h Host, body []byte) (*abi.Summary, error) {
 		return nil, abi.Errorf(abi.CodeInvalidPayload, "status changed but the payload has no issue.key")
 	}
 
+	// Echoes of jirasync's own writes to the issue (outbound sync) are
+	// not applied again, nor passed on to the issue's other groups. Only
+	// asked when the field would be synced: the check is a state read.
+	var echoed []string
+	if assigneeChanged && assigneeSynced {
+		seen, err := echo.Jira(p.IssueKey, echo.FieldAssignee).Seen(h, jiraUserName(p.Assignee))
+		if err != nil {
+			return nil, err
+		}
+		if seen {
+			assigneeChanged, echoed = false, append(echoed, echo.FieldAssignee)
+		}
+	}
+	if len(statusOrgs) > 0 {
+		seen, err := echo.Jira(p.IssueKey, echo.FieldStatus).Seen(h, currentStatus(p, statusItem))
+		if err != nil {
+			return nil, err
+		}
+		if seen {
+			statusOrgs, echoed = nil, append(echoed, echo.FieldStatus)
+		}
+	}
+	if len(echoed) > 0 {
+		log("info", "the echo of jirasync's own change to the issue: not applied", map[string]any{"fields": echoed})
+		if !assigneeChanged && len(statusOrgs) == 0 {
+			return ignored(p, abi.ReasonEcho), nil
+		}
+	}
+
 	sum := &abi.Summary{Outcome: abi.OutcomeSynced, IssueKey: p.IssueKey, Groups: []abi.GroupResult{}}
 	var req abi.GroupsAssignRequest
 	if assigneeChanged {
@@ -84,10 +121,14 @@ func Handle(h Host, body []byte) (*abi.Summary, error) {
 			return nil, err
 		}
 	}
+	var statusChanges []abi.StatusChange
 	if len(statusOrgs) > 0 {
-		if err := syncStatus(h, p, statusItem, statusOrgs, sum, &req, log); err != nil {
+		if statusChanges, err = syncStatus(h, p, statusItem, statusOrgs, sum, &req, log); err != nil {
 			return nil, err
 		}
+	}
+	if err := recordGroupWrites(h, sum, statusChanges); err != nil {
+		return nil, err
 	}
 	// One call for both: the host stages them together, and applies them
 	// all or none when the delivery commits.
@@ -99,11 +140,45 @@ func Handle(h Host, body []byte) (*abi.Summary, error) {
 	return sum, nil
 }
 
+// jiraUserName is how an issue's assignee is compared with an echo
+// record: the Jira Server user name outbound sync writes, "" for none.
+func jiraUserName(u *webhook.User) string {
+	if u == nil {
+		return ""
+	}
+	return u.Name
+}
+
+// recordGroupWrites records, host-wide, each change this delivery makes to
+// a group, before it is staged: a platform that sends an event for it
+// sends it to every installation, and each must know it for the echo.
+// Groups left as they were get no record: no event comes back for them.
+func recordGroupWrites(h Host, sum *abi.Summary, statuses []abi.StatusChange) error {
+	for _, g := range sum.Groups {
+		if g.Action != abi.ActionAssigned && g.Action != abi.ActionUnassigned {
+			continue
+		}
+		value := ""
+		if g.Assignee != nil {
+			value = *g.Assignee
+		}
+		if err := echo.Group(g.ID, echo.FieldAssignee).Write(h, value); err != nil {
+			return err
+		}
+	}
+	for _, c := range statuses {
+		if err := echo.Group(c.Group, echo.FieldStatus).Write(h, c.Status); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // syncAssignee decides the linked groups' assignee from the issue's
 // (organizations with inbound assignee sync on), adding the assignments
 // to req and the outcome to sum.
 func syncAssignee(h Host, p *webhook.IssueUpdated, inst *abi.InstallationResponse, sum *abi.Summary,
-	req *abi.GroupsAssignRequest, log func(string, string, map[string]any)) error {
+	req *abi.GroupsAssignRequest, log LogFunc) error {
 	var orgs []string
 	for _, o := range inst.Organizations {
 		if o.InboundAssignee {
@@ -175,7 +250,7 @@ func syncAssignee(h Host, p *webhook.IssueUpdated, inst *abi.InstallationRespons
 // (on another worker or host) may have changed the group. What is sent is
 // the state this delivery means, not the difference from what it read.
 func apply(sum *abi.Summary, req *abi.GroupsAssignRequest, groups []abi.LinkedGroup,
-	choose func(abi.LinkedGroup) (*string, string), log func(string, string, map[string]any)) {
+	choose func(abi.LinkedGroup) (*string, string), log LogFunc) {
 	for _, g := range groups {
 		target, skip := choose(g)
 		res := abi.GroupResult{ID: g.ID, Organization: g.Organization, Assignee: target}
@@ -220,7 +295,7 @@ func ignored(p *webhook.IssueUpdated, reason string) *abi.Summary {
 // included it, else from Jira's REST API (Jira hides emailAddress in
 // payloads when email visibility is restricted). "" means none is to be
 // had; an error means the lookup could not be made.
-func assigneeEmail(h Host, u *webhook.User, log func(string, string, map[string]any)) (string, error) {
+func assigneeEmail(h Host, u *webhook.User, log LogFunc) (string, error) {
 	if e := strings.TrimSpace(u.EmailAddress); e != "" {
 		return e, nil
 	}
@@ -249,7 +324,7 @@ func assigneeEmail(h Host, u *webhook.User, log func(string, string, map[string]
 		log("warn", "assignee not found in Jira", map[string]any{param: value})
 		return "", nil
 	}
-	if err := jiraAnswerError(resp, "the user lookup"); err != nil {
+	if err := JiraAnswerError(resp, "the user lookup"); err != nil {
 		return "", err
 	}
 	var ju webhook.User
@@ -267,19 +342,45 @@ func assigneeEmail(h Host, u *webhook.User, log func(string, string, map[string]
 
 func statusText(code int) string { return "HTTP " + strconv.Itoa(code) }
 
-// jiraAnswerError sorts a Jira answer other than 200: a refusal (401,
-// 403) needs the operator, a 5xx may pass, anything else is a refusal
-// with Jira's words.
-func jiraAnswerError(resp *abi.JiraResponse, what string) error {
+// JiraAnswerError sorts a Jira answer: any 2xx is success; a refusal
+// (401, 403) needs the operator, a 5xx may pass, anything else is a
+// refusal. A refusal carries Jira's words (its errorMessages and errors
+// when the body is Jira's error document, else the body).
+func JiraAnswerError(resp *abi.JiraResponse, what string) error {
 	switch {
-	case resp.Status == 200:
+	case resp.Status >= 200 && resp.Status < 300:
 		return nil
 	case resp.Status == 401 || resp.Status == 403:
-		return abi.Errorf(abi.CodeJiraRejected, "Jira refused "+what+" ("+statusText(resp.Status)+"): "+resp.Body)
+		return abi.Errorf(abi.CodeJiraRejected, "Jira refused "+what+" ("+statusText(resp.Status)+"): "+jiraWords(resp.Body))
 	case resp.Status >= 500:
 		return abi.Errorf(abi.CodeUnavailable, "Jira answered "+statusText(resp.Status)+" to "+what)
 	}
-	return abi.Errorf(abi.CodeJiraRejected, "Jira answered "+statusText(resp.Status)+" to "+what+": "+resp.Body)
+	return abi.Errorf(abi.CodeJiraRejected, "Jira answered "+statusText(resp.Status)+" to "+what+": "+jiraWords(resp.Body))
+}
+
+// jiraWords is what Jira said in an error body: {"errorMessages": [...],
+// "errors": {"field": "message"}} joined, or the body as it is.
+func jiraWords(body string) string {
+	var doc struct {
+		ErrorMessages []string          `json:"errorMessages"`
+		Errors        map[string]string `json:"errors"`
+	}
+	if json.Unmarshal([]byte(body), &doc) != nil {
+		return body
+	}
+	words := doc.ErrorMessages
+	fields := make([]string, 0, len(doc.Errors))
+	for f := range doc.Errors {
+		fields = append(fields, f)
+	}
+	slices.Sort(fields)
+	for _, f := range fields {
+		words = append(words, f+": "+doc.Errors[f])
+	}
+	if len(words) == 0 {
+		return body
+	}
+	return strings.Join(words, "; ")
 }
 
 // AsABIError turns any error into the form that crosses the boundary.

@@ -3,34 +3,29 @@ package groupsync_test
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/plugin/groupsync"
-	"github.com/jirasync/jirasync/testharness/abischema"
+	"github.com/jirasync/jirasync/plugin/internal/golden"
+	"github.com/jirasync/jirasync/plugin/internal/memstate"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // memHost answers the capabilities from memory and records the calls, the
 // native twin of the host's functions (as kube-scheduler-wasm-extension
 // stubs its imports), so the logic is tested without a sandbox.
 type memHost struct {
+	memstate.State
 	orgs       []abi.InstallationOrgSettings
 	groups     []abi.LinkedGroup
 	users      map[string][]abi.PlatformUser // by lower-case email
 	jira       map[string]abi.JiraResponse   // by "param=value"
 	jiraErr    *abi.Error
-	state      map[string]string
 	assignErr  *abi.Error
 	assigned   []abi.Assignment
 	lookups    []url.Values
-	statePuts  int
 	logs       []string
 	linkedOrgs []string
 }
@@ -84,18 +79,13 @@ func (h *memHost) GroupsAssign(req abi.GroupsAssignRequest) (int, error) {
 	return len(req.Assignments), nil
 }
 
-func (h *memHost) StateGet(key string) (string, bool, error) {
-	v, ok := h.state[key]
-	return v, ok, nil
+// The logic of deliveries reads no single group or user.
+func (h *memHost) GroupGet(id string) (*abi.GroupInfo, error) {
+	return nil, abi.Errorf(abi.CodeDenied, "unexpected group_get "+id)
 }
 
-func (h *memHost) StatePut(req abi.StatePutRequest) error {
-	if h.state == nil {
-		h.state = map[string]string{}
-	}
-	h.state[req.Key] = req.Value
-	h.statePuts++
-	return nil
+func (h *memHost) UserGet(id string) (*abi.UserInfo, error) {
+	return nil, abi.Errorf(abi.CodeDenied, "unexpected user_get "+id)
 }
 
 func ptr(s string) *string { return &s }
@@ -144,7 +134,7 @@ func TestHandle(t *testing.T) {
 		{name: "email looked up by key", payload: payload(`{"key":"JIRAUSER10000","emailAddress":""}`),
 			wantAssign: map[string]*string{"g1": ptr("alice"), "g2": ptr("alice")}, wantLookups: 1},
 		{name: "cached email skips the lookup", payload: payload(`{"name":"alice"}`),
-			setup:      func(h *memHost) { h.state = map[string]string{"jira-user-email:username:alice": "alice@example.com"} },
+			setup:      func(h *memHost) { h.Local = map[string]string{"jira-user-email:username:alice": "alice@example.com"} },
 			wantAssign: map[string]*string{"g1": ptr("alice"), "g2": ptr("alice")}},
 		{name: "unassign", payload: payload(`null`), wantAssign: map[string]*string{"g1": nil, "g2": nil}, golden: "unassign"},
 		{name: "jira hides the email", payload: payload(`{"name":"hidden"}`), wantLookups: 1, golden: "no-email"},
@@ -240,8 +230,14 @@ func TestLookupCachesEmail(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(h.lookups) != 1 || h.statePuts != 1 {
-		t.Fatalf("3 deliveries for one user made %d lookups and %d cache writes, want 1 and 1", len(h.lookups), h.statePuts)
+	cacheWrites := 0
+	for _, p := range h.Puts {
+		if strings.HasPrefix(p.Key, "jira-user-email:") {
+			cacheWrites++
+		}
+	}
+	if len(h.lookups) != 1 || cacheWrites != 1 {
+		t.Fatalf("3 deliveries for one user made %d lookups and %d cache writes, want 1 and 1", len(h.lookups), cacheWrites)
 	}
 }
 
@@ -258,37 +254,8 @@ func fmtAssign(m map[string]*string) string {
 }
 
 // checkGolden compares the summary's JSON with testdata/NAME.golden.json;
-// go test -update rewrites the file. The export's output, the summary
-// wrapped, must match the ABI schema.
+// the export's output, the summary wrapped, must match the ABI schema.
 func checkGolden(t *testing.T, name string, sum *abi.Summary) {
 	t.Helper()
-	got, err := json.MarshalIndent(sum, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := abischema.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := json.Marshal(abi.HandleResponse{Summary: sum})
-	if err := s.Validate(abischema.Output(abi.ExportHandleIssueUpdated), out); err != nil {
-		t.Error(err)
-	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("summary differs from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
+	golden.Check(t, name, abi.ExportHandleIssueUpdated, sum, abi.HandleResponse{Summary: sum})
 }

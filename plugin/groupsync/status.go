@@ -3,6 +3,7 @@ package groupsync
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/plugin/webhook"
@@ -21,15 +22,39 @@ const (
 // an issue in one of them is resolved, whatever the status is called.
 const statusCategoryDone = "done"
 
-// statusList is what the plugin keeps of GET /rest/api/2/status: every
-// status id, and those of the done category.
-type statusList struct {
-	All  []string `json:"all"`
-	Done []string `json:"done"`
+// StatusList is what the plugin keeps of GET /rest/api/2/status: every
+// status id, those of the done category, and each one's name (outbound
+// status mappings may name a status rather than give its id).
+type StatusList struct {
+	All   []string          `json:"all"`
+	Done  []string          `json:"done"`
+	Names map[string]string `json:"names,omitempty"` // id → name
 }
 
-func (l *statusList) knows(id string) bool { return slices.Contains(l.All, id) }
-func (l *statusList) done(id string) bool  { return slices.Contains(l.Done, id) }
+func (l *StatusList) knows(id string) bool { return slices.Contains(l.All, id) }
+func (l *StatusList) done(id string) bool  { return slices.Contains(l.Done, id) }
+
+// Resolve returns the id of the status ref names, by id or else by name
+// (case-insensitively, as Jira compares status names).
+func (l *StatusList) Resolve(ref string) (string, bool) {
+	if l.knows(ref) {
+		return ref, true
+	}
+	for id, name := range l.Names {
+		if strings.EqualFold(name, ref) {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+// Name returns a status's name for messages, its id when it has none.
+func (l *StatusList) Name(id string) string {
+	if n := l.Names[id]; n != "" {
+		return n
+	}
+	return id
+}
 
 // syncStatus resolves the linked groups (in organizations with inbound
 // status sync on) when the issue moved into a done status, and unresolves
@@ -38,18 +63,15 @@ func (l *statusList) done(id string) bool  { return slices.Contains(l.Done, id) 
 // the issue crossed; the status set is read from issue.fields.status, the
 // issue as it is.
 func syncStatus(h Host, p *webhook.IssueUpdated, item webhook.ChangelogItem, orgs []string, sum *abi.Summary,
-	req *abi.GroupsAssignRequest, log func(string, string, map[string]any)) error {
-	current := item.To
-	if p.Status != nil && p.Status.ID != "" {
-		current = p.Status.ID
-	}
-	list, err := jiraStatuses(h, log, item.From, item.To, current)
+	req *abi.GroupsAssignRequest, log LogFunc) (changed []abi.StatusChange, err error) {
+	current := currentStatus(p, item)
+	list, err := ReadStatuses(h, log, item.From, item.To, current)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if list.done(item.From) == list.done(item.To) {
 		log("debug", "status changed without entering or leaving done", map[string]any{"from": item.From, "to": item.To})
-		return nil
+		return nil, nil
 	}
 	target := abi.GroupUnresolved
 	if list.done(current) || (!list.knows(current) && p.Status != nil && p.Status.CategoryKey == statusCategoryDone) {
@@ -57,18 +79,21 @@ func syncStatus(h Host, p *webhook.IssueUpdated, item webhook.ChangelogItem, org
 	}
 	groups, err := h.GroupsLinked(abi.GroupsLinkedRequest{IssueKey: p.IssueKey, Organizations: orgs})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, g := range groups {
 		// Sent even when the group has it already: what is sent is the
 		// state the delivery means (see apply).
-		req.Statuses = append(req.Statuses, abi.StatusChange{Group: g.ID, Status: target})
+		c := abi.StatusChange{Group: g.ID, Status: target}
+		req.Statuses = append(req.Statuses, c)
 		switch had := g.Status; {
 		case had == target || had == "" && target == abi.GroupUnresolved: // already so
 		case target == abi.GroupResolved:
 			sum.Resolved++
+			changed = append(changed, c)
 		default:
 			sum.Unresolved++
+			changed = append(changed, c)
 		}
 		i := slices.IndexFunc(sum.Groups, func(r abi.GroupResult) bool { return r.ID == g.ID })
 		if i < 0 {
@@ -81,15 +106,28 @@ func syncStatus(h Host, p *webhook.IssueUpdated, item webhook.ChangelogItem, org
 	}
 	log("info", "group statuses synced", map[string]any{"status": target, "groups": len(groups),
 		"resolved": sum.Resolved, "unresolved": sum.Unresolved})
-	return nil
+	return changed, nil
 }
 
-// jiraStatuses returns Jira's statuses, from the plugin's cache when it
-// knows every id asked about, else read from Jira (and cached).
-func jiraStatuses(h Host, log func(string, string, map[string]any), ids ...string) (*statusList, error) {
+// currentStatus is the id of the status the issue is in now:
+// issue.fields.status's, else the changelog's new value.
+func currentStatus(p *webhook.IssueUpdated, item webhook.ChangelogItem) string {
+	if p.Status != nil && p.Status.ID != "" {
+		return p.Status.ID
+	}
+	return item.To
+}
+
+// ReadStatuses returns Jira's statuses, from the plugin's cache when it
+// resolves every status asked about (by id or name), else read from Jira
+// (and cached).
+func ReadStatuses(h Host, log LogFunc, refs ...string) (*StatusList, error) {
 	if v, found, err := h.StateGet(statusCacheKey); err == nil && found {
-		var l statusList
-		if json.Unmarshal([]byte(v), &l) == nil && !slices.ContainsFunc(ids, func(id string) bool { return id != "" && !l.knows(id) }) {
+		var l StatusList
+		if json.Unmarshal([]byte(v), &l) == nil && !slices.ContainsFunc(refs, func(ref string) bool {
+			_, ok := l.Resolve(ref)
+			return ref != "" && !ok
+		}) {
 			return &l, nil
 		}
 	} else if err != nil {
@@ -100,11 +138,12 @@ func jiraStatuses(h Host, log func(string, string, map[string]any), ids ...strin
 	if err != nil {
 		return nil, err
 	}
-	if err := jiraAnswerError(resp, "the status list"); err != nil {
+	if err := JiraAnswerError(resp, "the status list"); err != nil {
 		return nil, err
 	}
 	var statuses []struct {
 		ID             string `json:"id"`
+		Name           string `json:"name"`
 		StatusCategory struct {
 			Key string `json:"key"`
 		} `json:"statusCategory"`
@@ -112,9 +151,12 @@ func jiraStatuses(h Host, log func(string, string, map[string]any), ids ...strin
 	if err := json.Unmarshal([]byte(resp.Body), &statuses); err != nil {
 		return nil, abi.Errorf(abi.CodeJiraRejected, "Jira's status list is not a list of statuses: "+err.Error())
 	}
-	l := &statusList{All: []string{}, Done: []string{}}
+	l := &StatusList{All: []string{}, Done: []string{}, Names: map[string]string{}}
 	for _, st := range statuses {
 		l.All = append(l.All, st.ID)
+		if st.Name != "" {
+			l.Names[st.ID] = st.Name
+		}
 		if st.StatusCategory.Key == statusCategoryDone {
 			l.Done = append(l.Done, st.ID)
 		}

@@ -77,7 +77,7 @@ func TestStatusSync(t *testing.T) {
 				groups: []abi.LinkedGroup{{ID: "g1", Organization: "acme", Project: "backend", Status: tc.groupStatusWas}, {ID: "g2", Organization: "globex", Project: "ops"}},
 			}, statuses: jira}
 			if tc.cached != "" {
-				h.state = map[string]string{"jira-statuses": tc.cached}
+				h.Local = map[string]string{"jira-statuses": tc.cached}
 			}
 			sum, err := groupsync.Handle(h, statusPayload(tc.from, tc.to, tc.now))
 			if err != nil {

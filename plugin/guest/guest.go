@@ -14,6 +14,7 @@ import (
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/plugin/groupsync"
 	"github.com/jirasync/jirasync/plugin/jirawebhook"
+	"github.com/jirasync/jirasync/plugin/outbound"
 	"github.com/jirasync/jirasync/plugin/webhook"
 )
 
@@ -58,6 +59,12 @@ func Dispatch(export string, input []byte, t Transport) ([]byte, bool) {
 			return mustMarshal(groupsync.AsABIError(err)), false
 		}
 		return mustMarshal(abi.HandleResponse{Summary: sum}), true
+	case abi.ExportHandlePlatformEvent:
+		sum, err := outbound.Handle(Client{t}, input)
+		if err != nil {
+			return mustMarshal(groupsync.AsABIError(err)), false
+		}
+		return mustMarshal(abi.EventResponse{Summary: sum}), true
 	case abi.ExportInspectDelivery:
 		// No host calls: a host asks before it has bound the call to
 		// anything, and may ask again at will.
@@ -176,4 +183,34 @@ func (c Client) StateGet(key string) (string, bool, error) {
 func (c Client) StatePut(req abi.StatePutRequest) error {
 	var resp abi.Empty
 	return c.call(abi.FuncStatePut, req, &resp)
+}
+
+func (c Client) SharedStateGet(key string) (string, bool, error) {
+	var resp abi.StateGetResponse
+	if err := c.call(abi.FuncStateGet, abi.StateGetRequest{Key: key, Shared: true}, &resp); err != nil {
+		return "", false, err
+	}
+	return resp.Value, resp.Found, nil
+}
+
+func (c Client) GroupGet(id string) (*abi.GroupInfo, error) {
+	var resp abi.GroupGetResponse
+	if err := c.call(abi.FuncGroupGet, abi.GroupGetRequest{Group: id}, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Group == nil {
+		return nil, abi.Errorf(abi.CodeInternal, abi.FuncGroupGet+" answered without a group")
+	}
+	return resp.Group, nil
+}
+
+func (c Client) UserGet(id string) (*abi.UserInfo, error) {
+	var resp abi.UserGetResponse
+	if err := c.call(abi.FuncUserGet, abi.UserGetRequest{User: id}, &resp); err != nil {
+		return nil, err
+	}
+	if resp.User == nil {
+		return nil, abi.Errorf(abi.CodeInternal, abi.FuncUserGet+" answered without a user")
+	}
+	return resp.User, nil
 }

@@ -54,7 +54,7 @@ func host(jira func(abi.JiraRequest) abi.JiraResponse) map[string]func([]byte) a
 		abi.FuncLog: func([]byte) any { return abi.Empty{} },
 		abi.FuncInstallationGet: func([]byte) any {
 			return abi.InstallationResponse{ID: "jira1", ExternalID: "jira.example.com:jirasync", BaseURL: "https://jira.example.com",
-				Organizations: []abi.InstallationOrgSettings{{ID: "acme", InboundAssignee: true}}}
+				Organizations: []abi.InstallationOrgSettings{{ID: "acme", InboundAssignee: true, OutboundAssignee: true}}}
 		},
 		abi.FuncGroupsLinked: func([]byte) any {
 			return abi.GroupsLinkedResponse{Groups: []abi.LinkedGroup{{ID: "g1", Organization: "acme", Project: "backend", Assignee: ptr("bob")},
@@ -90,6 +90,18 @@ func host(jira func(abi.JiraRequest) abi.JiraResponse) map[string]func([]byte) a
 			_ = json.Unmarshal(req, &r)
 			return jira(r)
 		},
+		abi.FuncGroupGet: func(req []byte) any {
+			var r abi.GroupGetRequest
+			_ = json.Unmarshal(req, &r)
+			if r.Group != "g1" {
+				return abi.GroupGetResponse{Fault: abi.Fault{Error: abi.Errorf(abi.CodeNotFound, "no group "+r.Group)}}
+			}
+			return abi.GroupGetResponse{Group: &abi.GroupInfo{ID: "g1", Organization: "acme", Project: "backend",
+				Assignee: ptr("bob"), Status: abi.GroupUnresolved, IssueKeys: []string{"APP-1"}}}
+		},
+		abi.FuncUserGet: func([]byte) any {
+			return abi.UserGetResponse{User: &abi.UserInfo{ID: "alice", Emails: []abi.UserEmail{{Email: "alice@example.com", Verified: true}}}}
+		},
 	}
 }
 
@@ -99,6 +111,12 @@ func jira(major int) func(abi.JiraRequest) abi.JiraResponse {
 		switch {
 		case r.Path == "/rest/api/2/user" && (r.Query["username"] != nil || r.Query["key"] != nil):
 			return abi.JiraResponse{Status: 200, Body: `{"name":"alice","key":"JIRAUSER10000","emailAddress":"alice@example.com"}`}
+		case r.Path == "/rest/api/2/user/search":
+			return abi.JiraResponse{Status: 200, Body: `[{"name":"alice","key":"JIRAUSER10000","emailAddress":"alice@example.com"}]`}
+		case r.Path == "/rest/api/2/issue/APP-1" && r.Method == "GET":
+			return abi.JiraResponse{Status: 200, Body: `{"key":"APP-1","fields":{"assignee":null,"status":{"id":"1"}}}`}
+		case r.Path == "/rest/api/2/issue/APP-1/assignee" && r.Method == "PUT":
+			return abi.JiraResponse{Status: 204}
 		case r.Path == "/rest/api/2/serverInfo" && major >= 10:
 			return abi.JiraResponse{Status: 200, Body: `{"version":"10.3.1","versionNumbers":[10,3,1]}`}
 		case r.Path == "/rest/api/2/serverInfo":
@@ -151,6 +169,12 @@ func TestDispatchSpeaksTheSchema(t *testing.T) {
 			input: `{"name":"jirasync","previous":{"api":"webhooks-1.0","id":"3"}}`},
 		{name: "register bad input", export: abi.ExportRegisterWebhook, input: `[]`},
 		{name: "unregister", export: abi.ExportUnregisterWebhook, input: `{"webhook":{"api":"jira-webhook-1.0","id":"7"}}`, wantOK: true, wantCalls: true},
+		{name: "platform event", export: abi.ExportHandlePlatformEvent, wantOK: true, wantCalls: true,
+			input: `{"id":"ev-1","type":"group.assigned","group":"g1","assignee":"alice","occurred_at":"2026-11-30T04:00:00Z"}`},
+		{name: "platform event for a group gone", export: abi.ExportHandlePlatformEvent, wantOK: true, wantCalls: true,
+			input: `{"id":"ev-2","type":"group.resolved","group":"g9","assignee":null,"occurred_at":"2026-11-30T04:00:00Z"}`},
+		{name: "platform event of an unknown type", export: abi.ExportHandlePlatformEvent,
+			input: `{"id":"ev-3","type":"group.deleted","group":"g1","assignee":null,"occurred_at":"2026-11-30T04:00:00Z"}`},
 		{name: "unknown export", export: "drop_tables"},
 	}
 	for _, tt := range tests {

@@ -70,6 +70,7 @@ export class Host {
     this.links = p.links ?? [];
     this.installations = new Map((load.installations ?? []).map((i) => [i.id, i]));
     this.state = new Map(); // installation -> Map(key -> {value, expires})
+    this.shared = new Map(); // since ABI 1.4: host-wide, key -> {value, expires}
     this.deliveries = 0;
     this.invalidAnswers = 0;
     for (const l of this.links) {
@@ -192,6 +193,9 @@ export class Host {
     if (exportName === 'handle_issue_updated') return this.handleDelivery(installationId, input);
     // describe and inspect_delivery are bound to nothing.
     const bound = exportName === 'describe' || exportName === 'inspect_delivery' ? null : this.#bind(installationId);
+    // A platform event (ABI 1.4) is a delivery of its own, as a webhook's
+    // is; it stages nothing (its effect is the plugin's Jira writes).
+    if (exportName === 'handle_platform_event') bound.delivery = ++this.deliveries;
     return this.callExport(exportName, input, bound);
   }
 
@@ -255,6 +259,15 @@ export class Host {
     }
   }
 
+  // #stateOf is the state a state request means: the host-wide one with
+  // shared (since ABI 1.4), else the installation's (made when create).
+  #stateOf(b, r, create) {
+    if (r.shared !== undefined && typeof r.shared !== 'boolean') fail('invalid_request', 'shared must be a boolean');
+    if (r.shared) return this.shared;
+    if (create && !this.state.has(b.installation.id)) this.state.set(b.installation.id, new Map());
+    return this.state.get(b.installation.id);
+  }
+
   // bind is the binding of a call for an installation, as callExport
   // passes it; exported for tests.
   bind(installationId) {
@@ -281,7 +294,32 @@ export class Host {
       const i = b.installation;
       return { id: i.id, external_id: i.external_id, base_url: i.base_url,
         organizations: i.organizations.map((o) => ({ id: o.id, inbound_assignee: o.inbound_assignee,
-          ...(o.inbound_status ? { inbound_status: true } : {}) })) };
+          ...(o.inbound_status ? { inbound_status: true } : {}),
+          // Since ABI 1.4: the outbound directions, left out when off.
+          ...(o.outbound_assignee ? { outbound_assignee: true } : {}),
+          ...(o.outbound_status ? { outbound_status: true } : {}),
+          ...(o.status_mappings?.length ? { status_mappings: o.status_mappings.map((m) => ({
+            jira_project: m.jira_project, resolve_status: m.resolve_status, unresolve_status: m.unresolve_status })) } : {}) })) };
+    },
+
+    // Since ABI 1.4: one group, with the keys of the issues linked to it
+    // through the call's installation, whatever organizations it serves
+    // (the plugin checks that).
+    jirasync_group_get(b, r) {
+      if (typeof r.group !== 'string') fail('invalid_request', 'group must be a string');
+      const g = this.groups.get(r.group);
+      if (!g) fail('not_found', `no group ${r.group.slice(0, 200)}`);
+      const keys = new Set(this.links.filter((l) => l.installation === b.installation.id && l.group === g.id).map((l) => l.issue_key));
+      return { group: { id: g.id, organization: this.projects.get(g.project).organization, project: g.project,
+        assignee: g.assignee, status: g.status, issue_keys: [...keys].sort() } };
+    },
+
+    // Since ABI 1.4: one user with its emails, as the platform has them.
+    jirasync_user_get(b, r) {
+      if (typeof r.user !== 'string') fail('invalid_request', 'user must be a string');
+      const u = this.users.find((x) => x.id === r.user);
+      if (!u) fail('not_found', `no user ${r.user.slice(0, 200)}`);
+      return { user: { id: u.id, emails: (u.emails ?? []).map((e) => ({ email: e.email, verified: !!e.verified })) } };
     },
 
     async jirasync_jira_request(b, r) {
@@ -370,7 +408,7 @@ export class Host {
 
     jirasync_state_get(b, r) {
       if (typeof r.key !== 'string') fail('invalid_request', 'key must be a string');
-      const v = this.state.get(b.installation.id)?.get(r.key);
+      const v = this.#stateOf(b, r, false)?.get(r.key);
       if (!v || (v.expires && v.expires <= Date.now())) return { value: '', found: false };
       return { value: v.value, found: true };
     },
@@ -380,8 +418,7 @@ export class Host {
       const ttl = r.ttl_seconds ?? 0;
       if (typeof ttl !== 'number' || !Number.isInteger(ttl)) fail('invalid_request', 'ttl_seconds must be an integer');
       if (ttl < 0) fail('invalid_request', 'ttl_seconds is negative');
-      const kv = this.state.get(b.installation.id) ?? new Map();
-      this.state.set(b.installation.id, kv);
+      const kv = this.#stateOf(b, r, true);
       if (r.delete) {
         kv.delete(r.key);
         return {};

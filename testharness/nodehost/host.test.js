@@ -27,7 +27,9 @@ function newHost(baseURL = 'http://127.0.0.1:1') {
     },
     installations: [
       { id: 'jira1', external_id: 'x:1', base_url: baseURL, consumer_key: 'ck', private_key_pem: keyPEM, access_token: 'at', access_token_secret: 'ats', organizations: [{ id: 'acme', inbound_assignee: true }] },
-      { id: 'jira2', external_id: 'x:2', base_url: baseURL, consumer_key: 'ck2', private_key_pem: 'not a key', access_token: 'at2', access_token_secret: 's', organizations: [{ id: 'acme', inbound_assignee: false }] },
+      { id: 'jira2', external_id: 'x:2', base_url: baseURL, consumer_key: 'ck2', private_key_pem: 'not a key', access_token: 'at2', access_token_secret: 's',
+        organizations: [{ id: 'acme', inbound_assignee: false, outbound_assignee: true, outbound_status: true,
+          status_mappings: [{ jira_project: 'APP', resolve_status: 'Done', unresolve_status: '1' }] }] },
     ],
   }, () => {});
 }
@@ -56,6 +58,16 @@ test('host functions answer as docs/ABI.md says', async (t) => {
     ['state: 513-byte key', 'jirasync_state_put', { key: 'é'.repeat(257) }, { error: { code: 'invalid_request', message: 'key must be 1-512 bytes' } }],
     ['state: value over 64 KiB', 'jirasync_state_put', { key: 'k', value: 'x'.repeat(65537) }, { error: { code: 'invalid_request', message: 'value is over 64 KiB' } }],
     ['state: missing key', 'jirasync_state_get', { key: 'nope' }, { value: '', found: false }],
+    ['state: shared not a boolean', 'jirasync_state_get', { key: 'k', shared: 'yes' }, { error: { code: 'invalid_request', message: 'shared must be a boolean' } }],
+    ['installation: inbound settings, outbound ones left out when off', 'jirasync_installation_get', {},
+      { id: 'jira1', external_id: 'x:1', base_url: 'http://127.0.0.1:1', organizations: [{ id: 'acme', inbound_assignee: true }] }],
+    ['group (ABI 1.4): issues linked through this installation only', 'jirasync_group_get', { group: 'g1' },
+      { group: { id: 'g1', organization: 'acme', project: 'backend', assignee: null, status: 'unresolved', issue_keys: ['APP-1'] } }],
+    ['group: unknown', 'jirasync_group_get', { group: 'g9' }, { error: { code: 'not_found', message: 'no group g9' } }],
+    ['group: not a string', 'jirasync_group_get', { group: 7 }, { error: { code: 'invalid_request', message: 'group must be a string' } }],
+    ['user (ABI 1.4): emails as the platform has them', 'jirasync_user_get', { user: 'alice' },
+      { user: { id: 'alice', emails: [{ email: 'alice@example.com', verified: true }, { email: 'shared@example.com', verified: true }] } }],
+    ['user: unknown', 'jirasync_user_get', { user: 'carol' }, { error: { code: 'not_found', message: 'no user carol' } }],
     ['malformed request', 'jirasync_state_get', '{"key": 1', null],
     ['unknown function', 'jirasync_nope', {}, { error: { code: 'invalid_request', message: 'unknown host function jirasync_nope' } }],
     ['jira: path outside /rest/', 'jirasync_jira_request', { method: 'GET', path: '/secure/admin' }, { error: { code: 'denied', message: 'path "/secure/admin" is not allowed' } }],
@@ -105,6 +117,31 @@ test('state is per installation, expires, and deletes', async () => {
   assert.deepEqual(h.liveState(), { jira1: { k: 'v1' } });
   await call(h, a, 'jirasync_state_put', { key: 'k', delete: true });
   assert.deepEqual(h.liveState(), {});
+});
+
+test('installation_get carries the outbound settings (ABI 1.4)', async () => {
+  const h = newHost();
+  const got = await call(h, h.bind('jira2'), 'jirasync_installation_get', {});
+  assert.deepEqual(got.organizations, [{ id: 'acme', inbound_assignee: false, outbound_assignee: true, outbound_status: true,
+    status_mappings: [{ jira_project: 'APP', resolve_status: 'Done', unresolve_status: '1' }] }]);
+  assert.equal(h.invalidAnswers, 0);
+});
+
+test('shared state is host-wide and apart from each installation\'s (ABI 1.4)', async () => {
+  const h = newHost();
+  const [a, b] = [h.bind('jira1'), h.bind('jira2')];
+  assert.deepEqual(await call(h, a, 'jirasync_state_put', { key: 'k', value: 'shared', shared: true, ttl_seconds: 120 }), {});
+  assert.deepEqual(await call(h, b, 'jirasync_state_get', { key: 'k', shared: true }), { value: 'shared', found: true });
+  assert.deepEqual(await call(h, a, 'jirasync_state_get', { key: 'k' }), { value: '', found: false });
+  await call(h, a, 'jirasync_state_put', { key: 'k', value: 'mine' });
+  assert.deepEqual(await call(h, b, 'jirasync_state_get', { key: 'k', shared: true }), { value: 'shared', found: true });
+  assert.deepEqual(h.liveState(), { jira1: { k: 'mine' } }, 'the state op lists installations\' state only');
+  h.shared.get('k').expires = Date.now() - 1; // as if two minutes passed
+  assert.deepEqual(await call(h, b, 'jirasync_state_get', { key: 'k', shared: true }), { value: '', found: false });
+  await call(h, b, 'jirasync_state_put', { key: 'k', value: 'x', shared: true });
+  assert.deepEqual(await call(h, a, 'jirasync_state_put', { key: 'k', delete: true, shared: true }), {});
+  assert.deepEqual(await call(h, b, 'jirasync_state_get', { key: 'k', shared: true }), { value: '', found: false });
+  assert.equal(h.invalidAnswers, 0);
 });
 
 test('jira requests are signed, queried and answered as sent', async () => {

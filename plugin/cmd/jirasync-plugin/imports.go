@@ -35,6 +35,12 @@ func hostStateGet(uint64) uint64
 //go:wasmimport extism:host/user jirasync_state_put
 func hostStatePut(uint64) uint64
 
+//go:wasmimport extism:host/user jirasync_group_get
+func hostGroupGet(uint64) uint64
+
+//go:wasmimport extism:host/user jirasync_user_get
+func hostUserGet(uint64) uint64
+
 var imports = map[string]func(uint64) uint64{
 	abi.FuncLog:             hostLog,
 	abi.FuncInstallationGet: hostInstallationGet,
@@ -44,6 +50,8 @@ var imports = map[string]func(uint64) uint64{
 	abi.FuncGroupsAssign:    hostGroupsAssign,
 	abi.FuncStateGet:        hostStateGet,
 	abi.FuncStatePut:        hostStatePut,
+	abi.FuncGroupGet:        hostGroupGet,
+	abi.FuncUserGet:         hostUserGet,
 }
 
 // transport carries guest.Transport calls over the imports above.

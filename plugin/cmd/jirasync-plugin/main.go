@@ -33,6 +33,9 @@ func unregisterWebhook() int32 { return run(abi.ExportUnregisterWebhook) }
 //go:wasmexport inspect_delivery
 func inspectDelivery() int32 { return run(abi.ExportInspectDelivery) }
 
+//go:wasmexport handle_platform_event
+func handlePlatformEvent() int32 { return run(abi.ExportHandlePlatformEvent) }
+
 // run dispatches an export. On failure it both sets the Extism error and
 // returns 1, so a host sees the failure whichever of the two it checks.
 func run(export string) int32 {

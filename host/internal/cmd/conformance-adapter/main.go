@@ -150,7 +150,12 @@ func (a *adapter) load(ctx context.Context, req scenario.AdapterLoad) error {
 			PrivateKeyPEM: in.PrivateKeyPEM, AccessToken: in.AccessToken, AccessTokenSecret: in.AccessTokenSecret,
 			WebhookSecret: in.WebhookSecret, VerifyTLS: true}
 		for _, o := range in.Organizations {
-			si.Organizations = append(si.Organizations, store.InstallationOrg{ID: o.ID, InboundAssignee: o.InboundAssignee, InboundStatus: o.InboundStatus})
+			org := store.InstallationOrg{ID: o.ID, InboundAssignee: o.InboundAssignee, InboundStatus: o.InboundStatus,
+				OutboundAssignee: o.OutboundAssignee, OutboundStatus: o.OutboundStatus}
+			for _, m := range o.StatusMappings {
+				org.StatusMappings = append(org.StatusMappings, store.StatusMapping(m))
+			}
+			si.Organizations = append(si.Organizations, org)
 		}
 		if err := a.st.PutInstallation(ctx, si); err != nil {
 			return fmt.Errorf("installation %s: %w", in.ID, err)
@@ -172,7 +177,9 @@ func (a *adapter) call(ctx context.Context, req scenario.AdapterCall) (scenario.
 		return scenario.AdapterReply{}, errors.New("not loaded")
 	}
 	b := &capabilities.Binding{Logger: a.log.With("export", req.Export)}
-	delivery := req.Export == abi.ExportHandleIssueUpdated
+	// A platform event is a delivery too (ABI 1.4): the host stores and
+	// binds it like a webhook's.
+	delivery := req.Export == abi.ExportHandleIssueUpdated || req.Export == abi.ExportHandlePlatformEvent
 	if req.Installation != "" && req.Export != abi.ExportDescribe && req.Export != abi.ExportInspectDelivery {
 		// describe and inspect_delivery are bound to nothing (docs/ABI.md).
 		in, ok := a.installations[req.Installation]
@@ -284,7 +291,9 @@ func (r *recorder) Call(ctx context.Context, b *capabilities.Binding, fn string,
 	}()
 	if fn == abi.FuncStatePut {
 		var p abi.StatePutRequest
-		if json.Unmarshal(req, &p) == nil && p.Key != "" {
+		// The host-wide state (shared, ABI 1.4) is no installation's:
+		// "state" lists the installations' only.
+		if json.Unmarshal(req, &p) == nil && p.Key != "" && !p.Shared {
 			r.mu.Lock()
 			if r.keys[b.Installation.ID] == nil {
 				r.keys[b.Installation.ID] = map[string]bool{}

@@ -1,0 +1,132 @@
+package outbound
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/jirasync/jirasync/plugin/abi"
+	"github.com/jirasync/jirasync/plugin/echo"
+	"github.com/jirasync/jirasync/plugin/groupsync"
+)
+
+// transition moves each linked issue to the status the organization maps
+// its Jira project to for the event (resolve_status on group.resolved,
+// unresolve_status on group.unresolved), through the workflow transition
+// that leads there. Every issue's target is settled before the first
+// write, so that a mapping missing for one project changes nothing.
+func transition(h groupsync.Host, ev *abi.PlatformEvent, g *abi.GroupInfo, org *abi.InstallationOrgSettings,
+	sum *abi.EventSummary, log groupsync.LogFunc) error {
+	refs := make([]string, len(g.IssueKeys))
+	for i, key := range g.IssueKeys {
+		ref, err := mappedStatus(ev.Type, key, org)
+		if err != nil {
+			return err
+		}
+		refs[i] = ref
+	}
+	list, err := groupsync.ReadStatuses(h, log, refs...)
+	if err != nil {
+		return err
+	}
+	for i, key := range g.IssueKeys {
+		target, ok := list.Resolve(refs[i])
+		if !ok {
+			return abi.Errorf(abi.CodeInvalidRequest, "status "+quote(refs[i])+" of organization "+org.ID+
+				"'s mapping for Jira project "+project(key)+" is no status of this Jira")
+		}
+		is, found, err := readIssue(h, key)
+		if err != nil {
+			return err
+		}
+		if !found {
+			skipIssue(sum, key, abi.ReasonIssueNotFound, log)
+			continue
+		}
+		res := abi.IssueResult{Key: key, Action: abi.ActionTransitioned, Status: target}
+		from := ""
+		if is.Fields.Status != nil {
+			from = is.Fields.Status.ID
+		}
+		if from == target {
+			res.Action = abi.ActionUnchanged
+			sum.Issues = append(sum.Issues, res)
+			continue
+		}
+		id, err := transitionTo(h, key, target)
+		if err != nil {
+			return err
+		}
+		if id == "" {
+			return abi.Errorf(abi.CodeJiraRejected, "no transition from "+list.Name(from)+" to "+list.Name(target)+" on "+key)
+		}
+		body, _ := json.Marshal(map[string]any{"transition": map[string]string{"id": id}})
+		if err := write(h, echo.Jira(key, echo.FieldStatus), target, abi.JiraRequest{Method: "POST",
+			Path: "/rest/api/2/issue/" + key + "/transitions", Body: string(body)}, "transitioning "+key, log); err != nil {
+			return err
+		}
+		sum.Issues = append(sum.Issues, res)
+	}
+	log("info", "issues transitioned", map[string]any{"issues": len(sum.Issues)})
+	return nil
+}
+
+// project is the Jira project key of an issue key: all before the last "-".
+func project(issueKey string) string {
+	if i := strings.LastIndexByte(issueKey, '-'); i > 0 {
+		return issueKey[:i]
+	}
+	return issueKey
+}
+
+// mappedStatus is the status, by id or name, the organization's mapping
+// names for the issue's project and the event.
+func mappedStatus(eventType, key string, org *abi.InstallationOrgSettings) (string, error) {
+	p := project(key)
+	for _, m := range org.StatusMappings {
+		if !strings.EqualFold(m.JiraProject, p) {
+			continue
+		}
+		ref := m.ResolveStatus
+		if eventType == abi.EventGroupUnresolved {
+			ref = m.UnresolveStatus
+		}
+		if ref = strings.TrimSpace(ref); ref != "" {
+			return ref, nil
+		}
+	}
+	what := "resolve_status"
+	if eventType == abi.EventGroupUnresolved {
+		what = "unresolve_status"
+	}
+	return "", abi.Errorf(abi.CodeInvalidRequest, "organization "+org.ID+" has outbound status sync on but no "+what+
+		" for Jira project "+p+" (issue "+key+"): add it to the organization's status mappings")
+}
+
+// transitionTo returns the id of the issue's transition that leads to
+// status target, "" when its workflow offers none from where it is.
+func transitionTo(h groupsync.Host, key, target string) (string, error) {
+	resp, err := h.JiraRequest(abi.JiraRequest{Method: "GET", Path: "/rest/api/2/issue/" + key + "/transitions"})
+	if err != nil {
+		return "", err
+	}
+	if err := groupsync.JiraAnswerError(resp, "listing the transitions of "+key); err != nil {
+		return "", err
+	}
+	var doc struct {
+		Transitions []struct {
+			ID string `json:"id"`
+			To struct {
+				ID string `json:"id"`
+			} `json:"to"`
+		} `json:"transitions"`
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &doc); err != nil {
+		return "", abi.Errorf(abi.CodeJiraRejected, "Jira's transitions of "+key+" are not a transition list: "+err.Error())
+	}
+	for _, t := range doc.Transitions {
+		if t.To.ID == target && t.ID != "" {
+			return t.ID, nil
+		}
+	}
+	return "", nil
+}
