@@ -98,6 +98,18 @@ type Server struct {
 	webhooks      []*webhookRecord
 	webhookSeq    int
 	webhookDenied bool
+	// issues by key; transitions nil means DefaultTransitions; writes
+	// are every write that reached an issue resource (issues.go).
+	issues      map[string]*Issue
+	transitions []Transition
+	writes      []Write
+	// The webhook echo (echo.go): echoQueue waits for the one sender
+	// goroutine, running while echoSending; echoes were sent.
+	echoOn       bool
+	echoQueue    []Echo
+	echoSending  bool
+	echoes       []Echo
+	changelogSeq int
 }
 
 // Start listens on cfg.Addr (loopback, an ephemeral port by default) and
@@ -111,6 +123,9 @@ func Start(cfg Config) (*Server, error) {
 		consumers: map[string]*rsa.PublicKey{},
 		tokens:    map[string]tokenRecord{},
 		statuses:  DefaultStatuses,
+		// Jira numbers changelogs from its database sequence; any
+		// start will do, but not one that collides with the payloads'.
+		changelogSeq: 30000,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -279,6 +279,11 @@ func (s *Server) addWebhook(x *exchange, w webhookRecord) (webhookRecord, bool) 
 		writeJSON(x.w, http.StatusBadRequest, errorBody{ErrorMessages: []string{}, Errors: errs})
 		return w, false
 	}
+	return s.storeWebhook(w), true
+}
+
+// storeWebhook gives w the next id and keeps it.
+func (s *Server) storeWebhook(w webhookRecord) webhookRecord {
 	w.Events = slices.Clone(w.Events)
 	w.updated = s.now()
 	s.mu.Lock()
@@ -288,7 +293,7 @@ func (s *Server) addWebhook(x *exchange, w webhookRecord) (webhookRecord, bool) 
 	s.webhooks = append(s.webhooks, &stored)
 	s.mu.Unlock()
 	s.log.Info("webhook registered", "api", w.API, "webhook_id", w.ID, "url", w.URL, "events", strings.Join(w.Events, ","))
-	return w, true
+	return w
 }
 
 // FireResult is the outcome of delivering an event to one webhook.
