@@ -3,8 +3,11 @@
 // touches: it really verifies OAuth 1.0a RSA-SHA1 signatures against the
 // consumer's public key, runs the OAuth dance of an application link
 // (request token, authorize page, access token), answers REST calls with
-// Jira's JSON shapes and error bodies, offers the webhook administration API
-// of its Jira version and fires events at the webhooks registered there, and
+// Jira's JSON shapes and error bodies (users and user search, statuses,
+// issues, assignment and workflow transitions, each write recorded), offers
+// the webhook administration API of its Jira version and fires events at the
+// webhooks registered there (with the echo on, the issue-updated webhook after
+// every change to an issue, as Jira does), and
 // can be taken down (connection refused) or made to fail (5xx) on demand.
 // Every request is recorded so tests can assert on what reached Jira and
 // whether it was properly signed.
