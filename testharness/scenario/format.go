@@ -86,6 +86,8 @@ type Jira struct {
 		Key          string `json:"key"`
 		EmailAddress string `json:"emailAddress,omitempty"`
 		DisplayName  string `json:"displayName,omitempty"`
+		// Active false is a deactivated account (true when left out).
+		Active *bool `json:"active,omitempty"`
 	} `json:"users"`
 	Down    bool   `json:"down"`
 	Version string `json:"version,omitempty"`

@@ -85,7 +85,7 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 	}
 	defer jira.Close()
 	for _, u := range sc.Jira.Users {
-		jira.AddUser(fakejira.User{Name: u.Name, Key: u.Key, EmailAddress: u.EmailAddress, DisplayName: u.DisplayName, Active: true})
+		jira.AddUser(fakejira.User{Name: u.Name, Key: u.Key, EmailAddress: u.EmailAddress, DisplayName: u.DisplayName, Active: u.Active == nil || *u.Active})
 	}
 	if err := setStatuses(jira, sc.Jira.Statuses); err != nil {
 		return res, err
