@@ -1,11 +1,8 @@
 package fakejira
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -345,7 +342,7 @@ func (s *Server) assign(x *exchange) {
 	var body struct {
 		Name *string `json:"name"`
 	}
-	if !s.readJSON(x, &body) {
+	if !s.readJSON(x, &body, "Can not deserialize the request body: ") {
 		return
 	}
 	name := ""
@@ -440,7 +437,7 @@ func (s *Server) issueTransitions(x *exchange) {
 			ID string `json:"id"`
 		} `json:"transition"`
 	}
-	if !s.readJSON(x, &body) {
+	if !s.readJSON(x, &body, "Can not deserialize the request body: ") {
 		return
 	}
 	if body.Transition == nil || body.Transition.ID == "" {
@@ -477,23 +474,4 @@ func (s *Server) transitionLocked(x *exchange, id string) (string, int) {
 	}
 	x.w.WriteHeader(http.StatusNoContent)
 	return t.To, http.StatusNoContent
-}
-
-// readJSON decodes a JSON request body, answering Jira's 415 or 400
-// itself when it returns false.
-func (s *Server) readJSON(x *exchange, into any) bool {
-	if mt, _, err := mime.ParseMediaType(x.r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		s.writeError(x.w, http.StatusUnsupportedMediaType, "Unsupported Media Type")
-		return false
-	}
-	data, err := io.ReadAll(io.LimitReader(x.r.Body, maxJSONBody+1))
-	if err != nil || len(data) > maxJSONBody {
-		s.writeError(x.w, http.StatusBadRequest, "Could not read the request body")
-		return false
-	}
-	if err := json.Unmarshal(data, into); err != nil {
-		s.writeError(x.w, http.StatusBadRequest, "Can not deserialize the request body: "+err.Error())
-		return false
-	}
-	return true
 }

@@ -219,20 +219,27 @@ func TestAssign(t *testing.T) {
 			if tt.want == 204 && len(body) != 0 {
 				t.Errorf("204 with a body %q", body)
 			}
-			if !strings.Contains(string(body), tt.message) {
-				t.Errorf("answer %s lacks %s", body, tt.message)
-			}
 			if is, ok := s.Issue(tt.issue); ok && is.Assignee != tt.assignee {
 				t.Errorf("assignee %q, want %q", is.Assignee, tt.assignee)
 			}
-			var want []Write
-			if tt.write != nil {
-				want = []Write{*tt.write}
-			}
-			if got := s.Writes(); !slices.Equal(got, want) {
-				t.Errorf("writes %+v, want %+v", got, want)
-			}
+			checkWrite(t, s, body, tt.message, tt.write)
 		})
+	}
+}
+
+// checkWrite checks an answer says message and that s recorded exactly
+// the one write (nil: none).
+func checkWrite(t *testing.T, s *Server, answer []byte, message string, write *Write) {
+	t.Helper()
+	if !strings.Contains(string(answer), message) {
+		t.Errorf("answer %s lacks %q", answer, message)
+	}
+	var want []Write
+	if write != nil {
+		want = []Write{*write}
+	}
+	if got := s.Writes(); !slices.Equal(got, want) {
+		t.Errorf("writes %+v, want %+v", got, want)
 	}
 }
 
@@ -308,19 +315,10 @@ func TestTransitions(t *testing.T) {
 			if resp.StatusCode != tt.want {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.want, body)
 			}
-			if !strings.Contains(string(body), tt.message) {
-				t.Errorf("answer %s lacks %q", body, tt.message)
-			}
 			if is, ok := s.Issue(tt.issue); ok && is.Status != tt.status {
 				t.Errorf("status %s, want %s", is.Status, tt.status)
 			}
-			var want []Write
-			if tt.write != nil {
-				want = []Write{*tt.write}
-			}
-			if got := s.Writes(); !slices.Equal(got, want) {
-				t.Errorf("writes %+v, want %+v", got, want)
-			}
+			checkWrite(t, s, body, tt.message, tt.write)
 		})
 	}
 

@@ -12,13 +12,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -518,13 +518,8 @@ func matchSummary(body []byte, want map[string]any) []string {
 	if err := json.Unmarshal(body, &got); err != nil {
 		return []string{fmt.Sprintf("answer is not a JSON object: %s", truncate(body))}
 	}
-	keys := make([]string, 0, len(want))
-	for k := range want {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var diffs []string
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
 		g, ok := got[k]
 		if !ok {
 			diffs = append(diffs, fmt.Sprintf("summary has no %q (answer %s)", k, truncate(body)))

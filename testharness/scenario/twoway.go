@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
@@ -254,13 +255,8 @@ func matchPartial(path string, got, want any) []string {
 		if !ok {
 			return []string{fmt.Sprintf("%s = %s, want an object", path, jsonText(got))}
 		}
-		keys := make([]string, 0, len(w))
-		for k := range w {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		var diffs []string
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(w)) {
 			gv, ok := g[k]
 			if !ok {
 				diffs = append(diffs, fmt.Sprintf("%s has no %q (%s)", path, k, jsonText(got)))
