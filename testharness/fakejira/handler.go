@@ -3,6 +3,7 @@ package fakejira
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -56,12 +57,16 @@ type exchange struct {
 	id  string // the {id} path segment, for routes that have one
 }
 
-// routes maps paths to endpoints. A key ending in "/{id}" matches any one
-// further path segment, which the handler reads from exchange.id.
+// routes maps paths to endpoints. A "{id}" segment matches any one path
+// segment, which the handler reads from exchange.id.
 var routes = map[string]route{
-	"/rest/api/2/serverInfo": {methods: []string{http.MethodGet}, auth: authAnonymous, serve: (*Server).serverInfo},
-	"/rest/api/2/user":       {methods: []string{http.MethodGet}, auth: authAccessToken, serve: (*Server).user},
-	"/rest/api/2/status":     {methods: []string{http.MethodGet}, auth: authAccessToken, serve: (*Server).statusList},
+	"/rest/api/2/serverInfo":             {methods: []string{http.MethodGet}, auth: authAnonymous, serve: (*Server).serverInfo},
+	"/rest/api/2/user":                   {methods: []string{http.MethodGet}, auth: authAccessToken, serve: (*Server).user},
+	"/rest/api/2/status":                 {methods: []string{http.MethodGet}, auth: authAccessToken, serve: (*Server).statusList},
+	"/rest/api/2/user/search":            {methods: []string{http.MethodGet}, auth: authAccessToken, serve: (*Server).userSearch},
+	"/rest/api/2/issue/{id}":             {methods: []string{http.MethodGet}, auth: authAccessToken, serve: (*Server).issue},
+	"/rest/api/2/issue/{id}/assignee":    {methods: []string{http.MethodPut}, auth: authAccessToken, serve: (*Server).assign},
+	"/rest/api/2/issue/{id}/transitions": {methods: []string{http.MethodGet, http.MethodPost}, auth: authAccessToken, serve: (*Server).issueTransitions},
 
 	// The OAuth dance. net.oauth's servlets answer GET and POST alike, so
 	// a client that sends the wrong one still works against Jira; the fake
@@ -84,9 +89,14 @@ func (s *Server) findRoute(path string) (route, string, bool) {
 	if rt, ok := routes[path]; ok && rt.offeredBy(major) {
 		return rt, "", true
 	}
-	if i := strings.LastIndexByte(path, '/'); i > 0 && i < len(path)-1 {
-		if rt, ok := routes[path[:i]+"/{id}"]; ok && rt.offeredBy(major) {
-			return rt, path[i+1:], true
+	segs := strings.Split(path, "/")
+	for i := 1; i < len(segs); i++ {
+		if segs[i] == "" {
+			continue
+		}
+		pattern := strings.Join(slices.Concat(segs[:i], []string{"{id}"}, segs[i+1:]), "/")
+		if rt, ok := routes[pattern]; ok && rt.offeredBy(major) {
+			return rt, segs[i], true
 		}
 	}
 	return route{}, "", false

@@ -59,23 +59,29 @@ func parseVersion(v string) ([3]int, error) {
 	return out, nil
 }
 
-// userBody is GET /rest/api/2/user as Jira Server 9 answers it. The
-// emailAddress is omitted, not emptied, when empty: that is how Jira answers
-// when the email visibility setting hides it, and clients must cope.
+// userSummary is a user as Jira Server 9 shows one inside other answers
+// (user search, an issue's assignee, a webhook's user). The emailAddress
+// is omitted, not emptied, when empty: that is how Jira answers when the
+// email visibility setting hides it, and clients must cope.
+type userSummary struct {
+	Self         string            `json:"self"`
+	Key          string            `json:"key"`
+	Name         string            `json:"name"`
+	EmailAddress string            `json:"emailAddress,omitempty"`
+	AvatarURLs   map[string]string `json:"avatarUrls"`
+	DisplayName  string            `json:"displayName"`
+	Active       bool              `json:"active"`
+	Deleted      bool              `json:"deleted"`
+	TimeZone     string            `json:"timeZone"`
+	Locale       string            `json:"locale"`
+}
+
+// userBody is GET /rest/api/2/user as Jira Server 9 answers it.
 type userBody struct {
-	Self             string            `json:"self"`
-	Key              string            `json:"key"`
-	Name             string            `json:"name"`
-	EmailAddress     string            `json:"emailAddress,omitempty"`
-	AvatarURLs       map[string]string `json:"avatarUrls"`
-	DisplayName      string            `json:"displayName"`
-	Active           bool              `json:"active"`
-	Deleted          bool              `json:"deleted"`
-	TimeZone         string            `json:"timeZone"`
-	Locale           string            `json:"locale"`
-	Groups           listWrapper       `json:"groups"`
-	ApplicationRoles listWrapper       `json:"applicationRoles"`
-	Expand           string            `json:"expand"`
+	userSummary
+	Groups           listWrapper `json:"groups"`
+	ApplicationRoles listWrapper `json:"applicationRoles"`
+	Expand           string      `json:"expand"`
 }
 
 // listWrapper is Jira's collapsed expandable list: a size and no items
@@ -117,6 +123,16 @@ func (s *Server) user(x *exchange) {
 		}
 		return
 	}
+	writeJSON(x.w, http.StatusOK, userBody{
+		userSummary:      s.userSummary(u),
+		Groups:           listWrapper{Size: 1, Items: []any{}},
+		ApplicationRoles: listWrapper{Size: 1, Items: []any{}},
+		Expand:           "groups,applicationRoles",
+	})
+}
+
+// userSummary is u as Jira shows it.
+func (s *Server) userSummary(u User) userSummary {
 	avatar := func(size string) string {
 		v := url.Values{"avatarId": {defaultAvatarID}}
 		if size != "" {
@@ -124,7 +140,7 @@ func (s *Server) user(x *exchange) {
 		}
 		return s.url + "/secure/useravatar?" + v.Encode()
 	}
-	writeJSON(x.w, http.StatusOK, userBody{
+	return userSummary{
 		Self:         s.url + "/rest/api/2/user?username=" + url.QueryEscape(u.Name),
 		Key:          u.Key,
 		Name:         u.Name,
@@ -135,14 +151,11 @@ func (s *Server) user(x *exchange) {
 			"16x16": avatar("xsmall"),
 			"32x32": avatar("medium"),
 		},
-		DisplayName:      u.DisplayName,
-		Active:           u.Active,
-		TimeZone:         "Etc/UTC",
-		Locale:           "en_US",
-		Groups:           listWrapper{Size: 1, Items: []any{}},
-		ApplicationRoles: listWrapper{Size: 1, Items: []any{}},
-		Expand:           "groups,applicationRoles",
-	})
+		DisplayName: u.DisplayName,
+		Active:      u.Active,
+		TimeZone:    "Etc/UTC",
+		Locale:      "en_US",
+	}
 }
 
 // Status is a Jira workflow status. Category is its statusCategory key:
@@ -218,15 +231,20 @@ func (s *Server) statusList(x *exchange) {
 	s.mu.Unlock()
 	out := make([]statusBody, 0, len(statuses))
 	for _, st := range statuses {
-		c := statusCategories[st.Category]
-		out = append(out, statusBody{
-			Self:    s.url + "/rest/api/2/status/" + url.PathEscape(st.ID),
-			IconURL: s.url + "/images/icons/statuses/generic.png",
-			Name:    st.Name,
-			ID:      st.ID,
-			StatusCategory: statusCategoryBody{Self: s.url + "/rest/api/2/statuscategory/" + strconv.Itoa(c.id),
-				ID: c.id, Key: st.Category, ColorName: c.color, Name: c.name},
-		})
+		out = append(out, s.statusJSON(st))
 	}
 	writeJSON(x.w, http.StatusOK, out)
+}
+
+// statusJSON is st as Jira shows a status.
+func (s *Server) statusJSON(st Status) statusBody {
+	c := statusCategories[st.Category]
+	return statusBody{
+		Self:    s.url + "/rest/api/2/status/" + url.PathEscape(st.ID),
+		IconURL: s.url + "/images/icons/statuses/generic.png",
+		Name:    st.Name,
+		ID:      st.ID,
+		StatusCategory: statusCategoryBody{Self: s.url + "/rest/api/2/statuscategory/" + strconv.Itoa(c.id),
+			ID: c.id, Key: st.Category, ColorName: c.color, Name: c.name},
+	}
 }

@@ -3,8 +3,11 @@
 // touches: it really verifies OAuth 1.0a RSA-SHA1 signatures against the
 // consumer's public key, runs the OAuth dance of an application link
 // (request token, authorize page, access token), answers REST calls with
-// Jira's JSON shapes and error bodies, offers the webhook administration API
-// of its Jira version and fires events at the webhooks registered there, and
+// Jira's JSON shapes and error bodies (users and user search, statuses,
+// issues, assignment and workflow transitions, each write recorded), offers
+// the webhook administration API of its Jira version and fires events at the
+// webhooks registered there (with the echo on, the issue-updated webhook after
+// every change to an issue, as Jira does), and
 // can be taken down (connection refused) or made to fail (5xx) on demand.
 // Every request is recorded so tests can assert on what reached Jira and
 // whether it was properly signed.
@@ -98,6 +101,18 @@ type Server struct {
 	webhooks      []*webhookRecord
 	webhookSeq    int
 	webhookDenied bool
+	// issues by key; transitions nil means DefaultTransitions; writes
+	// are every write that reached an issue resource (issues.go).
+	issues      map[string]*Issue
+	transitions []Transition
+	writes      []Write
+	// The webhook echo (echo.go): echoQueue waits for the one sender
+	// goroutine, running while echoSending; echoes were sent.
+	echoOn       bool
+	echoQueue    []Echo
+	echoSending  bool
+	echoes       []Echo
+	changelogSeq int
 }
 
 // Start listens on cfg.Addr (loopback, an ephemeral port by default) and
@@ -111,6 +126,9 @@ func Start(cfg Config) (*Server, error) {
 		consumers: map[string]*rsa.PublicKey{},
 		tokens:    map[string]tokenRecord{},
 		statuses:  DefaultStatuses,
+		// Jira numbers changelogs from its database sequence; any
+		// start will do, but not one that collides with the payloads'.
+		changelogSeq: 30000,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

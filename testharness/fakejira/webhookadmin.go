@@ -244,6 +244,13 @@ func (s *Server) readWebhookBody(x *exchange, into any) bool {
 		s.writeError(x.w, http.StatusForbidden, "You do not have permission to create WebHook")
 		return false
 	}
+	return s.readJSON(x, into, "Unable to parse the request body as a WebHook: ")
+}
+
+// readJSON decodes a JSON request body, answering Jira's 415, 413 or 400
+// itself when it returns false; unparsable says what the body was meant
+// to be. Unknown keys are ignored, as Jira's Jackson configuration does.
+func (s *Server) readJSON(x *exchange, into any, unparsable string) bool {
 	if mt, _, err := mime.ParseMediaType(x.r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		// Jersey refuses a body it has no reader for before the resource runs.
 		s.writeError(x.w, http.StatusUnsupportedMediaType, "Unsupported Media Type")
@@ -259,7 +266,7 @@ func (s *Server) readWebhookBody(x *exchange, into any) bool {
 		return false
 	}
 	if err := json.Unmarshal(data, into); err != nil {
-		s.writeError(x.w, http.StatusBadRequest, "Unable to parse the request body as a WebHook: "+err.Error())
+		s.writeError(x.w, http.StatusBadRequest, unparsable+err.Error())
 		return false
 	}
 	return true
@@ -279,6 +286,11 @@ func (s *Server) addWebhook(x *exchange, w webhookRecord) (webhookRecord, bool) 
 		writeJSON(x.w, http.StatusBadRequest, errorBody{ErrorMessages: []string{}, Errors: errs})
 		return w, false
 	}
+	return s.storeWebhook(w), true
+}
+
+// storeWebhook gives w the next id and keeps it.
+func (s *Server) storeWebhook(w webhookRecord) webhookRecord {
 	w.Events = slices.Clone(w.Events)
 	w.updated = s.now()
 	s.mu.Lock()
@@ -288,7 +300,7 @@ func (s *Server) addWebhook(x *exchange, w webhookRecord) (webhookRecord, bool) 
 	s.webhooks = append(s.webhooks, &stored)
 	s.mu.Unlock()
 	s.log.Info("webhook registered", "api", w.API, "webhook_id", w.ID, "url", w.URL, "events", strings.Join(w.Events, ","))
-	return w, true
+	return w
 }
 
 // FireResult is the outcome of delivering an event to one webhook.

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/jirasync/jirasync/host/platform"
+	"github.com/jirasync/jirasync/host/store"
+	"github.com/jirasync/jirasync/testharness/fakejira"
 )
 
 // Scenario is one behaviour: platform data, what the simulated Jira knows,
@@ -26,7 +28,12 @@ type Scenario struct {
 	Platform   Platform   `json:"platform"`
 	Jira       Jira       `json:"jira"`
 	Deliveries []Delivery `json:"deliveries"`
-	Expect     Expect     `json:"expect"`
+	// Events are the steps beside webhook deliveries: platform events
+	// POSTed to /api/v1/events, a person's edits in the simulated Jira,
+	// and replays of stored deliveries, each placed among the deliveries
+	// by its After.
+	Events []Event `json:"events,omitempty"`
+	Expect Expect  `json:"expect"`
 
 	// Path is the file the scenario came from; payload paths are relative
 	// to its folder.
@@ -45,15 +52,31 @@ type Platform struct {
 // Installation is a Jira connection. The runner points it at the simulated
 // Jira and gives it real OAuth credentials there.
 type Installation struct {
-	ID            string `json:"id"`
-	ExternalID    string `json:"external_id"`
-	WebhookSecret string `json:"webhook_secret"`
-	ConsumerKey   string `json:"consumer_key,omitempty"`
-	Organizations []struct {
-		ID              string `json:"id"`
-		InboundAssignee *bool  `json:"inbound_assignee"` // absent means true
-		InboundStatus   bool   `json:"inbound_status"`
-	} `json:"organizations"`
+	ID            string            `json:"id"`
+	ExternalID    string            `json:"external_id"`
+	WebhookSecret string            `json:"webhook_secret"`
+	ConsumerKey   string            `json:"consumer_key,omitempty"`
+	Organizations []InstallationOrg `json:"organizations"`
+}
+
+// InstallationOrg is one organization an installation serves, with its
+// sync settings.
+type InstallationOrg struct {
+	ID              string `json:"id"`
+	InboundAssignee *bool  `json:"inbound_assignee"` // absent means true
+	InboundStatus   bool   `json:"inbound_status"`
+	// OutboundAssignee and OutboundStatus (issue 12): platform events
+	// become Jira writes; StatusMappings name, per Jira project, the
+	// status to reach on resolve and on unresolve.
+	OutboundAssignee bool                  `json:"outbound_assignee,omitempty"`
+	OutboundStatus   bool                  `json:"outbound_status,omitempty"`
+	StatusMappings   []store.StatusMapping `json:"status_mappings,omitempty"`
+}
+
+// outbound reports whether o uses a setting only HTTP-level scenarios
+// may use.
+func (o InstallationOrg) outbound() bool {
+	return o.OutboundAssignee || o.OutboundStatus || o.StatusMappings != nil
 }
 
 // Jira is what the simulated Jira Server knows.
@@ -63,12 +86,80 @@ type Jira struct {
 		Key          string `json:"key"`
 		EmailAddress string `json:"emailAddress,omitempty"`
 		DisplayName  string `json:"displayName,omitempty"`
+		// Active false is a deactivated account (true when left out).
+		Active *bool `json:"active,omitempty"`
 	} `json:"users"`
 	Down    bool   `json:"down"`
 	Version string `json:"version,omitempty"`
 	// Statuses replace the simulated Jira's workflow statuses
 	// (fakejira.DefaultStatuses when left out).
 	Statuses []JiraStatus `json:"statuses,omitempty"`
+	// Issues are the issues the simulated Jira has (GET, assignee PUT,
+	// transitions); Transitions replace its workflow
+	// (fakejira.DefaultTransitions when left out).
+	Issues      []JiraIssue           `json:"issues,omitempty"`
+	Transitions []fakejira.Transition `json:"transitions,omitempty"`
+	// Echo registers a webhook for every installation on the simulated
+	// Jira and has it fire the issue-updated webhook after every change
+	// to an issue, as a real Jira does: jirasync sees its writes come back.
+	Echo bool `json:"echo,omitempty"`
+}
+
+// JiraIssue is one issue of the simulated Jira: its assignee's user name
+// (null for none) and its status id ("1", Open, when left out).
+// RefuseAssign 400 or 403 makes assigning it fail as Jira does for a user
+// who cannot be assigned, and for a caller without the permission.
+type JiraIssue struct {
+	Key          string  `json:"key"`
+	ID           string  `json:"id,omitempty"`
+	Assignee     *string `json:"assignee"`
+	Status       string  `json:"status,omitempty"`
+	RefuseAssign int     `json:"refuse_assign,omitempty"`
+}
+
+// Event is one step besides the webhook deliveries; exactly one of Event,
+// JiraEdit and Replay. It runs after the first After deliveries (0:
+// before any), events with the same After in the order listed. After each
+// step the runner waits until every stored delivery is settled and the
+// simulated Jira has sent its echoes.
+type Event struct {
+	After int `json:"after,omitempty"`
+	// Event is a platform event body, POSTed as is to /api/v1/events with
+	// the admin token.
+	Event json.RawMessage `json:"event,omitempty"`
+	// JiraEdit is a person changing an issue in Jira's UI.
+	JiraEdit *JiraEdit `json:"jira_edit,omitempty"`
+	// Replay replays the Replay-th stored delivery (1 is the oldest)
+	// through the delivery log's replay endpoint, with the admin token.
+	Replay        int             `json:"replay,omitempty"`
+	JiraDown      *bool           `json:"jira_down,omitempty"`
+	JiraStatus    *int            `json:"jira_status,omitempty"`
+	ExpectStatus  json.RawMessage `json:"expect_status,omitempty"`
+	ExpectSummary map[string]any  `json:"expect_summary,omitempty"`
+}
+
+// JiraEdit changes an issue as a person would: Assignee absent leaves it,
+// null unassigns, a user name assigns; Status, when given, is the status
+// id the issue moves to.
+type JiraEdit struct {
+	Issue    string          `json:"issue"`
+	Assignee json.RawMessage `json:"assignee,omitempty"`
+	Status   string          `json:"status,omitempty"`
+}
+
+// assignee is the edit's assignee: nil to leave it, "" to unassign.
+func (e JiraEdit) assignee() (*string, error) {
+	if e.Assignee == nil {
+		return nil, nil
+	}
+	var name *string
+	if err := json.Unmarshal(e.Assignee, &name); err != nil {
+		return nil, fmt.Errorf("jira_edit.assignee: want a user name or null")
+	}
+	if name == nil {
+		name = new(string)
+	}
+	return name, nil
 }
 
 // JiraStatus is one of the simulated Jira's workflow statuses; Category
@@ -117,6 +208,8 @@ type Expect struct {
 	// Deliveries, when given, lists every stored delivery in the order
 	// stored: refused requests are not stored, duplicates are stored once.
 	Deliveries []ExpectDelivery `json:"deliveries,omitempty"`
+	// Jira is what the simulated Jira must hold and have received.
+	Jira *ExpectJira `json:"jira,omitempty"`
 }
 
 // ExpectDelivery is what one stored delivery must look like once settled.
@@ -124,6 +217,48 @@ type ExpectDelivery struct {
 	Status   string `json:"status"`
 	Attempts *int   `json:"attempts,omitempty"`
 	IssueKey string `json:"issue_key,omitempty"`
+	// Event and IssueID, when given, are the stored event type and issue
+	// id (group:<id> for a platform event).
+	Event   string `json:"event,omitempty"`
+	IssueID string `json:"issue_id,omitempty"`
+	// Summary is matched against the stored summary: objects on the keys
+	// given, arrays element by element, recursively.
+	Summary map[string]any `json:"summary,omitempty"`
+	// Error must be a part of the stored error.
+	Error string `json:"error,omitempty"`
+}
+
+// httpOnly reports whether w checks what only the Go host's store holds.
+func (w ExpectDelivery) httpOnly() bool {
+	return w.Event != "" || w.IssueID != "" || w.Summary != nil || w.Error != ""
+}
+
+// ExpectJira is the simulated Jira's side once everything settled.
+type ExpectJira struct {
+	// Issues are issues' final assignee (user name or null) and status
+	// (when given).
+	Issues []struct {
+		Key      string  `json:"key"`
+		Assignee *string `json:"assignee"`
+		Status   string  `json:"status,omitempty"`
+	} `json:"issues,omitempty"`
+	// Writes, when given, are every write Jira's REST API received, in
+	// order ([] for none).
+	Writes []ExpectWrite `json:"writes"`
+	// UserSearches, when given, is how many user searches
+	// (/rest/api/2/user/search) Jira received.
+	UserSearches *int `json:"user_searches,omitempty"`
+}
+
+// ExpectWrite is one write: an assignment (Value the user name, "" to
+// unassign) or a transition (Value the status it leads to). Transition
+// and Status (the HTTP status Jira answered) are checked when given.
+type ExpectWrite struct {
+	Issue      string `json:"issue"`
+	Field      string `json:"field"`
+	Value      string `json:"value"`
+	Transition string `json:"transition,omitempty"`
+	Status     int    `json:"status,omitempty"`
 }
 
 // Scenario levels. A plugin-level scenario's behaviour is the plugin's
@@ -153,13 +288,30 @@ func Load(path string) (*Scenario, error) {
 	if sc.Name == "" {
 		return nil, fmt.Errorf("%s: scenario has no name", path)
 	}
-	if len(sc.Deliveries) == 0 {
-		return nil, fmt.Errorf("%s: scenario has no deliveries", path)
+	if len(sc.Deliveries) == 0 && len(sc.Events) == 0 {
+		return nil, fmt.Errorf("%s: scenario has no deliveries and no events", path)
 	}
 	switch sc.Level {
 	case LevelPlugin, LevelHTTP:
 	default:
 		return nil, fmt.Errorf("%s: level %q: want %q or %q", path, sc.Level, LevelPlugin, LevelHTTP)
+	}
+	if sc.Level == LevelPlugin {
+		if err := sc.pluginLevelTwoWay(); err != nil {
+			return nil, fmt.Errorf("%s: %w (mark the scenario %q)", path, err, LevelHTTP)
+		}
+	}
+	for i, e := range sc.Events {
+		if err := e.check(len(sc.Deliveries)); err != nil {
+			return nil, fmt.Errorf("%s: event %d: %w", path, i+1, err)
+		}
+	}
+	if sc.Expect.Jira != nil {
+		for i, w := range sc.Expect.Jira.Writes {
+			if w.Field != fakejira.FieldAssignee && w.Field != fakejira.FieldStatus {
+				return nil, fmt.Errorf("%s: expect.jira.writes[%d].field %q: want %q or %q", path, i, w.Field, fakejira.FieldAssignee, fakejira.FieldStatus)
+			}
+		}
 	}
 	for i, d := range sc.Deliveries {
 		if sc.Level == LevelPlugin {
@@ -255,6 +407,69 @@ func (e statusExpectation) String() string {
 		return fmt.Sprint(e.exact)
 	}
 	return fmt.Sprintf("%dxx", e.class)
+}
+
+// check validates one step against a scenario of n deliveries.
+func (e Event) check(n int) error {
+	kinds := 0
+	for _, set := range []bool{e.Event != nil, e.JiraEdit != nil, e.Replay != 0} {
+		if set {
+			kinds++
+		}
+	}
+	switch {
+	case kinds != 1:
+		return fmt.Errorf("needs exactly one of event, jira_edit and replay")
+	case e.After < 0 || e.After > n:
+		return fmt.Errorf("after %d: want 0 to %d, the number of deliveries", e.After, n)
+	case e.Replay < 0:
+		return fmt.Errorf("replay %d: want the stored delivery's position, from 1", e.Replay)
+	case e.Event != nil && (len(e.Event) == 0 || e.Event[0] != '{'):
+		return fmt.Errorf("event: want a JSON object")
+	case e.JiraEdit != nil:
+		if e.JiraEdit.Issue == "" {
+			return fmt.Errorf("jira_edit needs an issue")
+		}
+		if len(e.ExpectStatus) > 0 || e.ExpectSummary != nil {
+			return fmt.Errorf("a jira_edit has no HTTP answer: no expect_status or expect_summary")
+		}
+		_, err := e.JiraEdit.assignee()
+		return err
+	}
+	if len(e.ExpectStatus) == 0 {
+		return fmt.Errorf("no expect_status")
+	}
+	_, err := parseStatus(e.ExpectStatus)
+	return err
+}
+
+// pluginLevelTwoWay refuses, in a plugin-level scenario, what the
+// conformance kit does not carry (yet): platform events and the other
+// steps, Jira issues, workflows and echo, outbound settings, and
+// expectations on Jira's side or on stored records beyond status,
+// attempts and issue key.
+func (sc *Scenario) pluginLevelTwoWay() error {
+	switch {
+	case len(sc.Events) > 0:
+		return fmt.Errorf("events are HTTP-level")
+	case sc.Jira.Issues != nil || sc.Jira.Transitions != nil || sc.Jira.Echo:
+		return fmt.Errorf("jira issues, transitions and echo are HTTP-level")
+	case sc.Expect.Jira != nil:
+		return fmt.Errorf("expect.jira is HTTP-level")
+	}
+	for _, in := range sc.Platform.Installations {
+		for _, o := range in.Organizations {
+			if o.outbound() {
+				return fmt.Errorf("installation %s: outbound settings are HTTP-level", in.ID)
+			}
+		}
+	}
+	for i, w := range sc.Expect.Deliveries {
+		if w.httpOnly() {
+			return fmt.Errorf("expect.deliveries[%d]: event, issue_id, summary and error are HTTP-level", i)
+		}
+	}
+	return nil
 }
 
 // pluginLevel refuses what only the webhook endpoint can do: a delivery of

@@ -183,7 +183,7 @@ func (k *Kit) Load(ctx context.Context, sc *Scenario, logger *slog.Logger) (*fak
 		return nil, nil, fmt.Errorf("starting simulated Jira: %w", err)
 	}
 	for _, u := range sc.Jira.Users {
-		jira.AddUser(fakejira.User{Name: u.Name, Key: u.Key, EmailAddress: u.EmailAddress, DisplayName: u.DisplayName, Active: true})
+		jira.AddUser(fakejira.User{Name: u.Name, Key: u.Key, EmailAddress: u.EmailAddress, DisplayName: u.DisplayName, Active: u.Active == nil || *u.Active})
 	}
 	load := AdapterLoad{Op: "load", Protocol: ProtocolVersion, Plugin: k.PluginPath, Platform: sc.Platform.Data}
 	keyPEM := k.runner.keyPEM()

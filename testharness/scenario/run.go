@@ -12,13 +12,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -85,9 +85,12 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 	}
 	defer jira.Close()
 	for _, u := range sc.Jira.Users {
-		jira.AddUser(fakejira.User{Name: u.Name, Key: u.Key, EmailAddress: u.EmailAddress, DisplayName: u.DisplayName, Active: true})
+		jira.AddUser(fakejira.User{Name: u.Name, Key: u.Key, EmailAddress: u.EmailAddress, DisplayName: u.DisplayName, Active: u.Active == nil || *u.Active})
 	}
 	if err := setStatuses(jira, sc.Jira.Statuses); err != nil {
+		return res, err
+	}
+	if err := setIssues(jira, sc.Jira); err != nil {
 		return res, err
 	}
 
@@ -160,8 +163,30 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 	for _, in := range sc.Platform.Installations {
 		secrets[in.ID] = in
 	}
+	if sc.Jira.Echo {
+		if err := registerEcho(jira, sc, srv.URL); err != nil {
+			return res, err
+		}
+	}
 	client := &http.Client{Timeout: 2 * time.Minute}
+	st := &stepper{r: r, sc: sc, jira: jira, store: host.Store(), base: srv.URL, admin: cfg.AdminToken, client: client}
+	runEvents := func(after int) error {
+		for i, e := range sc.Events {
+			if e.After != after {
+				continue
+			}
+			fails, err := st.event(ctx, i, e)
+			if err != nil {
+				return fmt.Errorf("event %d: %w", i+1, err)
+			}
+			res.Failures = append(res.Failures, fails...)
+		}
+		return nil
+	}
 	for i, d := range sc.Deliveries {
+		if err := runEvents(i); err != nil {
+			return res, err
+		}
 		if d.JiraDown != nil {
 			if err := jira.SetDown(*d.JiraDown); err != nil {
 				return res, err
@@ -197,10 +222,13 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 			}
 		}
 	}
+	if err := runEvents(len(sc.Deliveries)); err != nil {
+		return res, err
+	}
 
 	// Retries and deliveries answered 202 go on after the answers; what
 	// is checked is the settled state.
-	if err := waitSettled(ctx, host.Store(), 30*time.Second); err != nil {
+	if err := settle(ctx, host.Store(), jira); err != nil {
 		return res, err
 	}
 	if sc.Expect.Deliveries != nil {
@@ -220,6 +248,9 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 		}
 	}
 	res.Failures = append(res.Failures, checkJira(jira.Requests(), sc.Expect.JiraLookups, sc.Expect.JiraStatusLookups)...)
+	if sc.Expect.Jira != nil {
+		res.Failures = append(res.Failures, checkJiraSide(jira, *sc.Expect.Jira)...)
+	}
 	return res, nil
 }
 
@@ -271,11 +302,12 @@ func checkJira(reqs []fakejira.Request, want, wantStatus *int) []string {
 	var fails []string
 	lookups, statusLookups, unsigned := 0, 0, 0
 	for _, rq := range reqs {
-		switch rq.Path {
-		case "/rest/api/2/user":
+		switch {
+		case rq.Path == "/rest/api/2/user":
 			lookups++
-		case "/rest/api/2/status":
+		case rq.Path == "/rest/api/2/status":
 			statusLookups++
+		case rq.Path == "/rest/api/2/user/search" || strings.HasPrefix(rq.Path, "/rest/api/2/issue/"):
 		default:
 			continue
 		}
@@ -287,7 +319,7 @@ func checkJira(reqs []fakejira.Request, want, wantStatus *int) []string {
 		fails = append(fails, fmt.Sprintf("Jira status list reads: %d, want %d", statusLookups, *wantStatus))
 	}
 	if unsigned > 0 {
-		fails = append(fails, fmt.Sprintf("%d of %d Jira user and status lookups were refused by the OAuth check", unsigned, lookups+statusLookups))
+		fails = append(fails, fmt.Sprintf("%d Jira user, status, search and issue requests were refused by the OAuth check", unsigned))
 	}
 	if want != nil && lookups != *want {
 		fails = append(fails, fmt.Sprintf("Jira user lookups: %d, want %d", lookups, *want))
@@ -338,6 +370,20 @@ func checkDeliveries(ctx context.Context, st *store.Store, want []ExpectDelivery
 		if w.IssueKey != "" && d.IssueKey != w.IssueKey {
 			fails = append(fails, fmt.Sprintf("stored delivery %d: issue %s, want %s", i+1, d.IssueKey, w.IssueKey))
 		}
+		if w.Event != "" && d.Event != w.Event {
+			fails = append(fails, fmt.Sprintf("stored delivery %d: event %s, want %s", i+1, d.Event, w.Event))
+		}
+		if w.IssueID != "" && d.IssueID != w.IssueID {
+			fails = append(fails, fmt.Sprintf("stored delivery %d: issue id %s, want %s", i+1, d.IssueID, w.IssueID))
+		}
+		if w.Error != "" && !strings.Contains(d.Error, w.Error) {
+			fails = append(fails, fmt.Sprintf("stored delivery %d: error %q does not say %q", i+1, d.Error, w.Error))
+		}
+		if w.Summary != nil {
+			for _, diff := range matchStored(d.Summary, w.Summary) {
+				fails = append(fails, fmt.Sprintf("stored delivery %d: %s", i+1, diff))
+			}
+		}
 	}
 	return fails
 }
@@ -366,7 +412,7 @@ func (r *Runner) seed(ctx context.Context, st *store.Store, jira *fakejira.Serve
 			PrivateKeyPEM: keyPEM, AccessToken: c.token, AccessTokenSecret: c.secret, WebhookSecret: in.WebhookSecret, VerifyTLS: true}
 		for _, o := range in.Organizations {
 			si.Organizations = append(si.Organizations, store.InstallationOrg{ID: o.ID, InboundAssignee: o.InboundAssignee == nil || *o.InboundAssignee,
-				InboundStatus: o.InboundStatus})
+				InboundStatus: o.InboundStatus, OutboundAssignee: o.OutboundAssignee, OutboundStatus: o.OutboundStatus, StatusMappings: o.StatusMappings})
 		}
 		if err := st.PutInstallation(ctx, si); err != nil {
 			return fmt.Errorf("installation %s: %w", in.ID, err)
@@ -472,13 +518,8 @@ func matchSummary(body []byte, want map[string]any) []string {
 	if err := json.Unmarshal(body, &got); err != nil {
 		return []string{fmt.Sprintf("answer is not a JSON object: %s", truncate(body))}
 	}
-	keys := make([]string, 0, len(want))
-	for k := range want {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var diffs []string
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
 		g, ok := got[k]
 		if !ok {
 			diffs = append(diffs, fmt.Sprintf("summary has no %q (answer %s)", k, truncate(body)))

@@ -15,6 +15,11 @@
 // JSON array of users in Jira's field names ({"name", "key",
 // "emailAddress", "displayName", "active"}; active defaults to true).
 // -public-key is the consumer's RSA public key in PEM, PKIX or PKCS#1.
+// -issues is a JSON array of issues ({"key", "id", "assignee", "status",
+// "refuse_assign"}: the assignee's user name, a status id, 400 or 403),
+// which the REST API reads, assigns and transitions; -echo fires the
+// issue-updated webhook at the registered webhooks after every change to
+// one, as a real Jira does.
 package main
 
 import (
@@ -40,6 +45,8 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8090", "listen address (loopback only)")
 	version := flag.String("version", "9.12.2", "Jira version: serverInfo reports it, and 10 or later offers Jira 10's webhook API instead of the old one")
 	usersFile := flag.String("users", "", "JSON file with an array of users")
+	issuesFile := flag.String("issues", "", "JSON file with an array of issues")
+	echo := flag.Bool("echo", false, "fire the issue-updated webhook after every change to an issue")
 	consumerKey := flag.String("consumer-key", "", "OAuth consumer key of the application link")
 	publicKey := flag.String("public-key", "", "PEM file with the consumer's RSA public key")
 	token := flag.String("token", "", "access token to accept for the consumer without the OAuth dance (optional)")
@@ -51,7 +58,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	o := options{addr: *addr, version: *version, usersFile: *usersFile, consumerKey: *consumerKey, publicKey: *publicKey,
+	o := options{addr: *addr, version: *version, usersFile: *usersFile, issuesFile: *issuesFile, echo: *echo, consumerKey: *consumerKey, publicKey: *publicKey,
 		token: *token, tokenSecret: *tokenSecret, webhookPermission: *webhookPermission, debug: *debug}
 	if err := run(o, os.Stdout); err != nil {
 		msg := err.Error()
@@ -65,9 +72,11 @@ func main() {
 
 type options struct {
 	addr, version, usersFile string
+	issuesFile               string
 	consumerKey, publicKey   string
 	token, tokenSecret       string
 	webhookPermission, debug bool
+	echo                     bool
 }
 
 func run(o options, stdout io.Writer) error {
@@ -81,6 +90,10 @@ func run(o options, stdout io.Writer) error {
 		return errors.New("-token needs -consumer-key")
 	}
 	users, err := readUsers(o.usersFile)
+	if err != nil {
+		return err
+	}
+	issues, err := readIssues(o.issuesFile)
 	if err != nil {
 		return err
 	}
@@ -115,6 +128,12 @@ func run(o options, stdout io.Writer) error {
 	for _, u := range users {
 		srv.AddUser(u)
 	}
+	for _, is := range issues {
+		if err := srv.AddIssue(is); err != nil {
+			return fmt.Errorf("%s: %w", o.issuesFile, err)
+		}
+	}
+	srv.SetEcho(o.echo)
 
 	printEndpoints(stdout, srv.URL(), o)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -180,4 +199,33 @@ func readUsers(path string) ([]fakejira.User, error) {
 			DisplayName: r.DisplayName, Active: r.Active == nil || *r.Active})
 	}
 	return users, nil
+}
+
+// readIssues reads the issues file, refusing unknown fields as readUsers
+// does. The simulated Jira checks the rest (key, status, assignee).
+func readIssues(path string) ([]fakejira.Issue, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var raw []struct {
+		Key          string `json:"key"`
+		ID           string `json:"id"`
+		Assignee     string `json:"assignee"`
+		Status       string `json:"status"`
+		RefuseAssign int    `json:"refuse_assign"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	issues := make([]fakejira.Issue, 0, len(raw))
+	for _, r := range raw {
+		issues = append(issues, fakejira.Issue{Key: r.Key, ID: r.ID, Assignee: r.Assignee, Status: r.Status, RefuseAssign: r.RefuseAssign})
+	}
+	return issues, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -42,5 +44,39 @@ func TestPrintEndpoints(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestReadIssues(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       int    // issues read
+		err        string // in the error, "" for none
+	}{
+		{"issues", `[{"key":"APP-1","assignee":"alice","status":"3"},{"key":"APP-2","refuse_assign":403,"id":"10050"}]`, 2, ""},
+		{"none", `[]`, 0, ""},
+		{"misspelt field", `[{"key":"APP-1","asignee":"alice"}]`, 0, "unknown field"},
+		{"not a list", `{"key":"APP-1"}`, 0, "cannot unmarshal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "issues.json")
+			if err := os.WriteFile(p, []byte(tt.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, err := readIssues(p)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("error %v, want one with %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || len(got) != tt.want {
+				t.Fatalf("read %+v, %v; want %d issues", got, err, tt.want)
+			}
+		})
+	}
+	if got, err := readIssues(""); got != nil || err != nil {
+		t.Errorf("no file: %v, %v", got, err)
 	}
 }
