@@ -234,9 +234,9 @@ func BenchmarkPlatformImport100k(b *testing.B) {
 	}
 }
 
-// BenchmarkPlatformLookups100k times the sync's two reads, linked groups
-// and users by email, with 100,000 of everything stored, and reports p50
-// and p99.
+// BenchmarkPlatformLookups100k times the sync's reads, linked groups,
+// users by email, and a group and a user by id (two-way sync), with
+// 100,000 of everything stored, and reports p50 and p99.
 func BenchmarkPlatformLookups100k(b *testing.B) {
 	for _, kind := range storetest.Kinds {
 		b.Run(kind, func(b *testing.B) {
@@ -256,6 +256,20 @@ func BenchmarkPlatformLookups100k(b *testing.B) {
 					g, err := s.LinkedGroups(ctx, "jira", fmt.Sprintf("APP-%d", i), []string{"acme"})
 					if err == nil && len(g) != 1 {
 						err = fmt.Errorf("APP-%d: %d groups", i, len(g))
+					}
+					return err
+				}},
+				{"group", func(i int) error {
+					g, err := s.Group(ctx, "jira", fmt.Sprintf("g%d", i))
+					if err == nil && (len(g.IssueKeys) != 1 || g.Organization != "acme") {
+						err = fmt.Errorf("g%d: %+v", i, g)
+					}
+					return err
+				}},
+				{"user", func(i int) error {
+					u, err := s.User(ctx, fmt.Sprintf("u%d", i))
+					if err == nil && (len(u.Emails) != 1 || len(u.Projects) != 1) {
+						err = fmt.Errorf("u%d: %+v", i, u)
 					}
 					return err
 				}},

@@ -15,9 +15,12 @@ import (
 	"github.com/jirasync/jirasync/host/internal/capabilities"
 	"github.com/jirasync/jirasync/host/internal/jiraclient"
 	"github.com/jirasync/jirasync/host/internal/teststore"
+	"github.com/jirasync/jirasync/host/platform"
+	"github.com/jirasync/jirasync/host/platform/platformhttp"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/testharness/abischema"
+	"github.com/jirasync/jirasync/testharness/fakeplatform"
 )
 
 // records keeps the host's log records, to see what a plugin log line
@@ -276,5 +279,61 @@ func TestLogLine(t *testing.T) {
 	})
 	if n != 32 {
 		t.Errorf("%d plugin fields on the line, want the cap of 32", n)
+	}
+}
+
+// TestPlatformReadsOverHTTP: group_get and user_get through a platform
+// reached over HTTP (the simulated one) answer as through the built-in
+// store, and its failures map as docs/ABI.md says: its coded 404 is
+// not_found, a bare 404 (a platform without the route) denied, a 5xx
+// unavailable.
+func TestPlatformReadsOverHTTP(t *testing.T) {
+	set, b, _, _ := fixture(t, func(http.ResponseWriter, *http.Request) {})
+	fp := fakeplatform.Start("platform-token", nil)
+	t.Cleanup(fp.Close)
+	if err := fp.Load(&platform.Data{
+		Organizations: []platform.Organization{{ID: "acme"}},
+		Projects:      []platform.Project{{ID: "backend", Organization: "acme"}},
+		Users:         []platform.User{{ID: "alice", Emails: []platform.Email{{Address: "alice@example.com", Verified: true}}}},
+		Groups:        []platform.Group{{ID: "g1", Project: "backend", Status: platform.StatusResolved}},
+		Links: []platform.Link{{Group: "g1", Installation: "jira1", IssueKey: "APP-2"}, {Group: "g1", Installation: "jira1", IssueKey: "APP-1"},
+			{Group: "g1", Installation: "other", IssueKey: "OPS-1"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	client, err := platformhttp.New(platformhttp.Config{URL: fp.URL(), Token: "platform-token",
+		Reach: func(context.Context, string) ([]string, error) { return []string{"acme"}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.Platform = client
+	for _, tc := range []struct {
+		name, fn, req string
+		intercept     func(w http.ResponseWriter, r *http.Request) bool
+		want          string
+	}{
+		{"group", abi.FuncGroupGet, `{"group":"g1"}`, nil,
+			`{"group":{"id":"g1","organization":"acme","project":"backend","assignee":null,"status":"resolved","issue_keys":["APP-1","APP-2"]}}`},
+		{"user", abi.FuncUserGet, `{"user":"alice"}`, nil, `{"user":{"id":"alice","emails":[{"email":"alice@example.com","verified":true}]}}`},
+		{"group the platform does not have", abi.FuncGroupGet, `{"group":"g9"}`, nil, `"code":"not_found"`},
+		{"user the platform does not have", abi.FuncUserGet, `{"user":"bob"}`, nil, `"code":"not_found"`},
+		{"a platform without the route", abi.FuncGroupGet, `{"group":"g1"}`, status(http.StatusNotFound), `"code":"denied"`},
+		{"a platform down", abi.FuncUserGet, `{"user":"alice"}`, status(http.StatusBadGateway), `"code":"unavailable"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fp.Intercept(tc.intercept)
+			got := string(set.Call(context.Background(), b, tc.fn, []byte(tc.req)))
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("answer %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// status makes the platform answer every call with a bare status.
+func status(code int) func(w http.ResponseWriter, r *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		http.Error(w, http.StatusText(code), code)
+		return true
 	}
 }
