@@ -135,7 +135,7 @@ func TestPutGroupRaising(t *testing.T) {
 		if !errors.Is(err, boom) {
 			t.Errorf("failing raise: %v, want boom", err)
 		}
-		g, err := s.Group(ctx, "g1")
+		g, err := s.Group(ctx, "", "g1")
 		must(t, err)
 		if g.Assignee != nil || g.Status != platform.StatusResolved {
 			t.Errorf("g1 after refused writes: %+v, want unassigned and resolved", g)
