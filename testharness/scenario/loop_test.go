@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,16 +165,29 @@ func (p *platformEcho) counts() (sent int, busy bool, refused []string) {
 	return p.sent, p.sending || len(p.queue) > 0, append([]string(nil), p.refused...)
 }
 
-// loopPair is a group and the one Jira issue linked to it.
-type loopPair struct{ group, issue string }
+// loopLinks are the links of the loop test: group → issue. g3 and g4
+// share APP-3, so an echo applied again would bounce a change of one of
+// them to the other.
+var loopLinks = []struct{ group, issue string }{{"g1", "APP-1"}, {"g2", "APP-2"}, {"g3", "APP-3"}, {"g4", "APP-3"}}
+
+// loopModel is what each side must hold: per group its assignee and
+// whether it is resolved, per issue its assignee and whether it is done;
+// and how many writes jirasync must have made to each side.
+type loopModel struct {
+	assignee, issueAssignee map[string]string // "" for nobody
+	resolved, done          map[string]bool
+	jiraWrites, platformSet int
+}
 
 // TestTwoWayLoopSettles: N changes by people, alternating between Jira
-// and the platform, over two group/issue pairs, assignees and statuses,
-// every direction on and both sides echoing. jirasync makes exactly one
-// write on the other side per change (bounded here by N/2 + 2 per side),
-// no delivery fails, and the two sides end in agreement.
+// and the platform, over four groups and three issues (two groups share
+// one), assignees and statuses, every direction on and both sides
+// echoing. Each change must reach the other side, with one write per
+// changed issue or group there (bounded here by the model's count plus a
+// small constant), nothing may bounce from one group to another, no
+// delivery may fail, and both sides must end as the model says.
 func TestTwoWayLoopSettles(t *testing.T) {
-	const n = 24
+	const n = 32
 	ctx := t.Context()
 	engine, plugin := "native", os.Getenv("JIRASYNC_PLUGIN")
 	if plugin != "" {
@@ -196,13 +210,17 @@ func TestTwoWayLoopSettles(t *testing.T) {
 		jira.AddUser(fakejira.User{Name: u, Key: fmt.Sprintf("JIRAUSER1000%d", i), EmailAddress: u + "@example.com", DisplayName: strings.ToUpper(u[:1]) + u[1:], Active: true})
 		data.Users = append(data.Users, platform.User{ID: u, Emails: []platform.Email{{Address: u + "@example.com", Verified: true}}, Projects: []string{"backend"}})
 	}
-	pairs := []loopPair{{"g1", "APP-1"}, {"g2", "APP-2"}}
-	for i, p := range pairs {
-		if err := jira.AddIssue(fakejira.Issue{Key: p.issue, ID: strconv.Itoa(10042 + i)}); err != nil {
-			t.Fatal(err)
+	m := loopModel{assignee: map[string]string{}, issueAssignee: map[string]string{}, resolved: map[string]bool{}, done: map[string]bool{}}
+	for i, l := range loopLinks {
+		if _, ok := m.issueAssignee[l.issue]; !ok {
+			m.issueAssignee[l.issue] = ""
+			if err := jira.AddIssue(fakejira.Issue{Key: l.issue, ID: strconv.Itoa(10042 + i)}); err != nil {
+				t.Fatal(err)
+			}
 		}
-		data.Groups = append(data.Groups, platform.Group{ID: p.group, Project: "backend"})
-		data.Links = append(data.Links, platform.Link{Group: p.group, Installation: "jira1", IssueKey: p.issue})
+		m.assignee[l.group] = ""
+		data.Groups = append(data.Groups, platform.Group{ID: l.group, Project: "backend"})
+		data.Links = append(data.Links, platform.Link{Group: l.group, Installation: "jira1", IssueKey: l.issue})
 	}
 
 	fp := fakeplatform.New(platformToken, nil)
@@ -289,63 +307,77 @@ func TestTwoWayLoopSettles(t *testing.T) {
 			t.Fatalf("person's change %d on the platform: %d %s", i, resp.StatusCode, answer)
 		}
 	}
+	// other picks someone other than current (or nobody), varying with i.
+	other := func(i int, current string) string {
+		candidates := append(slices.Clone(people), "")
+		for k := range candidates {
+			if c := candidates[(i+k)%len(candidates)]; c != current {
+				return c
+			}
+		}
+		panic("unreachable")
+	}
 
 	start := time.Now()
 	jiraOps, platformOps := 0, 0
 	for i := range n {
-		p := pairs[(i/2)%len(pairs)]
-		onJira := i%2 == 0
-		if i%3 == 2 {
-			// Toggle the status.
-			resolved := false
-			if st, _ := fp.Status(p.group); st == platform.StatusResolved {
-				resolved = true
+		l := loopLinks[(i/2)%len(loopLinks)]
+		switch {
+		case i%2 == 0 && i%3 == 2: // a person moves the issue into or out of done
+			done := !m.done[l.issue]
+			target := "4" // Reopened
+			if done {
+				target = "5" // Resolved
 			}
-			if onJira {
-				target := "5" // Resolved, a done status
-				if is, _ := jira.Issue(p.issue); is.Status == "5" {
-					target = "4" // Reopened
-				}
-				if err := jira.Edit(p.issue, nil, target); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				status := platform.StatusResolved
-				if resolved {
-					status = platform.StatusUnresolved
-				}
-				personOnPlatform(i, map[string]any{"assignments": []any{}, "statuses": []any{map[string]any{"group": p.group, "status": status}}})
+			if err := jira.Edit(l.issue, nil, target); err != nil {
+				t.Fatal(err)
 			}
-		} else {
-			// Assign someone else (or nobody).
-			current, _ := fp.Assignee(p.group)
-			if onJira {
-				is, _ := jira.Issue(p.issue)
-				current = &is.Assignee
-			}
-			next := ""
-			for k := 0; k < 4; k++ {
-				cand := append(people, "")[(i+k)%4]
-				if current == nil || cand != *current {
-					next = cand
-					break
+			m.done[l.issue] = done
+			for _, g := range groupsOf(l.issue) {
+				if m.resolved[g] != done {
+					m.resolved[g] = done
+					m.platformSet++
 				}
 			}
-			if onJira {
-				if err := jira.Edit(p.issue, &next, ""); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				var a any = next
-				if next == "" {
-					a = nil
-				}
-				personOnPlatform(i, map[string]any{"assignments": []any{map[string]any{"group": p.group, "assignee": a}}})
-			}
-		}
-		if onJira {
 			jiraOps++
-		} else {
+		case i%2 == 0: // a person assigns the issue
+			next := other(i, m.issueAssignee[l.issue])
+			if err := jira.Edit(l.issue, &next, ""); err != nil {
+				t.Fatal(err)
+			}
+			m.issueAssignee[l.issue] = next
+			for _, g := range groupsOf(l.issue) {
+				if m.assignee[g] != next {
+					m.assignee[g] = next
+					m.platformSet++
+				}
+			}
+			jiraOps++
+		case i%3 == 2: // a person resolves or unresolves the group
+			resolved := !m.resolved[l.group]
+			status := platform.StatusUnresolved
+			if resolved {
+				status = platform.StatusResolved
+			}
+			personOnPlatform(i, map[string]any{"assignments": []any{}, "statuses": []any{map[string]any{"group": l.group, "status": status}}})
+			m.resolved[l.group] = resolved
+			if m.done[l.issue] != resolved {
+				m.done[l.issue] = resolved
+				m.jiraWrites++
+			}
+			platformOps++
+		default: // a person assigns the group
+			next := other(i, m.assignee[l.group])
+			var a any = next
+			if next == "" {
+				a = nil
+			}
+			personOnPlatform(i, map[string]any{"assignments": []any{map[string]any{"group": l.group, "assignee": a}}})
+			m.assignee[l.group] = next
+			if m.issueAssignee[l.issue] != next {
+				m.issueAssignee[l.issue] = next
+				m.jiraWrites++
+			}
 			platformOps++
 		}
 		settle()
@@ -380,26 +412,44 @@ func TestTwoWayLoopSettles(t *testing.T) {
 		}
 	}
 	const slack = 2
-	if len(writes) > platformOps+slack {
-		t.Errorf("Jira received %d writes from jirasync for %d changes made on the platform: want at most %d", len(writes), platformOps, platformOps+slack)
+	if len(writes) > m.jiraWrites+slack {
+		t.Errorf("Jira received %d writes from jirasync, want at most %d (the %d changes the platform's people made there, +%d)", len(writes), m.jiraWrites+slack, m.jiraWrites, slack)
 	}
-	if applied > jiraOps+slack {
-		t.Errorf("the platform received %d changes from jirasync for %d changes made in Jira: want at most %d", applied, jiraOps, jiraOps+slack)
+	if applied > m.platformSet+slack {
+		t.Errorf("the platform received %d changes from jirasync, want at most %d (the %d changes Jira's people made there, +%d)", applied, m.platformSet+slack, m.platformSet, slack)
 	}
-	for _, p := range pairs {
-		a, _ := fp.Assignee(p.group)
-		st, _ := fp.Status(p.group)
-		is, _ := jira.Issue(p.issue)
-		if got := show(a); (a == nil && is.Assignee != "") || (a != nil && *a != is.Assignee) {
-			t.Errorf("%s is assigned to %s, %s to %q: the sides disagree", p.group, got, p.issue, is.Assignee)
+	for g, want := range m.assignee {
+		a, _ := fp.Assignee(g)
+		st, _ := fp.Status(g)
+		if got := show(a); (a == nil) != (want == "") || (a != nil && *a != want) {
+			t.Errorf("group %s is assigned to %s, want %q", g, got, want)
 		}
-		done := is.Status == "5" || is.Status == "6" || is.Status == "10001"
-		if done != (st == platform.StatusResolved) {
-			t.Errorf("%s is %s, %s has status %s: the sides disagree", p.group, st, p.issue, is.Status)
+		if (st == platform.StatusResolved) != m.resolved[g] {
+			t.Errorf("group %s is %s, want resolved %v", g, st, m.resolved[g])
 		}
 	}
-	t.Logf("%d changes (%d in Jira, %d on the platform) in %s (%s each, settled): Jira received %d writes, the platform %d changes from jirasync; %d deliveries (%d Jira echoes, %d platform events)",
-		n, jiraOps, platformOps, elapsed.Round(time.Millisecond), (elapsed / n).Round(time.Millisecond), len(writes), applied, total, len(jira.Echoes()), sent)
+	for key, want := range m.issueAssignee {
+		is, _ := jira.Issue(key)
+		if is.Assignee != want {
+			t.Errorf("%s is assigned to %q, want %q", key, is.Assignee, want)
+		}
+		if done := is.Status == "5"; done != m.done[key] {
+			t.Errorf("%s has status %s, want done %v", key, is.Status, m.done[key])
+		}
+	}
+	t.Logf("%d changes (%d in Jira, %d on the platform) in %s (%s each, settled): Jira received %d writes (model %d), the platform %d changes from jirasync (model %d); %d deliveries (%d Jira echoes, %d platform events)",
+		n, jiraOps, platformOps, elapsed.Round(time.Millisecond), (elapsed / n).Round(time.Millisecond), len(writes), m.jiraWrites, applied, m.platformSet, total, len(jira.Echoes()), sent)
+}
+
+// groupsOf lists the groups linked to an issue in the loop test.
+func groupsOf(issue string) []string {
+	var out []string
+	for _, l := range loopLinks {
+		if l.issue == issue {
+			out = append(out, l.group)
+		}
+	}
+	return out
 }
 
 // settleOnce waits for the simulated Jira's echoes and the pipeline.

@@ -174,21 +174,15 @@ func readUsers(path string) ([]fakejira.User, error) {
 	if path == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var raw []struct {
+	raw, err := readStrict[[]struct {
 		Name         string `json:"name"`
 		Key          string `json:"key"`
 		EmailAddress string `json:"emailAddress"`
 		DisplayName  string `json:"displayName"`
 		Active       *bool  `json:"active"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	}](path)
+	if err != nil {
+		return nil, err
 	}
 	users := make([]fakejira.User, 0, len(raw))
 	for i, r := range raw {
@@ -207,25 +201,34 @@ func readIssues(path string) ([]fakejira.Issue, error) {
 	if path == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var raw []struct {
+	raw, err := readStrict[[]struct {
 		Key          string `json:"key"`
 		ID           string `json:"id"`
 		Assignee     string `json:"assignee"`
 		Status       string `json:"status"`
 		RefuseAssign int    `json:"refuse_assign"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	}](path)
+	if err != nil {
+		return nil, err
 	}
 	issues := make([]fakejira.Issue, 0, len(raw))
 	for _, r := range raw {
 		issues = append(issues, fakejira.Issue{Key: r.Key, ID: r.ID, Assignee: r.Assignee, Status: r.Status, RefuseAssign: r.RefuseAssign})
 	}
 	return issues, nil
+}
+
+// readStrict decodes a JSON file into a T, refusing unknown fields.
+func readStrict[T any](path string) (T, error) {
+	var v T
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return v, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
 }
