@@ -323,7 +323,7 @@ func TestEventsRunInGroupOrder(t *testing.T) {
 			}
 			wg.Wait()
 			for _, id := range slow {
-				waitSettled(t, a.Store(), id)
+				waitStatus(t, a.Store(), id, store.DeliveryDone, store.DeliveryStale)
 			}
 			if state("overlap:slow1") != "" {
 				t.Error("two events of one group ran at once")
@@ -384,24 +384,5 @@ func TestEventsRunInGroupOrder(t *testing.T) {
 				t.Errorf("metrics lack the stale event")
 			}
 		})
-	}
-}
-
-// waitSettled waits for a delivery to be done or stale.
-func waitSettled(t *testing.T, st *store.Store, id int64) store.Delivery {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		d, err := st.Delivery(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.Status == store.DeliveryDone || d.Status == store.DeliveryStale {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("delivery %d is %s after 10s (error %q)", id, d.Status, d.Error)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -156,7 +156,7 @@ func TestRetentionTreatsEventsAsDeliveries(t *testing.T) {
 		t0 := time.Now()
 		now := t0
 		s.now = func() time.Time { return now }
-		r := Retention{Settled: 48 * time.Hour, IgnoredBody: 24 * time.Hour, Dead: 96 * time.Hour, Setups: time.Hour, Batch: 2}
+		r := testRetention
 		settleEvent := func(id string, o Outcome) int64 {
 			ids, _, err := s.AcceptEvent(ctx, newEvent(id, "g1", now.UnixMilli()))
 			must(t, err)
