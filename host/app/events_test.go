@@ -369,16 +369,21 @@ func TestEventsRunInGroupOrder(t *testing.T) {
 			if resp, _ := send(t, req); resp.StatusCode != 400 {
 				t.Errorf("kind=mail: %d, want 400", resp.StatusCode)
 			}
-			req, _ = http.NewRequest(http.MethodGet, url+DeliveriesPath+"/"+strconv.FormatInt(first.ID, 10)+"?format=html", nil)
-			req.Header.Set("Authorization", "Bearer "+sharedTestAdminToken)
-			page, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			html, _ := io.ReadAll(page.Body)
-			page.Body.Close()
-			if !strings.Contains(string(html), "group:g2") || !strings.Contains(string(html), "Platform event") {
-				t.Errorf("delivery page does not show the event:\n%s", html)
+			for _, p := range []struct{ path, want string }{
+				{DeliveriesPath + "/" + strconv.FormatInt(first.ID, 10) + "?format=html", "Platform event"},
+				{DeliveriesPath + "?kind=event&format=html", "synced: 0 Jira issues"},
+			} {
+				req, _ = http.NewRequest(http.MethodGet, url+p.path, nil)
+				req.Header.Set("Authorization", "Bearer "+sharedTestAdminToken)
+				page, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				html, _ := io.ReadAll(page.Body)
+				page.Body.Close()
+				if page.StatusCode != 200 || !strings.Contains(string(html), "group:g2") || !strings.Contains(string(html), p.want) {
+					t.Errorf("%s: %d, does not show the event (%q):\n%s", p.path, page.StatusCode, p.want, html)
+				}
 			}
 			if m := scrape(t, url); !strings.Contains(m, `jirasync_deliveries_processed_total{kind="event",status="stale"}`) {
 				t.Errorf("metrics lack the stale event")
