@@ -323,7 +323,7 @@ func TestEventsRunInGroupOrder(t *testing.T) {
 			}
 			wg.Wait()
 			for _, id := range slow {
-				waitSettled(t, a.Store(), id)
+				waitStatus(t, a.Store(), id, store.DeliveryDone, store.DeliveryStale)
 			}
 			if state("overlap:slow1") != "" {
 				t.Error("two events of one group ran at once")
@@ -369,39 +369,25 @@ func TestEventsRunInGroupOrder(t *testing.T) {
 			if resp, _ := send(t, req); resp.StatusCode != 400 {
 				t.Errorf("kind=mail: %d, want 400", resp.StatusCode)
 			}
-			req, _ = http.NewRequest(http.MethodGet, url+DeliveriesPath+"/"+strconv.FormatInt(first.ID, 10)+"?format=html", nil)
-			req.Header.Set("Authorization", "Bearer "+sharedTestAdminToken)
-			page, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			html, _ := io.ReadAll(page.Body)
-			page.Body.Close()
-			if !strings.Contains(string(html), "group:g2") || !strings.Contains(string(html), "Platform event") {
-				t.Errorf("delivery page does not show the event:\n%s", html)
+			for _, p := range []struct{ path, want string }{
+				{DeliveriesPath + "/" + strconv.FormatInt(first.ID, 10) + "?format=html", "Platform event"},
+				{DeliveriesPath + "?kind=event&format=html", "synced: 0 Jira issues"},
+			} {
+				req, _ = http.NewRequest(http.MethodGet, url+p.path, nil)
+				req.Header.Set("Authorization", "Bearer "+sharedTestAdminToken)
+				page, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				html, _ := io.ReadAll(page.Body)
+				page.Body.Close()
+				if page.StatusCode != 200 || !strings.Contains(string(html), "group:g2") || !strings.Contains(string(html), p.want) {
+					t.Errorf("%s: %d, does not show the event (%q):\n%s", p.path, page.StatusCode, p.want, html)
+				}
 			}
 			if m := scrape(t, url); !strings.Contains(m, `jirasync_deliveries_processed_total{kind="event",status="stale"}`) {
 				t.Errorf("metrics lack the stale event")
 			}
 		})
-	}
-}
-
-// waitSettled waits for a delivery to be done or stale.
-func waitSettled(t *testing.T, st *store.Store, id int64) store.Delivery {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		d, err := st.Delivery(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.Status == store.DeliveryDone || d.Status == store.DeliveryStale {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("delivery %d is %s after 10s (error %q)", id, d.Status, d.Error)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

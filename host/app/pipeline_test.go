@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,8 @@ func startJira(t *testing.T, version, consumer string) (*fakejira.Server, *rsa.P
 	return jira, key
 }
 
-func waitStatus(t *testing.T, st *store.Store, id int64, want string) store.Delivery {
+// waitStatus waits for a delivery to reach one of the wanted statuses.
+func waitStatus(t *testing.T, st *store.Store, id int64, want ...string) store.Delivery {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -64,11 +66,11 @@ func waitStatus(t *testing.T, st *store.Store, id int64, want string) store.Deli
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.Status == want {
+		if slices.Contains(want, d.Status) {
 			return d
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("delivery %d is %s after 10s (attempts %d, error %q), want %s", id, d.Status, d.Attempts, d.Error, want)
+			t.Fatalf("delivery %d is %s after 10s (attempts %d, error %q), want %v", id, d.Status, d.Attempts, d.Error, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -272,16 +272,30 @@ const claimable = unsettled + `
 const unsettled = `status IN ('` + DeliveryPending + `', '` + DeliveryRetrying + `', '` + DeliveryProcessing + `')`
 
 // ReleaseLeases makes every delivery left processing by a previous run of
-// this host due now. Only for a host that owns the database alone (not
-// Shared): elsewhere the deliveries may be other hosts' work in progress,
-// and their leases are left to expire.
+// this host due now, and ends the holds on issues (Reserve) that run's
+// attempts left: none of them is in flight any more. Left until they
+// expire (the lease, twice the attempt time-out), a hold made the issue's
+// other deliveries wait in a worker each, and with as many issues held as
+// workers, the holders themselves waited for a worker: nothing moved for
+// minutes after a crash. Only for a host that owns the database alone
+// (not Shared): elsewhere the deliveries may be other hosts' work in
+// progress, and their leases and holds are left to expire.
 func (s *Store) ReleaseLeases(ctx context.Context) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = 0
-		WHERE status = ?`, DeliveryRetrying, s.now().UnixMilli(), DeliveryProcessing)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	var n int64
+	err := s.tx(ctx, func(tx runner) error {
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = 0
+			WHERE status = ?`, DeliveryRetrying, s.now().UnixMilli(), DeliveryProcessing)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE issue_watermarks SET applying_delivery = 0, applying_until = 0
+			WHERE applying_delivery != 0`)
+		return err
+	})
+	return n, err
 }
 
 // Outcome is how an attempt ended.

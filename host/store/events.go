@@ -138,20 +138,7 @@ func installationIDs(ctx context.Context, q runner, installed bool) ([]string, e
 	if installed {
 		query += ` WHERE uninstalled_at = 0`
 	}
-	rows, err := q.QueryContext(ctx, query+` ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return queryStrings(ctx, q, query+` ORDER BY id`)
 }
 
 // RaisedEvent is an event a group's write raised, with the deliveries

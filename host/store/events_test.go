@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jirasync/jirasync/host/platform"
+	"github.com/jirasync/jirasync/host/store/storetest"
 )
 
 func newEvent(id, group string, ts int64) NewEvent {
@@ -156,7 +158,7 @@ func TestRetentionTreatsEventsAsDeliveries(t *testing.T) {
 		t0 := time.Now()
 		now := t0
 		s.now = func() time.Time { return now }
-		r := Retention{Settled: 48 * time.Hour, IgnoredBody: 24 * time.Hour, Dead: 96 * time.Hour, Setups: time.Hour, Batch: 2}
+		r := testRetention
 		settleEvent := func(id string, o Outcome) int64 {
 			ids, _, err := s.AcceptEvent(ctx, newEvent(id, "g1", now.UnixMilli()))
 			must(t, err)
@@ -255,4 +257,34 @@ func TestAcceptEventConcurrently(t *testing.T) {
 			t.Errorf("%d accepts stored, %d deliveries; want 1 and 3", stored, rowCount(t, s, "deliveries"))
 		}
 	})
+}
+
+// BenchmarkAcceptEvent measures events stored per second, each one
+// transaction of one delivery per installation, from 8 senders at once,
+// with one installation and with three.
+func BenchmarkAcceptEvent(b *testing.B) {
+	for _, kind := range storetest.Kinds {
+		for _, installations := range []int{1, 3} {
+			b.Run(fmt.Sprintf("%s/%d-installations", kind, installations), func(b *testing.B) {
+				s := openScale(b, kind)
+				for i := 1; i < installations; i++ {
+					withInstallation(b, s, fmt.Sprint("jira", i), "acme")
+				}
+				var n atomic.Int64
+				b.SetParallelism(8)
+				b.ResetTimer()
+				start := time.Now()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						i := n.Add(1)
+						if _, _, err := s.AcceptEvent(context.Background(), newEvent(fmt.Sprint("bench-", i), fmt.Sprint("g", i%50), i)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+			})
+		}
+	}
 }

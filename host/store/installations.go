@@ -328,19 +328,24 @@ func (s *Store) DeletePendingSetupsBefore(ctx context.Context, t time.Time) erro
 // id: its reach on a platform reached over HTTP, which the installation
 // configuration is not kept on.
 func (s *Store) ServedOrganizations(ctx context.Context, installationID string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT organization_id FROM installation_organizations
+	return queryStrings(ctx, s.db, `SELECT organization_id FROM installation_organizations
 		WHERE installation_id = ? ORDER BY organization_id`, installationID)
+}
+
+// queryStrings runs a query of one text column and returns its values.
+func queryStrings(ctx context.Context, q runner, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		out = append(out, id)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }

@@ -37,6 +37,10 @@ func settle(t *testing.T, s *Store, key, status string, o Outcome) int64 {
 	return id
 }
 
+// testRetention keeps settled deliveries two days, ignored bodies one,
+// dead ones four, in batches of two: smaller than what the tests remove.
+var testRetention = Retention{Settled: 48 * time.Hour, IgnoredBody: 24 * time.Hour, Dead: 96 * time.Hour, Setups: time.Hour, Batch: 2}
+
 // pruneAll prunes until no batch comes back full, and sums what went.
 func pruneAll(t *testing.T, s *Store, r Retention) Pruned {
 	t.Helper()
@@ -70,7 +74,7 @@ func TestRetention(t *testing.T) {
 		t0 := time.Now()
 		now := t0
 		s.now = func() time.Time { return now }
-		r := Retention{Settled: 48 * time.Hour, IgnoredBody: 24 * time.Hour, Dead: 96 * time.Hour, Setups: time.Hour, Batch: 2}
+		r := testRetention
 
 		ids := map[string]int64{
 			"ignored": settle(t, s, "ignored", DeliveryDone, Outcome{Ignored: true}),

@@ -343,21 +343,44 @@ func TestInbox(t *testing.T) {
 	})
 }
 
+// TestReleaseLeases: a host that owns its database makes the deliveries
+// its previous run left in flight due again, and frees the issues they
+// held (Reserve): another delivery of such an issue applies at once
+// instead of waiting for the hold to expire.
 func TestReleaseLeases(t *testing.T) {
 	eachKind(t, func(t *testing.T, s *Store) {
 		seed(t, s)
 		ctx := context.Background()
-		id, _, err := s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`), DedupeKey: "x"})
-		must(t, err)
-		if _, ok, _ := s.Claim(ctx, id, time.Hour, 8, false); !ok {
+		accept := func(key string, ts int64) int64 {
+			id, _, err := s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`), IssueID: "10001",
+				JiraTimestamp: ts, DedupeKey: key})
+			must(t, err)
+			return id
+		}
+		id := accept("x", 10)
+		d, ok, _ := s.Claim(ctx, id, time.Hour, 8, false)
+		if !ok {
 			t.Fatal("not claimed")
 		}
+		o := Outcome{Attempt: d.Attempts, Status: DeliveryDone, Synced: true, External: true}
+		if r, err := s.Reserve(ctx, d, o, time.Hour); err != nil || r != ReserveApply {
+			t.Fatalf("Reserve = %v, %v", r, err)
+		}
+		// The host dies holding the issue, and starts again.
 		n, err := s.ReleaseLeases(ctx)
 		if err != nil || n != 1 {
 			t.Fatalf("ReleaseLeases = %d, %v", n, err)
 		}
 		if d, ok, err := s.ClaimNext(ctx, time.Hour, 8); err != nil || !ok || d.ID != id {
 			t.Fatalf("a released delivery is not due: %+v, %v, %v", d, ok, err)
+		}
+		newer, ok, _ := s.Claim(ctx, accept("y", 20), time.Hour, 8, false)
+		if !ok {
+			t.Fatal("newer not claimed")
+		}
+		if r, err := s.Reserve(ctx, newer, Outcome{Attempt: newer.Attempts, Status: DeliveryDone, Synced: true, External: true},
+			time.Hour); err != nil || r != ReserveApply {
+			t.Fatalf("a newer delivery of the issue after the restart: %v, %v; want to apply, not to wait for the dead run's hold", r, err)
 		}
 	})
 }

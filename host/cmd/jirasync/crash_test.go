@@ -63,7 +63,10 @@ func (e *event) body() []byte {
 // deliveries while killing it with SIGKILL at random moments and starting
 // it again, then checks that every delivery answered 2xx was stored and
 // applied exactly once, and that every group ends with the assignee of the
-// newest Jira event of its issue.
+// newest Jira event of its issue. Once the plugin exports
+// handle_platform_event, platform events go alongside (crash_events_test.go):
+// every one acknowledged is stored and settled once, and each Jira issue
+// ends with its group's newest assignee, no write repeated.
 func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
@@ -130,6 +133,23 @@ func runCrash(t *testing.T, run crashRun) {
 		run.flags = append(run.flags, "-platform", fp.URL(), "-platform-token-file", tokenFile)
 	}
 	seedCrash(t, run.db, fp)
+	// Platform events beside the webhooks, once the plugin carries them.
+	var pevents []*platformEvent
+	var jira *crashJira
+	if pluginCarriesEvents(t, plugin) {
+		jira = startCrashJira()
+		defer jira.srv.Close()
+		seedCrashEvents(t, run.db, fp, jira)
+		pevents = crashEvents(rand.IntN)
+		// Shuffled within windows of 30 (three per group), so that some
+		// arrive after newer ones of their group and must end stale.
+		for w := 0; w < len(pevents); w += 30 {
+			win := pevents[w:min(w+30, len(pevents))]
+			rand.Shuffle(len(win), func(i, j int) { win[i], win[j] = win[j], win[i] })
+		}
+	} else {
+		t.Log("the plugin does not export handle_platform_event: platform events left out of this run")
+	}
 
 	// Events: per issue, increasing timestamps; sent in Jira's order but
 	// shuffled within windows of 40, so that some arrive after newer ones
@@ -150,6 +170,7 @@ func runCrash(t *testing.T, run crashRun) {
 
 	hostsUp := make([]*hostProc, run.replicas)
 	urls := make([]string, run.replicas)
+	eventURLs := make([]string, run.replicas)
 	for r := range hostsUp {
 		addr := freeAddr(t)
 		hostsUp[r] = &hostProc{t: t, bin: bin, args: append([]string{"serve", "-addr", addr, "-db", run.db, "-plugin", plugin,
@@ -159,6 +180,7 @@ func runCrash(t *testing.T, run crashRun) {
 		hostsUp[r].start()
 		defer hostsUp[r].kill()
 		urls[r] = "http://" + addr + "/extensions/jira-server/issue-updated/" + token
+		eventURLs[r] = "http://" + addr + "/api/v1/events"
 	}
 
 	client := &http.Client{Timeout: 15 * time.Second}
@@ -181,24 +203,38 @@ func runCrash(t *testing.T, run crashRun) {
 				// Round robin, as a load balancer would. Jira would give
 				// up after a failure; this sender tries the next host
 				// until one answers, to exercise duplicates after a crash.
-				for try := int(i); ctx.Err() == nil; try++ {
-					r := try % run.replicas
-					sent.Add(1)
-					resp, err := client.Post(urls[r], "application/json", bytes.NewReader(e.body()))
-					if err != nil {
-						refusedConn.Add(1)
-						time.Sleep(20 * time.Millisecond)
-						continue
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode/100 == 2 {
-						e.acked.Store(true)
-						acked.Add(1)
-						ackedBy[r].Add(1)
-						break
-					}
-					time.Sleep(20 * time.Millisecond)
+				r := sendUntilAcked(ctx, client, int(i), run.replicas, &sent, &refusedConn, func(r int) *http.Request {
+					req, _ := http.NewRequest(http.MethodPost, urls[r], bytes.NewReader(e.body()))
+					req.Header.Set("Content-Type", "application/json")
+					return req
+				})
+				if r >= 0 {
+					e.acked.Store(true)
+					acked.Add(1)
+					ackedBy[r].Add(1)
+				}
+			}
+		}()
+	}
+	// Events: two senders, each event sent until a host acknowledges it
+	// (202, or 200 for one a killed host stored before it could answer).
+	var nextEvent atomic.Int64
+	for s := 0; s < 2 && len(pevents) > 0; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := nextEvent.Add(1) - 1
+				if i >= int64(len(pevents)) {
+					return
+				}
+				e := pevents[i]
+				if sendUntilAcked(ctx, client, int(i), run.replicas, &sent, &refusedConn, func(r int) *http.Request {
+					req, _ := http.NewRequest(http.MethodPost, eventURLs[r], bytes.NewReader(e.body()))
+					req.Header.Set("Authorization", "Bearer "+crashAdminToken)
+					return req
+				}) >= 0 {
+					e.acked.Store(true)
 				}
 			}
 		}()
@@ -234,6 +270,9 @@ func runCrash(t *testing.T, run crashRun) {
 	}
 	defer st.Close()
 	counts, retaken := verifyCrash(t, st, events, fp)
+	if jira != nil {
+		verifyCrashEvents(t, st, pevents, eventDeliveries(t, st), jira)
+	}
 	perHost := make([]int64, run.replicas)
 	for r := range ackedBy {
 		perHost[r] = ackedBy[r].Load()
@@ -245,6 +284,31 @@ func runCrash(t *testing.T, run crashRun) {
 	t.Logf("crash test on %s, %s: %d hosts, %d deliveries, %d requests, %d acknowledged (per host %v), %d connection failures, "+
 		"%d SIGKILLs; stored by status: %v; %d claims lost with a killed host and taken over",
 		st.Dialect(), platformKind, run.replicas, len(events), sent.Load(), acked.Load(), perHost, refusedConn.Load(), kills, counts, retaken)
+}
+
+// sendUntilAcked sends a request (made by req for host r) to the hosts in
+// turn, from the start-th, until one answers 2xx, and returns which one
+// did; -1 if ctx ended first. It counts each request and each failed
+// connection.
+func sendUntilAcked(ctx context.Context, client *http.Client, start, hosts int, sent, refusedConn *atomic.Int64,
+	req func(r int) *http.Request) int {
+	for try := start; ctx.Err() == nil; try++ {
+		r := try % hosts
+		sent.Add(1)
+		resp, err := client.Do(req(r).WithContext(ctx))
+		if err != nil {
+			refusedConn.Add(1)
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 == 2 {
+			return r
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return -1
 }
 
 // prepareHosts builds the jirasync binary into dir and returns it, the
@@ -332,6 +396,9 @@ func verifyCrash(t *testing.T, st *store.Store, events []*event, fp *fakeplatfor
 			t.Fatal(err)
 		}
 		for _, d := range page {
+			if d.Kind == store.KindEvent {
+				continue // verifyCrashEvents
+			}
 			if _, dup := stored[d.ChangelogID]; dup {
 				t.Errorf("changelog %s stored twice", d.ChangelogID)
 			}
@@ -357,20 +424,7 @@ func verifyCrash(t *testing.T, st *store.Store, events []*event, fp *fakeplatfor
 		if n := newest[e.issue]; n == nil || e.timestamp > n.timestamp {
 			newest[e.issue] = e
 		}
-		attempts, err := st.Attempts(ctx, d.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		retaken += d.Attempts - len(attempts)
-		applied := 0
-		for _, a := range attempts {
-			if a.Outcome == store.DeliveryDone || a.Outcome == store.DeliveryStale {
-				applied++
-			}
-		}
-		if applied != 1 {
-			t.Errorf("delivery %d settled %d times (attempts %+v), want exactly once", d.ID, applied, attempts)
-		}
+		retaken += d.Attempts - settledOnce(t, st, d)
 		if fp != nil && d.Status == store.DeliveryDone {
 			key := platform.ApplyKey{Installation: d.Installation, Delivery: d.ID, Round: d.AttemptBase}.String()
 			if rec := fp.Keys()[key]; rec.Applied != 1 {
@@ -409,6 +463,42 @@ func verifyCrash(t *testing.T, st *store.Store, events []*event, fp *fakeplatfor
 		}
 	}
 	return counts, retaken
+}
+
+// settledOnce checks that a delivery was settled (done or stale) by
+// exactly one attempt, and returns how many attempts were recorded.
+func settledOnce(t *testing.T, st *store.Store, d store.Delivery) int {
+	t.Helper()
+	attempts, err := st.Attempts(context.Background(), d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settled := 0
+	for _, a := range attempts {
+		if a.Outcome == store.DeliveryDone || a.Outcome == store.DeliveryStale {
+			settled++
+		}
+	}
+	if settled != 1 {
+		t.Errorf("delivery %d (%s) settled %d times (attempts %+v), want exactly once", d.ID, d.Kind, settled, attempts)
+	}
+	return len(attempts)
+}
+
+// eventDeliveries lists every platform event's delivery.
+func eventDeliveries(t *testing.T, st *store.Store) []store.Delivery {
+	var out []store.Delivery
+	for before := int64(0); ; {
+		page, err := st.Deliveries(context.Background(), store.DeliveryFilter{Kind: store.KindEvent, Before: before, Limit: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, page...)
+		if len(page) < 500 {
+			return out
+		}
+		before = page[len(page)-1].ID
+	}
 }
 
 // verifyKeys checks the simulated platform's idempotency keys: each names

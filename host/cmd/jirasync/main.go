@@ -129,7 +129,7 @@ func serve(args []string) error {
 	retentionDead := fs.Duration("retention-dead", 0, "how long dead deliveries and the assignee audit trail are kept (0: 3 times -retention)")
 	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM, how long in-flight work may take to finish")
 	platformURL := fs.String("platform", "", "URL of a platform reached over HTTP (docs/PLATFORM.md); empty: the built-in platform")
-	platformTokenFile := fs.String("platform-token-file", "", "file holding the bearer token for -platform")
+	platformTokenFile := fs.String("platform-token-file", "", "file holding the bearer token for -platform, which the platform also presents on POST /api/v1/events")
 	demo := fs.Bool("demo", false, "seed demo data (an organization, users, groups and an installation) and print a curl command")
 	fs.Parse(args)
 	if err := envDefaults(fs); err != nil {
