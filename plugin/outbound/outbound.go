@@ -6,7 +6,6 @@
 package outbound
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -30,7 +29,7 @@ func Handle(h groupsync.Host, input []byte) (*abi.EventSummary, error) {
 		if fields == nil {
 			fields = map[string]any{}
 		}
-		fields["group"], fields["event_type"] = ev.Group, ev.Type
+		fields["group"], fields["event_type"], fields["event"] = ev.Group, ev.Type, ev.ID
 		h.Log(level, msg, fields)
 	}
 	sum := &abi.EventSummary{Outcome: abi.OutcomeSynced, Group: ev.Group, Type: ev.Type, Issues: []abi.IssueResult{}}
@@ -97,11 +96,11 @@ func Handle(h groupsync.Host, input []byte) (*abi.EventSummary, error) {
 
 // parseEvent decodes and checks the event. The host has validated it
 // already (docs/ABI.md); the plugin does not act on one it cannot read.
+// Members it does not know are ignored, as the ABI's versioning asks of
+// every reader: a later minor version may add optional ones.
 func parseEvent(input []byte) (*abi.PlatformEvent, error) {
-	dec := json.NewDecoder(bytes.NewReader(input))
-	dec.DisallowUnknownFields()
 	var ev abi.PlatformEvent
-	if err := dec.Decode(&ev); err != nil {
+	if err := json.Unmarshal(input, &ev); err != nil {
 		return nil, abi.Errorf(abi.CodeInvalidRequest, "handle_platform_event input: "+err.Error())
 	}
 	switch {

@@ -350,8 +350,15 @@ func TestHandle(t *testing.T) {
 			},
 			wantWrites: 1, wantLocal: map[string]string{}},
 
-		{name: "unknown member", input: []byte(`{"id":"e","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"x","extra":1}`),
-			wantCode: abi.CodeInvalidRequest, wantMsg: "extra"},
+		// A later minor version may add members: a reader ignores them.
+		{name: "unknown member ignored", input: []byte(`{"id":"e","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"x","extra":1}`),
+			wantIssues: []string{"APP-1 transitioned 10001", "APP-2 transitioned 10001"}, wantWrites: 2},
+		{name: "trailing data", input: []byte(`{"id":"e","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"x"} {}`),
+			wantCode: abi.CodeInvalidRequest},
+		{name: "empty assignee", input: []byte(`{"id":"e","type":"group.assigned","group":"g1","assignee":"","occurred_at":"x"}`),
+			wantCode: abi.CodeInvalidRequest, wantMsg: "assignee is empty"},
+		{name: "no group", input: []byte(`{"id":"e","type":"group.resolved","group":"","assignee":null,"occurred_at":"x"}`),
+			wantCode: abi.CodeInvalidRequest, wantMsg: "group is empty"},
 		{name: "unknown type", input: event("group.deleted", nil), wantCode: abi.CodeInvalidRequest, wantMsg: `type "group.deleted"`},
 		{name: "assignee on a resolution", input: event(resolved, ptr("alice")), wantCode: abi.CodeInvalidRequest, wantMsg: "assignee is only for group.assigned"},
 		{name: "not JSON", input: []byte(`{"id":`), wantCode: abi.CodeInvalidRequest},
