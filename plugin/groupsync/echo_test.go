@@ -9,6 +9,7 @@ import (
 
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/plugin/groupsync"
+	"github.com/jirasync/jirasync/plugin/internal/memstate"
 )
 
 // echoPayload is an issue update with an assignee and a status item, as
@@ -109,10 +110,10 @@ func TestInboundEcho(t *testing.T) {
 			if tc.wantReason == abi.ReasonEcho && len(h.lookups)+h.reads != 0 {
 				t.Errorf("an echo cost %d Jira requests", len(h.lookups)+h.reads)
 			}
-			if got := echoRecords(h.Local); !maps.Equal(got, echoRecords(tc.wantLocal)) {
+			if got := memstate.EchoRecords(h.Local); !maps.Equal(got, memstate.EchoRecords(tc.wantLocal)) {
 				t.Errorf("installation's echo records %v, want %v", got, tc.wantLocal)
 			}
-			if got := echoRecords(h.Shared); !maps.Equal(got, echoRecords(tc.wantShared)) {
+			if got := memstate.EchoRecords(h.Shared); !maps.Equal(got, memstate.EchoRecords(tc.wantShared)) {
 				t.Errorf("host-wide echo records %v, want %v", got, tc.wantShared)
 			}
 			for _, p := range h.Puts {
@@ -122,15 +123,4 @@ func TestInboundEcho(t *testing.T) {
 			}
 		})
 	}
-}
-
-// echoRecords is the echo records of a state, never nil.
-func echoRecords(state map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range state {
-		if strings.HasPrefix(k, "echo:") {
-			out[k] = v
-		}
-	}
-	return out
 }

@@ -21,43 +21,41 @@ func assign(h groupsync.Host, ev *abi.PlatformEvent, g *abi.GroupInfo, sum *abi.
 			return err
 		}
 	}
-	for _, key := range g.IssueKeys {
-		if skip != "" {
-			// No write: which Jira user is meant cannot be told.
+	if skip != "" {
+		// No write: which Jira user is meant cannot be told.
+		for _, key := range g.IssueKeys {
 			skipIssue(sum, key, skip, log)
-			continue
 		}
-		is, found, err := readIssue(h, key)
-		if err != nil {
-			return err
-		}
-		if !found {
-			skipIssue(sum, key, abi.ReasonIssueNotFound, log)
-			continue
-		}
+		return nil
+	}
+	err := eachIssue(h, g.IssueKeys, sum, log, func(_ int, key string, is *jiraIssue) error {
 		had := ""
 		if is.Fields.Assignee != nil {
 			had = is.Fields.Assignee.Name
 		}
 		res := abi.IssueResult{Key: key, Action: abi.ActionAssigned, Assignee: name}
-		switch {
-		case strings.EqualFold(had, name):
+		if strings.EqualFold(had, name) {
 			// Jira compares user names case-insensitively.
 			res.Action = abi.ActionUnchanged
-		default:
-			body := `{"name":null}`
-			if name != "" {
-				b, _ := json.Marshal(map[string]string{"name": name})
-				body = string(b)
-			} else {
-				res.Action = abi.ActionUnassigned
-			}
-			if err := write(h, echo.Jira(key, echo.FieldAssignee), name, abi.JiraRequest{Method: "PUT",
-				Path: "/rest/api/2/issue/" + key + "/assignee", Body: body}, "assigning "+key, log); err != nil {
-				return err
-			}
+			sum.Issues = append(sum.Issues, res)
+			return nil
+		}
+		body := `{"name":null}`
+		if name != "" {
+			b, _ := json.Marshal(map[string]string{"name": name})
+			body = string(b)
+		} else {
+			res.Action = abi.ActionUnassigned
+		}
+		if err := write(h, echo.Jira(key, echo.FieldAssignee), name, abi.JiraRequest{Method: "PUT",
+			Path: "/rest/api/2/issue/" + key + "/assignee", Body: body}, "assigning "+key, log); err != nil {
+			return err
 		}
 		sum.Issues = append(sum.Issues, res)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	log("info", "issues assigned", map[string]any{"assignee": name, "issues": len(sum.Issues)})
 	return nil

@@ -6,7 +6,6 @@
 package outbound
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -30,7 +29,7 @@ func Handle(h groupsync.Host, input []byte) (*abi.EventSummary, error) {
 		if fields == nil {
 			fields = map[string]any{}
 		}
-		fields["group"], fields["event_type"] = ev.Group, ev.Type
+		fields["group"], fields["event_type"], fields["event"] = ev.Group, ev.Type, ev.ID
 		h.Log(level, msg, fields)
 	}
 	sum := &abi.EventSummary{Outcome: abi.OutcomeSynced, Group: ev.Group, Type: ev.Type, Issues: []abi.IssueResult{}}
@@ -97,11 +96,11 @@ func Handle(h groupsync.Host, input []byte) (*abi.EventSummary, error) {
 
 // parseEvent decodes and checks the event. The host has validated it
 // already (docs/ABI.md); the plugin does not act on one it cannot read.
+// Members it does not know are ignored, as the ABI's versioning asks of
+// every reader: a later minor version may add optional ones.
 func parseEvent(input []byte) (*abi.PlatformEvent, error) {
-	dec := json.NewDecoder(bytes.NewReader(input))
-	dec.DisallowUnknownFields()
 	var ev abi.PlatformEvent
-	if err := dec.Decode(&ev); err != nil {
+	if err := json.Unmarshal(input, &ev); err != nil {
 		return nil, abi.Errorf(abi.CodeInvalidRequest, "handle_platform_event input: "+err.Error())
 	}
 	switch {
@@ -160,28 +159,50 @@ type jiraIssue struct {
 	} `json:"fields"`
 }
 
-// readIssue reads an issue's assignee and status; found is false when
-// Jira has no such issue (deleted, or moved out of the account's sight).
-func readIssue(h groupsync.Host, key string) (issue *jiraIssue, found bool, err error) {
+// readIssue reads an issue's assignee and status. An issue Jira does not
+// have (deleted, or out of the account's sight) is skipped with
+// issue_not_found: nil, and no error.
+func readIssue(h groupsync.Host, key string, sum *abi.EventSummary, log groupsync.LogFunc) (*jiraIssue, error) {
 	if !validIssueKey(key) {
-		return nil, false, abi.Errorf(abi.CodeInvalidRequest, "linked issue key "+quote(key)+" is not a Jira issue key")
+		return nil, abi.Errorf(abi.CodeInvalidRequest, "linked issue key "+quote(key)+" is not a Jira issue key")
 	}
 	resp, err := h.JiraRequest(abi.JiraRequest{Method: "GET", Path: "/rest/api/2/issue/" + key,
 		Query: url.Values{"fields": {"assignee,status"}}})
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if resp.Status == 404 {
-		return nil, false, nil
+		skipIssue(sum, key, abi.ReasonIssueNotFound, log)
+		return nil, nil
 	}
 	if err := groupsync.JiraAnswerError(resp, "reading issue "+key); err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	var is jiraIssue
 	if err := json.Unmarshal([]byte(resp.Body), &is); err != nil {
-		return nil, false, abi.Errorf(abi.CodeJiraRejected, "Jira's answer for issue "+key+" is not an issue: "+err.Error())
+		return nil, abi.Errorf(abi.CodeJiraRejected, "Jira's answer for issue "+key+" is not an issue: "+err.Error())
 	}
-	return &is, true, nil
+	return &is, nil
+}
+
+// eachIssue reads each linked issue, in order, and hands it to fn with
+// its index; an issue Jira no longer has is skipped. The first failure
+// ends the event: a retry starts over, and finds the issues already
+// written unchanged.
+func eachIssue(h groupsync.Host, keys []string, sum *abi.EventSummary, log groupsync.LogFunc,
+	fn func(i int, key string, is *jiraIssue) error) error {
+	for i, key := range keys {
+		is, err := readIssue(h, key, sum, log)
+		if err != nil {
+			return err
+		}
+		if is != nil {
+			if err := fn(i, key, is); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // write sends one change to Jira, recorded first so that its webhook is

@@ -326,6 +326,13 @@ func TestHandle(t *testing.T) {
 		{name: "mapping to no status of this Jira", input: event(unresolved, nil), wantCode: abi.CodeInvalidRequest,
 			wantMsg: `status "Reopened" of organization acme's mapping for Jira project APP is no status of this Jira`,
 			setup:   func(h *fakeHost) { h.orgs[0].StatusMappings[0].UnresolveStatus = "Reopened" }},
+		{name: "second project's mapping names no status: nothing written", input: event(resolved, nil), wantCode: abi.CodeInvalidRequest,
+			wantMsg: `status "Shipped" of organization acme's mapping for Jira project OPS is no status of this Jira`,
+			setup: func(h *fakeHost) {
+				h.orgs[0].StatusMappings = append(h.orgs[0].StatusMappings, abi.StatusMapping{JiraProject: "OPS", ResolveStatus: "Shipped", UnresolveStatus: "1"})
+				h.groups["g1"] = abi.GroupInfo{ID: "g1", Organization: "acme", IssueKeys: []string{"APP-1", "OPS-7"}}
+				h.issues["OPS-7"] = &jiraIssue{status: "1"}
+			}},
 		{name: "no transition to the target", input: event(resolved, nil), wantCode: abi.CodeJiraRejected,
 			wantMsg: "no transition from Closed to Done on APP-1",
 			setup:   func(h *fakeHost) { h.issues["APP-1"].status = "6" }},
@@ -343,8 +350,15 @@ func TestHandle(t *testing.T) {
 			},
 			wantWrites: 1, wantLocal: map[string]string{}},
 
-		{name: "unknown member", input: []byte(`{"id":"e","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"x","extra":1}`),
-			wantCode: abi.CodeInvalidRequest, wantMsg: "extra"},
+		// A later minor version may add members: a reader ignores them.
+		{name: "unknown member ignored", input: []byte(`{"id":"e","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"x","extra":1}`),
+			wantIssues: []string{"APP-1 transitioned 10001", "APP-2 transitioned 10001"}, wantWrites: 2},
+		{name: "trailing data", input: []byte(`{"id":"e","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"x"} {}`),
+			wantCode: abi.CodeInvalidRequest},
+		{name: "empty assignee", input: []byte(`{"id":"e","type":"group.assigned","group":"g1","assignee":"","occurred_at":"x"}`),
+			wantCode: abi.CodeInvalidRequest, wantMsg: "assignee is empty"},
+		{name: "no group", input: []byte(`{"id":"e","type":"group.resolved","group":"","assignee":null,"occurred_at":"x"}`),
+			wantCode: abi.CodeInvalidRequest, wantMsg: "group is empty"},
 		{name: "unknown type", input: event("group.deleted", nil), wantCode: abi.CodeInvalidRequest, wantMsg: `type "group.deleted"`},
 		{name: "assignee on a resolution", input: event(resolved, ptr("alice")), wantCode: abi.CodeInvalidRequest, wantMsg: "assignee is only for group.assigned"},
 		{name: "not JSON", input: []byte(`{"id":`), wantCode: abi.CodeInvalidRequest},
@@ -392,7 +406,7 @@ func TestHandle(t *testing.T) {
 					t.Errorf("Jira's %s is %+v, want %+v", key, got, want)
 				}
 			}
-			if tc.wantLocal != nil && !maps.Equal(echoRecords(h.Local), tc.wantLocal) {
+			if tc.wantLocal != nil && !maps.Equal(memstate.EchoRecords(h.Local), tc.wantLocal) {
 				t.Errorf("installation's echo records %v, want %v", h.Local, tc.wantLocal)
 			}
 			if tc.wantShared != nil && !maps.Equal(h.Shared, tc.wantShared) {
@@ -418,16 +432,6 @@ func recordsBeforeWrites(t *testing.T, log []string) {
 			t.Errorf("write %q not preceded by its echo record: %q", l, log)
 		}
 	}
-}
-
-func echoRecords(state map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range state {
-		if strings.HasPrefix(k, "echo:") {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // TestStatusListCache: the status list group sync caches is reused to

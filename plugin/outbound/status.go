@@ -28,20 +28,16 @@ func transition(h groupsync.Host, ev *abi.PlatformEvent, g *abi.GroupInfo, org *
 	if err != nil {
 		return err
 	}
+	targets := make([]string, len(refs))
 	for i, key := range g.IssueKeys {
-		target, ok := list.Resolve(refs[i])
-		if !ok {
+		var ok bool
+		if targets[i], ok = list.Resolve(refs[i]); !ok {
 			return abi.Errorf(abi.CodeInvalidRequest, "status "+quote(refs[i])+" of organization "+org.ID+
 				"'s mapping for Jira project "+project(key)+" is no status of this Jira")
 		}
-		is, found, err := readIssue(h, key)
-		if err != nil {
-			return err
-		}
-		if !found {
-			skipIssue(sum, key, abi.ReasonIssueNotFound, log)
-			continue
-		}
+	}
+	err = eachIssue(h, g.IssueKeys, sum, log, func(i int, key string, is *jiraIssue) error {
+		target := targets[i]
 		res := abi.IssueResult{Key: key, Action: abi.ActionTransitioned, Status: target}
 		from := ""
 		if is.Fields.Status != nil {
@@ -50,7 +46,7 @@ func transition(h groupsync.Host, ev *abi.PlatformEvent, g *abi.GroupInfo, org *
 		if from == target {
 			res.Action = abi.ActionUnchanged
 			sum.Issues = append(sum.Issues, res)
-			continue
+			return nil
 		}
 		id, err := transitionTo(h, key, target)
 		if err != nil {
@@ -65,6 +61,10 @@ func transition(h groupsync.Host, ev *abi.PlatformEvent, g *abi.GroupInfo, org *
 			return err
 		}
 		sum.Issues = append(sum.Issues, res)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	log("info", "issues transitioned", map[string]any{"issues": len(sum.Issues)})
 	return nil

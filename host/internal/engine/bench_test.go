@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,5 +159,63 @@ func BenchmarkCompile(b *testing.B) {
 	if b.N >= 2 {
 		fmt.Printf("goal  %-44s cold %8.0f ms  warm %8.0f ms  not worse than before (BENCHMARKS.md)\n", "load plugin: compile cold vs disk cache",
 			float64(cold.Milliseconds())/float64(b.N), float64(warm.Milliseconds())/float64(b.N))
+	}
+}
+
+// eventHost answers like memoryHost, and for a platform event (ABI 1.4) one
+// group linked to APP-1 and a Jira answering from memory: alice found by
+// her email, APP-1 assigned to bob in status 1 with a transition to done.
+type eventHost struct{ memoryHost }
+
+var eventAnswers = map[string][]byte{
+	abi.FuncInstallationGet:                    []byte(`{"id":"jira1","external_id":"jira.example.com:k","base_url":"http://127.0.0.1:1","organizations":[{"id":"acme","inbound_assignee":true,"outbound_assignee":true,"outbound_status":true,"status_mappings":[{"jira_project":"APP","resolve_status":"Done","unresolve_status":"1"}]}]}`),
+	abi.FuncGroupGet:                           []byte(`{"group":{"id":"g1","organization":"acme","project":"backend","assignee":"alice","status":"unresolved","issue_keys":["APP-1"]}}`),
+	abi.FuncUserGet:                            []byte(`{"user":{"id":"alice","emails":[{"email":"alice@example.com","verified":true}]}}`),
+	"GET /rest/api/2/user/search":              []byte(`{"status":200,"body":"[{\"name\":\"alice\",\"emailAddress\":\"alice@example.com\"}]"}`),
+	"GET /rest/api/2/issue/APP-1":              []byte(`{"status":200,"body":"{\"fields\":{\"assignee\":{\"name\":\"bob\"},\"status\":{\"id\":\"1\"}}}"}`),
+	"PUT /rest/api/2/issue/APP-1/assignee":     []byte(`{"status":204,"body":""}`),
+	"GET /rest/api/2/status":                   []byte(`{"status":200,"body":"[{\"id\":\"1\",\"name\":\"Open\",\"statusCategory\":{\"key\":\"new\"}},{\"id\":\"10001\",\"name\":\"Done\",\"statusCategory\":{\"key\":\"done\"}}]"}`),
+	"GET /rest/api/2/issue/APP-1/transitions":  []byte(`{"status":200,"body":"{\"transitions\":[{\"id\":\"31\",\"to\":{\"id\":\"10001\"}}]}"}`),
+	"POST /rest/api/2/issue/APP-1/transitions": []byte(`{"status":204,"body":""}`),
+}
+
+func (h eventHost) Call(ctx context.Context, b *capabilities.Binding, fn string, req []byte) []byte {
+	if fn == abi.FuncJiraRequest {
+		var r abi.JiraRequest
+		if json.Unmarshal(req, &r) == nil {
+			if a, ok := eventAnswers[r.Method+" "+r.Path]; ok {
+				return a
+			}
+		}
+		return []byte(`{"status":404,"body":""}`)
+	}
+	if a, ok := eventAnswers[fn]; ok {
+		return a
+	}
+	return h.memoryHost.Call(ctx, b, fn, req)
+}
+
+// BenchmarkPlatformEvent is one platform event carried to one linked Jira
+// issue (handle_platform_event, ABI 1.4): an assignment (user, user
+// search, issue read, echo record, assignee write) and a resolution
+// (statuses, issue read, transitions, echo record, transition), host
+// functions and Jira answering from memory: the plugin's own cost.
+func BenchmarkPlatformEvent(b *testing.B) {
+	for _, ev := range []string{
+		`{"id":"ev-1","type":"group.assigned","group":"g1","assignee":"alice","occurred_at":"2026-11-30T04:00:00Z"}`,
+		`{"id":"ev-2","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"2026-11-30T04:00:00Z"}`,
+	} {
+		var e abi.PlatformEvent
+		_ = json.Unmarshal([]byte(ev), &e)
+		b.Run(e.Type, func(b *testing.B) {
+			wasm, native := compareEngines(b, eventHost{}, func(ctx context.Context, eng Engine, bind *capabilities.Binding) error {
+				out, err := eng.Call(ctx, bind, abi.ExportHandlePlatformEvent, []byte(ev))
+				if err == nil && !bytes.Contains(out, []byte(`"action":"`+map[string]string{"group.assigned": "assigned", "group.resolved": "transitioned"}[e.Type]+`"`)) {
+					err = fmt.Errorf("unexpected output %s", out)
+				}
+				return err
+			})
+			printGoal(b, "platform event "+e.Type+", host from memory", wasm, native, "figure for issue 12")
+		})
 	}
 }

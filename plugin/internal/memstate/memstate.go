@@ -5,7 +5,11 @@
 // so TTLs are recorded, not applied.
 package memstate
 
-import "github.com/jirasync/jirasync/plugin/abi"
+import (
+	"strings"
+
+	"github.com/jirasync/jirasync/plugin/abi"
+)
 
 // State holds both states and every write made to them.
 type State struct {
@@ -46,4 +50,16 @@ func (s *State) StatePut(req abi.StatePutRequest) error {
 	}
 	(*m)[req.Key] = req.Value
 	return nil
+}
+
+// EchoRecords is the echo records (plugin/echo) among a state's keys,
+// never nil.
+func EchoRecords(state map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range state {
+		if strings.HasPrefix(k, "echo:") {
+			out[k] = v
+		}
+	}
+	return out
 }
