@@ -34,6 +34,10 @@ type StatusList struct {
 func (l *StatusList) knows(id string) bool { return slices.Contains(l.All, id) }
 func (l *StatusList) done(id string) bool  { return slices.Contains(l.Done, id) }
 
+// IsDone reports whether status id is in Jira's "done" category: an issue
+// in it is resolved, whatever the status is called.
+func (l *StatusList) IsDone(id string) bool { return l.done(id) }
+
 // Resolve returns the id of the status ref names, by id or else by name
 // (case-insensitively, as Jira compares status names).
 func (l *StatusList) Resolve(ref string) (string, bool) {

@@ -333,16 +333,25 @@ func TestHandle(t *testing.T) {
 				h.groups["g1"] = abi.GroupInfo{ID: "g1", Organization: "acme", IssueKeys: []string{"APP-1", "OPS-7"}}
 				h.issues["OPS-7"] = &jiraIssue{status: "1"}
 			}},
-		{name: "no transition to the target", input: event(resolved, nil), wantCode: abi.CodeJiraRejected,
-			wantMsg: "no transition from Closed to Done on APP-1",
+		{name: "no transition to the target", input: event(unresolved, nil), wantCode: abi.CodeJiraRejected,
+			wantMsg: "no transition from Closed to Open on APP-1",
 			setup:   func(h *fakeHost) { h.issues["APP-1"].status = "6" }},
+		{name: "resolving an issue in another done status leaves it there", input: event(resolved, nil),
+			setup:      func(h *fakeHost) { h.issues["APP-1"].status, h.issues["APP-2"].status = "6", "10001" },
+			wantIssues: []string{"APP-1 unchanged 6", "APP-2 unchanged 10001"}},
+		{name: "unresolving an issue in another open status leaves it there", input: event(unresolved, nil),
+			setup:      func(h *fakeHost) { h.issues["APP-1"].status, h.issues["APP-2"].status = "3", "1" },
+			wantIssues: []string{"APP-1 unchanged 3", "APP-2 unchanged 1"}},
 		{name: "outbound status off", input: event(resolved, nil), wantReason: abi.ReasonDirectionOff,
 			setup: func(h *fakeHost) { h.orgs[0].OutboundStatus = false }},
 		{name: "echo of inbound sync's resolution", input: event(resolved, nil), wantReason: abi.ReasonEcho,
 			setup:      func(h *fakeHost) { h.Shared = map[string]string{"echo:group:g1:status": "resolved"} },
 			wantShared: map[string]string{"echo:group:g1:status": "resolved"}},
 		{name: "unresolved after inbound sync resolved: a person's", input: event(unresolved, nil),
-			setup:      func(h *fakeHost) { h.Shared = map[string]string{"echo:group:g1:status": "resolved"} },
+			setup: func(h *fakeHost) {
+				h.Shared = map[string]string{"echo:group:g1:status": "resolved"}
+				h.issues["APP-2"].status = "10001"
+			},
 			wantIssues: []string{"APP-1 unchanged 1", "APP-2 transitioned 1"}, wantWrites: 1, wantShared: map[string]string{}},
 		{name: "transition refused", input: event(resolved, nil), wantCode: abi.CodeJiraRejected, wantMsg: "a validator failed",
 			setup: func(h *fakeHost) {

@@ -12,7 +12,8 @@ import (
 // transition moves each linked issue to the status the organization maps
 // its Jira project to for the event (resolve_status on group.resolved,
 // unresolve_status on group.unresolved), through the workflow transition
-// that leads there. Every issue's target is settled before the first
+// that leads there; an issue already in a done status (resolving) or out
+// of one (unresolving) is unchanged. Every issue's target is settled before the first
 // write, so that a mapping missing for one project changes nothing.
 func transition(h groupsync.Host, ev *abi.PlatformEvent, g *abi.GroupInfo, org *abi.InstallationOrgSettings,
 	sum *abi.EventSummary, log groupsync.LogFunc) error {
@@ -43,8 +44,13 @@ func transition(h groupsync.Host, ev *abi.PlatformEvent, g *abi.GroupInfo, org *
 		if is.Fields.Status != nil {
 			from = is.Fields.Status.ID
 		}
-		if from == target {
-			res.Action = abi.ActionUnchanged
+		// An issue already on the side the event asks for (in a done
+		// status when resolving, out of one when unresolving) is left
+		// where it is, as inbound sync treats done→done and other→other:
+		// a group resolved while its issue sits in Closed must not fail
+		// for want of a Closed→Done transition, nor reopen anything.
+		if from == target || (from != "" && list.IsDone(from) == (ev.Type == abi.EventGroupResolved)) {
+			res.Action, res.Status = abi.ActionUnchanged, from
 			sum.Issues = append(sum.Issues, res)
 			return nil
 		}
