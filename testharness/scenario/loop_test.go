@@ -1,13 +1,10 @@
 package scenario
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,136 +30,6 @@ import (
 // N changes, alternating sides. Each side must see a bounded number of
 // writes from jirasync (one per change made on the other side, plus a
 // small constant), and at the end both sides must agree.
-
-// platformEcho serves the simulated platform's contract and, like a real
-// platform, tells jirasync of every change applied to a group: after
-// each POST /v1/assignments that changed a group it POSTs the matching
-// event to jirasync's events endpoint with the platform token. Events go
-// out one at a time, in order, after the apply has been answered, as a
-// platform sends them after its transaction.
-type platformEcho struct {
-	fp     *fakeplatform.Server
-	inner  http.Handler
-	target string // jirasync's events URL
-	token  string
-
-	mu      sync.Mutex
-	queue   [][]byte
-	sending bool
-	sent    int
-	refused []string // events jirasync did not answer 2xx
-	seq     int
-}
-
-func (p *platformEcho) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/v1/assignments" {
-		p.inner.ServeHTTP(w, r)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	var req struct {
-		Assignments []struct {
-			Group string `json:"group"`
-		} `json:"assignments"`
-		Statuses []struct {
-			Group string `json:"group"`
-		} `json:"statuses"`
-	}
-	json.Unmarshal(body, &req) // the platform itself refuses a bad body
-	type state struct {
-		assignee *string
-		status   string
-	}
-	groups := map[string]state{}
-	var order []string
-	for _, g := range append(append([]struct {
-		Group string `json:"group"`
-	}{}, req.Assignments...), req.Statuses...) {
-		if _, ok := groups[g.Group]; !ok {
-			a, _ := p.fp.Assignee(g.Group)
-			st, _ := p.fp.Status(g.Group)
-			groups[g.Group] = state{a, st}
-			order = append(order, g.Group)
-		}
-	}
-	p.inner.ServeHTTP(w, r)
-	for _, g := range order {
-		before := groups[g]
-		a, _ := p.fp.Assignee(g)
-		st, _ := p.fp.Status(g)
-		if !sameAssignee(a, before.assignee) {
-			p.enqueue(map[string]any{"type": "group.assigned", "group": g, "assignee": a})
-		}
-		if st != before.status {
-			typ := "group.unresolved"
-			if st == platform.StatusResolved {
-				typ = "group.resolved"
-			}
-			p.enqueue(map[string]any{"type": typ, "group": g})
-		}
-	}
-}
-
-func (p *platformEcho) enqueue(ev map[string]any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.seq++
-	ev["id"] = "platform-" + strconv.Itoa(p.seq)
-	ev["occurred_at"] = time.Now().UTC().Format(time.RFC3339Nano)
-	b, _ := json.Marshal(ev)
-	p.queue = append(p.queue, b)
-	if !p.sending {
-		p.sending = true
-		go p.send()
-	}
-}
-
-func (p *platformEcho) send() {
-	client := &http.Client{Timeout: time.Minute}
-	for {
-		p.mu.Lock()
-		if len(p.queue) == 0 {
-			p.sending = false
-			p.mu.Unlock()
-			return
-		}
-		b := p.queue[0]
-		p.queue = p.queue[1:]
-		p.mu.Unlock()
-		problem := ""
-		req, _ := http.NewRequest(http.MethodPost, p.target, bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+p.token)
-		resp, err := client.Do(req)
-		if err != nil {
-			problem = err.Error()
-		} else {
-			answer, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode/100 != 2 {
-				problem = fmt.Sprintf("%d %s", resp.StatusCode, truncate(answer))
-			}
-		}
-		p.mu.Lock()
-		p.sent++
-		if problem != "" {
-			p.refused = append(p.refused, string(b)+": "+problem)
-		}
-		p.mu.Unlock()
-	}
-}
-
-// counts is how many events were sent, and whether any wait to be.
-func (p *platformEcho) counts() (sent int, busy bool, refused []string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.sent, p.sending || len(p.queue) > 0, append([]string(nil), p.refused...)
-}
 
 // loopLinks are the links of the loop test: group → issue. g3 and g4
 // share APP-3, so an echo applied again would bounce a change of one of
@@ -227,8 +93,7 @@ func TestTwoWayLoopSettles(t *testing.T) {
 	if err := fp.Load(&data); err != nil {
 		t.Fatal(err)
 	}
-	echo := &platformEcho{fp: fp, inner: fp.Handler(), token: platformToken}
-	psrv := httptest.NewServer(echo)
+	psrv := httptest.NewServer(fp.Handler())
 	defer psrv.Close()
 
 	dir := t.TempDir()
@@ -251,7 +116,11 @@ func TestTwoWayLoopSettles(t *testing.T) {
 	}
 	srv := httptest.NewServer(host.Handler())
 	defer srv.Close()
-	echo.target = srv.URL + EventsPath
+	// Like a real platform, the simulated one tells jirasync of every
+	// change to a group, jirasync's own applies included.
+	if err := fp.SendEvents(srv.URL+EventsPath, platformToken); err != nil {
+		t.Fatal(err)
+	}
 	if err := registerEcho(jira, sc, srv.URL); err != nil {
 		t.Fatal(err)
 	}
@@ -263,48 +132,25 @@ func TestTwoWayLoopSettles(t *testing.T) {
 		deadline := time.Now().Add(time.Minute)
 		for {
 			before := len(jira.Echoes())
-			sentBefore, _, _ := echo.counts()
+			sentBefore := len(fp.SentEvents())
 			if err := settleOnce(ctx, host.Store(), jira); err != nil {
 				t.Fatal(err)
 			}
-			for {
-				if _, busy, _ := echo.counts(); !busy {
-					break
-				}
-				time.Sleep(5 * time.Millisecond)
+			if err := fp.WaitEvents(ctx); err != nil {
+				t.Fatal(err)
 			}
 			if err := settleOnce(ctx, host.Store(), jira); err != nil {
 				t.Fatal(err)
 			}
-			sent, busy, _ := echo.counts()
-			if !busy && sent == sentBefore && len(jira.Echoes()) == before {
+			if err := fp.WaitEvents(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if len(fp.SentEvents()) == sentBefore && len(jira.Echoes()) == before {
 				return
 			}
 			if time.Now().After(deadline) {
 				t.Fatal("the two sides did not settle within a minute")
 			}
-		}
-	}
-	// A person on the platform changes a group: the platform applies it
-	// (through its own apply path, under a key of its own) and tells
-	// jirasync, as after any change.
-	personOnPlatform := func(i int, body map[string]any) {
-		t.Helper()
-		round := 0
-		body["installation"], body["organizations"], body["delivery"], body["round"] = "jira1", []string{"acme"}, i+1, &round
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(http.MethodPost, psrv.URL+"/v1/assignments", bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+platformToken)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", "person-"+strconv.Itoa(i))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		answer, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("person's change %d on the platform: %d %s", i, resp.StatusCode, answer)
 		}
 	}
 	// other picks someone other than current (or nobody), varying with i.
@@ -359,7 +205,9 @@ func TestTwoWayLoopSettles(t *testing.T) {
 			if resolved {
 				status = platform.StatusResolved
 			}
-			personOnPlatform(i, map[string]any{"assignments": []any{}, "statuses": []any{map[string]any{"group": l.group, "status": status}}})
+			if err := fp.SetStatus(l.group, status); err != nil {
+				t.Fatal(err)
+			}
 			m.resolved[l.group] = resolved
 			if m.done[l.issue] != resolved {
 				m.done[l.issue] = resolved
@@ -368,11 +216,13 @@ func TestTwoWayLoopSettles(t *testing.T) {
 			platformOps++
 		default: // a person assigns the group
 			next := other(i, m.assignee[l.group])
-			var a any = next
-			if next == "" {
-				a = nil
+			var a *string
+			if next != "" {
+				a = &next
 			}
-			personOnPlatform(i, map[string]any{"assignments": []any{map[string]any{"group": l.group, "assignee": a}}})
+			if err := fp.Assign(l.group, a); err != nil {
+				t.Fatal(err)
+			}
 			m.assignee[l.group] = next
 			if m.issueAssignee[l.issue] != next {
 				m.issueAssignee[l.issue] = next
@@ -395,9 +245,11 @@ func TestTwoWayLoopSettles(t *testing.T) {
 			t.Errorf("%d deliveries %s, want every one done: %v", c, status, counts)
 		}
 	}
-	sent, _, refused := echo.counts()
-	for _, e := range refused {
-		t.Errorf("jirasync refused the platform's event %s", e)
+	sent := fp.SentEvents()
+	for _, e := range sent {
+		if e.Err != "" {
+			t.Errorf("jirasync refused the platform's event %+v: %s", e.Event, e.Err)
+		}
 	}
 	writes := jira.Writes()
 	for _, w := range writes {
@@ -406,10 +258,8 @@ func TestTwoWayLoopSettles(t *testing.T) {
 		}
 	}
 	applied := 0
-	for key, rec := range fp.Keys() {
-		if !strings.HasPrefix(key, "person-") {
-			applied += rec.Changed
-		}
+	for _, rec := range fp.Keys() { // a person's changes carry no key
+		applied += rec.Changed
 	}
 	const slack = 2
 	if len(writes) > m.jiraWrites+slack {
@@ -438,7 +288,7 @@ func TestTwoWayLoopSettles(t *testing.T) {
 		}
 	}
 	t.Logf("%d changes (%d in Jira, %d on the platform) in %s (%s each, settled): Jira received %d writes (model %d), the platform %d changes from jirasync (model %d); %d deliveries (%d Jira echoes, %d platform events)",
-		n, jiraOps, platformOps, elapsed.Round(time.Millisecond), (elapsed / n).Round(time.Millisecond), len(writes), m.jiraWrites, applied, m.platformSet, total, len(jira.Echoes()), sent)
+		n, jiraOps, platformOps, elapsed.Round(time.Millisecond), (elapsed / n).Round(time.Millisecond), len(writes), m.jiraWrites, applied, m.platformSet, total, len(jira.Echoes()), len(sent))
 }
 
 // groupsOf lists the groups linked to an issue in the loop test.
