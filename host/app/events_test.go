@@ -252,7 +252,7 @@ func TestGroupPutRaisesEvents(t *testing.T) {
 // (testdata/events: it records its runs in plugin state).
 func eventsPlugin(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(os.TempDir(), "jirasync-plugin-build", "events.wasm")
+	path := pluginbuild.Out("events.wasm")
 	eventsPluginOnce.Do(func() {
 		eventsPluginErr = pluginbuild.Build("github.com/jirasync/jirasync/host/internal/engine/testdata/events", path)
 	})

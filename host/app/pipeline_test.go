@@ -129,7 +129,7 @@ func TestOutOfRetriesIsDead(t *testing.T) {
 // loops and hoards memory on request: each fault fails that attempt only,
 // is recorded on its delivery, and the next delivery is served.
 func TestPluginFaultsFailOneAttempt(t *testing.T) {
-	faulty := filepath.Join(os.TempDir(), "jirasync-plugin-build", "faulty.wasm")
+	faulty := pluginbuild.Out("faulty.wasm")
 	if err := pluginbuild.Build("github.com/jirasync/jirasync/host/internal/engine/testdata/faulty", faulty); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ package pluginbuild
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,10 +34,32 @@ func Path() (string, error) {
 			path, err = filepath.Abs(p)
 			return
 		}
-		path = filepath.Join(os.TempDir(), "jirasync-plugin-build", "jirasync.wasm")
+		path = Out("jirasync.wasm")
 		err = Build(Package, path)
 	})
 	return path, err
+}
+
+// Out is where a test builds the module called name: a folder under the
+// system temp dir of this checkout's own, named by a digest of the
+// module's root. Two checkouts testing at once (a clone in CI beside a
+// working tree) build different code under one name; a shared file would
+// let one's test load the other's build between its build and its read.
+func Out(name string) string {
+	root, err := os.Getwd()
+	if err == nil {
+		for dir := root; ; dir = filepath.Dir(dir) {
+			if _, statErr := os.Stat(filepath.Join(dir, "go.mod")); statErr == nil {
+				root = dir
+				break
+			}
+			if filepath.Dir(dir) == dir {
+				break
+			}
+		}
+	}
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join(os.TempDir(), "jirasync-plugin-build", hex.EncodeToString(sum[:6]), name)
 }
 
 // Build compiles a wasm adapter package (the plugin, or a test plugin) to

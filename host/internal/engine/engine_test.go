@@ -72,7 +72,7 @@ var faultyOnce struct {
 func faultyPlugin(t *testing.T) []byte {
 	t.Helper()
 	faultyOnce.Do(func() {
-		faultyOnce.path = filepath.Join(os.TempDir(), "jirasync-plugin-build", "faulty.wasm")
+		faultyOnce.path = pluginbuild.Out("faulty.wasm")
 		faultyOnce.err = pluginbuild.Build("./testdata/faulty", faultyOnce.path)
 	})
 	if faultyOnce.err != nil {
