@@ -114,7 +114,7 @@ func TestEventEndpoint(t *testing.T) {
 				must(err)
 				var body abi.PlatformEvent
 				must(json.Unmarshal(d.Body, &body))
-				if d.Kind != store.KindEvent || d.IssueID != "group:g1" || body.ID != "e1" || body.Assignee == nil || *body.Assignee != "alice" ||
+				if d.Kind != store.KindEvent || d.IssueID != "group:g1:assignee" || body.ID != "e1" || body.Assignee == nil || *body.Assignee != "alice" ||
 					body.OccurredAt != now.Format(time.RFC3339Nano) || d.JiraTimestamp != now.UnixMilli() {
 					t.Errorf("stored %+v with body %s", d, d.Body)
 				}

@@ -32,10 +32,24 @@ func kindOf(event string) string {
 	return KindWebhook
 }
 
-// EventIssueID is the issue_id (and issue_key) of a group's event
-// deliveries: their watermark and hold are the group's, per
-// installation, as a Jira issue's are the issue's.
-func EventIssueID(group string) string { return "group:" + group }
+// EventIssueKey is the issue_key of a group's event deliveries: the
+// delivery log lists a group's events under it.
+func EventIssueKey(group string) string { return "group:" + group }
+
+// EventIssueID is the issue_id of a group's event deliveries of one type:
+// their watermark and hold, per installation, are those of the group's
+// field the event changes (assignee, or status), as a Jira issue's are the
+// issue's. An event carries one field: were a group's events ordered as
+// one, a group.assigned reaching its hold after a newer group.resolved
+// would be stale and its assignment never reach Jira (found by
+// BenchmarkEventsEndToEnd with both kinds on one group).
+func EventIssueID(group, eventType string) string {
+	field := "assignee"
+	if eventType != platform.EventAssigned {
+		field = "status"
+	}
+	return EventIssueKey(group) + ":" + field
+}
 
 // EventDedupeKey is the dedupe key of an event's deliveries.
 func EventDedupeKey(id string) string { return "event:" + id }
@@ -86,7 +100,7 @@ func (s *Store) acceptEvent(ctx context.Context, tx runner, e NewEvent) ([]int64
 		return nil, err
 	}
 	now := s.now().UnixMilli()
-	issue := EventIssueID(e.Group)
+	issueID, issueKey := EventIssueID(e.Group, e.Type), EventIssueKey(e.Group)
 	ids := []int64{}
 	for _, inst := range insts {
 		var id int64
@@ -94,7 +108,7 @@ func (s *Store) acceptEvent(ctx context.Context, tx runner, e NewEvent) ([]int64
 				issue_id, issue_key, changelog_id, jira_timestamp, dedupe_key, next_attempt_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?)
 			ON CONFLICT(installation_id, dedupe_key) WHERE dedupe_key != '' DO NOTHING
-			RETURNING id`, inst, now, e.Body, DeliveryPending, e.Type, issue, issue, e.Timestamp,
+			RETURNING id`, inst, now, e.Body, DeliveryPending, e.Type, issueID, issueKey, e.Timestamp,
 			EventDedupeKey(e.ID), now).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, errEventDuplicate

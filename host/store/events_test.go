@@ -42,7 +42,7 @@ func TestAcceptEventFansOut(t *testing.T) {
 		for i, inst := range []string{"jira1", "jira2"} {
 			d, err := s.Delivery(ctx, ids[i])
 			must(t, err)
-			if d.Installation != inst || d.Kind != KindEvent || d.Event != platform.EventResolved || d.IssueID != "group:g1" ||
+			if d.Installation != inst || d.Kind != KindEvent || d.Event != platform.EventResolved || d.IssueID != "group:g1:status" ||
 				d.IssueKey != "group:g1" || d.JiraTimestamp != 1000 || d.Status != DeliveryPending || string(d.Body) != string(newEvent("e1", "g1", 0).Body) {
 				t.Errorf("delivery %d: %+v", i, d)
 			}

@@ -32,7 +32,7 @@ const twoWay = `{"name":"x","level":"http",
    {"after":1,"jira_edit":{"issue":"APP-1","assignee":"bob"}},
    {"after":1,"replay":1,"expect_status":200,"jira_down":false,"jira_status":0}],
  "expect":{"groups":[],
-   "deliveries":[{"status":"done","event":"group.assigned","issue_id":"group:g1","summary":{"outcome":"synced","issues":[{"key":"APP-1"}]},"error":""}],
+   "deliveries":[{"status":"done","event":"group.assigned","issue_id":"group:g1:assignee","summary":{"outcome":"synced","issues":[{"key":"APP-1"}]},"error":""}],
    "jira":{"issues":[{"key":"APP-1","assignee":"alice","status":"5"}],
      "writes":[{"issue":"APP-1","field":"assignee","value":"alice","status":204},{"issue":"APP-1","field":"status","value":"5","transition":"5"}],
      "user_searches":1}}}`
