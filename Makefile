@@ -118,7 +118,8 @@ fuzz: plugin
 # native engines alternate; cold and warm compiles alternate).
 bench: plugin
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench . -benchtime 30x ./host/internal/engine/
-	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench EndToEnd -benchtime 1x ./host/cmd/jirasync
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench '^BenchmarkEndToEnd$$' -benchtime 1x ./host/cmd/jirasync
+	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench '^BenchmarkEventsEndToEnd$$' -benchtime 1x ./host/cmd/jirasync
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench Platforms -benchtime 1x ./host/cmd/jirasync
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench Replicas -benchtime 1x ./host/cmd/jirasync
 

@@ -143,14 +143,22 @@ func (a *App) accepted(log *slog.Logger, ids []int64) {
 // MaxClockSkew after now) so that one event from a broken clock cannot
 // make the group's later events stale for good.
 func (a *App) newEvent(log *slog.Logger, e platform.Event, now time.Time) store.NewEvent {
-	body, _ := json.Marshal(abi.PlatformEvent{ID: e.ID, Type: e.Type, Group: e.Group, Assignee: e.Assignee,
-		OccurredAt: e.OccurredAt.UTC().Format(time.RFC3339Nano)}) // plain strings: cannot fail
+	body := EventBody(e)
 	ts := min(e.OccurredAt.UnixMilli(), now.Add(a.cfg.MaxClockSkew).UnixMilli())
 	if ts != e.OccurredAt.UnixMilli() {
 		log.Warn("platform event occurred in the future; ordered as if at the allowed clock skew",
 			"occurred_at", e.OccurredAt, "ordered_at", time.UnixMilli(ts).UTC(), "max_clock_skew", a.cfg.MaxClockSkew)
 	}
 	return store.NewEvent{ID: e.ID, Type: e.Type, Group: e.Group, Body: body, Timestamp: ts}
+}
+
+// EventBody is the body a valid event is stored with and the plugin's
+// handle_platform_event gets: abi.PlatformEvent, its time in UTC. The
+// conformance kit builds the same from a scenario's event.
+func EventBody(e platform.Event) []byte {
+	body, _ := json.Marshal(abi.PlatformEvent{ID: e.ID, Type: e.Type, Group: e.Group, Assignee: e.Assignee,
+		OccurredAt: e.OccurredAt.UTC().Format(time.RFC3339Nano)}) // plain strings: cannot fail
+	return body
 }
 
 // putGroup is the built-in platform's PUT /api/v1/groups/{id}: a change

@@ -5,7 +5,10 @@
 import { createInterface } from 'node:readline';
 import { Host } from './host.js';
 
-const PROTOCOL = 1;
+// Protocol 2 adds to 1 (docs/CONFORMANCE.md): the outbound settings in
+// load, and the kit's platform events through handle_platform_event,
+// which this host already offers. An adapter of 2 reads what a kit of 1 sends.
+const PROTOCOLS = [1, 2];
 
 function log(level, message, fields = {}) {
   process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, component: 'node-host', ...fields }) + '\n');
@@ -17,7 +20,7 @@ async function handle(req) {
   switch (req.op) {
     case 'load': {
       if (host) throw new Error('already loaded');
-      if (req.protocol !== PROTOCOL) throw new Error(`protocol ${req.protocol}: this adapter speaks ${PROTOCOL}`);
+      if (!PROTOCOLS.includes(req.protocol)) throw new Error(`protocol ${req.protocol}: this adapter speaks ${PROTOCOLS.join(' and ')}`);
       const h = new Host(req, log);
       await h.loadPlugin(req.plugin);
       host = h;

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -71,12 +72,6 @@ type InstallationOrg struct {
 	OutboundAssignee bool                  `json:"outbound_assignee,omitempty"`
 	OutboundStatus   bool                  `json:"outbound_status,omitempty"`
 	StatusMappings   []store.StatusMapping `json:"status_mappings,omitempty"`
-}
-
-// outbound reports whether o uses a setting only HTTP-level scenarios
-// may use.
-func (o InstallationOrg) outbound() bool {
-	return o.OutboundAssignee || o.OutboundStatus || o.StatusMappings != nil
 }
 
 // Jira is what the simulated Jira Server knows.
@@ -226,11 +221,6 @@ type ExpectDelivery struct {
 	Summary map[string]any `json:"summary,omitempty"`
 	// Error must be a part of the stored error.
 	Error string `json:"error,omitempty"`
-}
-
-// httpOnly reports whether w checks what only the Go host's store holds.
-func (w ExpectDelivery) httpOnly() bool {
-	return w.Event != "" || w.IssueID != "" || w.Summary != nil || w.Error != ""
 }
 
 // ExpectJira is the simulated Jira's side once everything settled.
@@ -443,30 +433,27 @@ func (e Event) check(n int) error {
 	return err
 }
 
-// pluginLevelTwoWay refuses, in a plugin-level scenario, what the
-// conformance kit does not carry (yet): platform events and the other
-// steps, Jira issues, workflows and echo, outbound settings, and
-// expectations on Jira's side or on stored records beyond status,
-// attempts and issue key.
+// pluginLevelTwoWay refuses, in a plugin-level scenario, the two-way
+// parts the conformance kit does not carry: steps other than platform
+// events (a person's edit in Jira, a replay), an event the endpoint would
+// not answer 202 or whose answer is checked (its members are the
+// endpoint's), and the simulated Jira's echo (webhooks sent back to the
+// host's endpoint). Platform events, Jira's issues and workflow, the
+// outbound settings and the expectations on Jira's side and on the
+// stored records are the kit's (docs/CONFORMANCE.md, protocol 2).
 func (sc *Scenario) pluginLevelTwoWay() error {
-	switch {
-	case len(sc.Events) > 0:
-		return fmt.Errorf("events are HTTP-level")
-	case sc.Jira.Issues != nil || sc.Jira.Transitions != nil || sc.Jira.Echo:
-		return fmt.Errorf("jira issues, transitions and echo are HTTP-level")
-	case sc.Expect.Jira != nil:
-		return fmt.Errorf("expect.jira is HTTP-level")
+	if sc.Jira.Echo {
+		return fmt.Errorf("the simulated Jira's echo is HTTP-level")
 	}
-	for _, in := range sc.Platform.Installations {
-		for _, o := range in.Organizations {
-			if o.outbound() {
-				return fmt.Errorf("installation %s: outbound settings are HTTP-level", in.ID)
-			}
+	for i, e := range sc.Events {
+		switch {
+		case e.Event == nil:
+			return fmt.Errorf("event %d: jira_edit and replay are HTTP-level", i+1)
+		case e.ExpectSummary != nil:
+			return fmt.Errorf("event %d: expect_summary (the endpoint's answer) is HTTP-level", i+1)
 		}
-	}
-	for i, w := range sc.Expect.Deliveries {
-		if w.httpOnly() {
-			return fmt.Errorf("expect.deliveries[%d]: event, issue_id, summary and error are HTTP-level", i)
+		if want, err := parseStatus(e.ExpectStatus); err == nil && want.exact != http.StatusAccepted {
+			return fmt.Errorf("event %d: expect_status %s: only an event answered 202 is plugin-level", i+1, want)
 		}
 	}
 	return nil

@@ -9,19 +9,25 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/jirasync/jirasync/host/app"
 	"github.com/jirasync/jirasync/host/platform"
+	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/testharness/abischema"
 	"github.com/jirasync/jirasync/testharness/fakejira"
 )
 
 // ProtocolVersion is the adapter protocol's version (docs/CONFORMANCE.md).
-const ProtocolVersion = 1
+// Version 2 carries the outbound settings in load and runs a scenario's
+// platform events through handle_platform_event.
+const ProtocolVersion = 2
 
 // Kit runs plugin-level scenarios through a host's adapter: a child
 // process speaking the protocol of docs/CONFORMANCE.md on its stdin and
@@ -193,12 +199,20 @@ func (k *Kit) Load(ctx context.Context, sc *Scenario, logger *slog.Logger) (*fak
 			PrivateKeyPEM: keyPEM, AccessToken: c.token, AccessTokenSecret: c.secret, WebhookSecret: in.WebhookSecret,
 			Organizations: []abi.InstallationOrgSettings{}}
 		for _, o := range in.Organizations {
-			ai.Organizations = append(ai.Organizations, abi.InstallationOrgSettings{ID: o.ID,
-				InboundAssignee: o.InboundAssignee == nil || *o.InboundAssignee, InboundStatus: o.InboundStatus})
+			org := abi.InstallationOrgSettings{ID: o.ID, InboundAssignee: o.InboundAssignee == nil || *o.InboundAssignee,
+				InboundStatus: o.InboundStatus, OutboundAssignee: o.OutboundAssignee, OutboundStatus: o.OutboundStatus}
+			for _, m := range o.StatusMappings {
+				org.StatusMappings = append(org.StatusMappings, abi.StatusMapping(m))
+			}
+			ai.Organizations = append(ai.Organizations, org)
 		}
 		load.Installations = append(load.Installations, ai)
 	}
 	if err := setStatuses(jira, sc.Jira.Statuses); err != nil {
+		jira.Close()
+		return nil, nil, err
+	}
+	if err := setIssues(jira, sc.Jira); err != nil {
 		jira.Close()
 		return nil, nil, err
 	}
@@ -255,84 +269,22 @@ func (k *Kit) Run(ctx context.Context, sc *Scenario) (res Result, err error) {
 		}
 	}()
 
-	var stored []ExpectDelivery  // what the Go host's pipeline would record
-	newest := map[string]int64{} // issue id -> newest timestamp applied
-	seen := map[string]int{}     // dedupe key -> delivery
-	for i, d := range sc.Deliveries {
-		fail := func(format string, args ...any) {
-			res.Failures = append(res.Failures, fmt.Sprintf("delivery %d: ", i+1)+fmt.Sprintf(format, args...))
+	run := &kitRun{k: k, sc: sc, schema: schema, jira: jira, ad: ad, res: &res,
+		newest: map[string]int64{}, seen: map[string]int{}, eventIDs: map[string]int{}}
+	for i := range sc.Deliveries {
+		if err := run.events(i); err != nil {
+			return res, err
 		}
-		if d.JiraDown != nil {
-			if err := jira.SetDown(*d.JiraDown); err != nil {
-				return res, err
-			}
+		if err := run.delivery(i, sc.Deliveries[i]); err != nil {
+			return res, err
 		}
-		if d.JiraStatus != nil {
-			jira.SetFailure(*d.JiraStatus)
-		}
-		body, err := sc.Body(d)
-		if err != nil {
-			return res, fmt.Errorf("delivery %d: %w", i+1, err)
-		}
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(body, &obj) != nil || obj == nil {
-			return res, fmt.Errorf("delivery %d: the body is not a JSON object, which the endpoint refuses: mark the scenario %q", i+1, LevelHTTP)
-		}
-
-		// inspect_delivery: what the host stores the delivery under. A
-		// scenario that needs the pipeline's deduplication or ordering is
-		// HTTP-level; the kit refuses to guess.
-		r, err := ad.Do(AdapterCall{Op: "call", Installation: d.Installation, Export: abi.ExportInspectDelivery, Input: body})
-		if err != nil {
-			return res, fmt.Errorf("delivery %d: %w", i+1, err)
-		}
-		var insp abi.InspectResponse
-		if r.ExportError != "" || r.Fault != "" {
-			fail("inspect_delivery failed (it never fails): %s%s", r.ExportError, r.Fault)
-		} else if err := schema.Validate(abischema.Output(abi.ExportInspectDelivery), r.Output); err != nil {
-			fail("inspect_delivery output: %v", err)
-		} else if err := json.Unmarshal(r.Output, &insp); err != nil || insp.Inspection == nil {
-			fail("inspect_delivery output %s", truncate(r.Output))
-		} else {
-			in := insp.Inspection
-			if j, dup := seen[in.DedupeKey]; dup {
-				return res, fmt.Errorf("delivery %d repeats delivery %d (dedupe key %s): mark the scenario %q", i+1, j, in.DedupeKey, LevelHTTP)
-			}
-			seen[in.DedupeKey] = i + 1
-			if in.IssueID != "" {
-				if t, ok := newest[in.IssueID]; ok && in.Timestamp < t {
-					return res, fmt.Errorf("delivery %d is older than one already applied to issue %s: mark the scenario %q", i+1, in.IssueID, LevelHTTP)
-				}
-				newest[in.IssueID] = in.Timestamp
-			}
-		}
-
-		r, err = ad.Do(AdapterCall{Op: "call", Installation: d.Installation, Export: abi.ExportHandleIssueUpdated, Input: body})
-		if err != nil {
-			return res, fmt.Errorf("delivery %d: %w", i+1, err)
-		}
-		status, rec, answer, diffs := judge(schema, r)
-		res.Failures = append(res.Failures, prefix(fmt.Sprintf("delivery %d: ", i+1), diffs)...)
-		if insp.Inspection != nil {
-			rec.IssueKey = insp.Inspection.IssueKey
-		}
-		stored = append(stored, rec)
-		if k.Trace != nil {
-			fmt.Fprintf(k.Trace, "    delivery %d: %d %s (%s)\n", i+1, status, answer, time.Duration(r.ElapsedNS))
-		}
-		want, _ := parseStatus(d.ExpectStatus)
-		if !want.match(status) {
-			fail("status %d, want %s (answer %s)", status, want, truncate(answer))
-		}
-		if len(d.ExpectSummary) > 0 {
-			for _, diff := range matchSummary(answer, d.ExpectSummary) {
-				fail("%s", diff)
-			}
-		}
+	}
+	if err := run.events(len(sc.Deliveries)); err != nil {
+		return res, err
 	}
 
 	if sc.Expect.Deliveries != nil {
-		res.Failures = append(res.Failures, compareDeliveries(stored, sc.Expect.Deliveries)...)
+		res.Failures = append(res.Failures, compareStored(run.stored, sc.Expect.Deliveries)...)
 	}
 	g, err := ad.Do(map[string]string{"op": "groups"})
 	if err != nil {
@@ -365,14 +317,190 @@ func (k *Kit) Run(ctx context.Context, sc *Scenario) (res Result, err error) {
 		res.Failures = append(res.Failures, "closing the adapter: "+err.Error())
 	}
 	res.Failures = append(res.Failures, checkJira(jira.Requests(), sc.Expect.JiraLookups, sc.Expect.JiraStatusLookups)...)
+	if sc.Expect.Jira != nil {
+		res.Failures = append(res.Failures, checkJiraSide(jira, *sc.Expect.Jira)...)
+	}
 	return res, nil
 }
 
-// judge reads one handle_issue_updated call as the Go host's pipeline
-// would: the HTTP status, the stored record, and the answer's members.
-func judge(schema *abischema.Schema, r *AdapterReply) (status int, rec ExpectDelivery, answer []byte, diffs []string) {
-	one := 1
-	rec.Attempts = &one
+// kitRun is one scenario's run through an adapter: the steps so far and
+// the records the Go host's pipeline would have stored for them.
+type kitRun struct {
+	k      *Kit
+	sc     *Scenario
+	schema *abischema.Schema
+	jira   *fakejira.Server
+	ad     *Adapter
+	res    *Result
+
+	stored   []store.Delivery
+	newest   map[string]int64 // issue id (installation and group for events) -> newest timestamp carried
+	seen     map[string]int   // webhook dedupe key -> delivery
+	eventIDs map[string]int   // platform event id -> step
+}
+
+// setJira applies a step's jira_down and jira_status.
+func (r *kitRun) setJira(down *bool, status *int) error {
+	if down != nil {
+		if err := r.jira.SetDown(*down); err != nil {
+			return err
+		}
+	}
+	if status != nil {
+		r.jira.SetFailure(*status)
+	}
+	return nil
+}
+
+// delivery runs webhook delivery i: inspect_delivery, then
+// handle_issue_updated, judged as the Go host's pipeline would.
+func (r *kitRun) delivery(i int, d Delivery) error {
+	fail := func(format string, args ...any) {
+		r.res.Failures = append(r.res.Failures, fmt.Sprintf("delivery %d: ", i+1)+fmt.Sprintf(format, args...))
+	}
+	if err := r.setJira(d.JiraDown, d.JiraStatus); err != nil {
+		return err
+	}
+	body, err := r.sc.Body(d)
+	if err != nil {
+		return fmt.Errorf("delivery %d: %w", i+1, err)
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(body, &obj) != nil || obj == nil {
+		return fmt.Errorf("delivery %d: the body is not a JSON object, which the endpoint refuses: mark the scenario %q", i+1, LevelHTTP)
+	}
+
+	// inspect_delivery: what the host stores the delivery under. A
+	// scenario that needs the pipeline's deduplication or ordering is
+	// HTTP-level; the kit refuses to guess.
+	ins, err := r.ad.Do(AdapterCall{Op: "call", Installation: d.Installation, Export: abi.ExportInspectDelivery, Input: body})
+	if err != nil {
+		return fmt.Errorf("delivery %d: %w", i+1, err)
+	}
+	var insp abi.InspectResponse
+	if ins.ExportError != "" || ins.Fault != "" {
+		fail("inspect_delivery failed (it never fails): %s%s", ins.ExportError, ins.Fault)
+	} else if err := r.schema.Validate(abischema.Output(abi.ExportInspectDelivery), ins.Output); err != nil {
+		fail("inspect_delivery output: %v", err)
+	} else if err := json.Unmarshal(ins.Output, &insp); err != nil || insp.Inspection == nil {
+		fail("inspect_delivery output %s", truncate(ins.Output))
+	} else {
+		in := insp.Inspection
+		if j, dup := r.seen[in.DedupeKey]; dup {
+			return fmt.Errorf("delivery %d repeats delivery %d (dedupe key %s): mark the scenario %q", i+1, j, in.DedupeKey, LevelHTTP)
+		}
+		r.seen[in.DedupeKey] = i + 1
+		if in.IssueID != "" {
+			if err := r.order(d.Installation+" "+in.IssueID, in.Timestamp); err != nil {
+				return fmt.Errorf("delivery %d is older than one already applied to issue %s: %w", i+1, in.IssueID, err)
+			}
+		}
+	}
+
+	c, err := r.ad.Do(AdapterCall{Op: "call", Installation: d.Installation, Export: abi.ExportHandleIssueUpdated, Input: body})
+	if err != nil {
+		return fmt.Errorf("delivery %d: %w", i+1, err)
+	}
+	status, rec, answer, diffs := judge(r.schema, abi.ExportHandleIssueUpdated, c)
+	r.res.Failures = append(r.res.Failures, prefix(fmt.Sprintf("delivery %d: ", i+1), diffs)...)
+	rec.Installation = d.Installation
+	if in := insp.Inspection; in != nil {
+		rec.Event, rec.IssueID = in.Event, in.IssueID
+		if rec.IssueKey == "" {
+			rec.IssueKey = in.IssueKey
+		}
+	}
+	r.stored = append(r.stored, rec)
+	if r.k.Trace != nil {
+		fmt.Fprintf(r.k.Trace, "    delivery %d: %d %s (%s)\n", i+1, status, answer, time.Duration(c.ElapsedNS))
+	}
+	want, _ := parseStatus(d.ExpectStatus)
+	if !want.match(status) {
+		fail("status %d, want %s (answer %s)", status, want, truncate(answer))
+	}
+	if len(d.ExpectSummary) > 0 {
+		for _, diff := range matchSummary(answer, d.ExpectSummary) {
+			fail("%s", diff)
+		}
+	}
+	return nil
+}
+
+// order refuses a timestamp older than the newest one carried for key:
+// the host would record it stale, which is its pipeline's to decide.
+func (r *kitRun) order(key string, ts int64) error {
+	if t, ok := r.newest[key]; ok && ts < t {
+		return fmt.Errorf("mark the scenario %q", LevelHTTP)
+	}
+	r.newest[key] = ts
+	return nil
+}
+
+// events runs the scenario's platform events placed after the first
+// after deliveries, in the order listed. Each is the event as the host
+// stores it (app.EventBody), carried by handle_platform_event to every
+// installation, by installation id, as the host fans it out; a
+// done one moves the installation's mark of the group, as Finish does.
+func (r *kitRun) events(after int) error {
+	insts := make([]string, 0, len(r.sc.Platform.Installations))
+	for _, in := range r.sc.Platform.Installations {
+		insts = append(insts, in.ID)
+	}
+	slices.Sort(insts)
+	for i, e := range r.sc.Events {
+		if e.After != after {
+			continue
+		}
+		if e.Event == nil {
+			return fmt.Errorf("event %d: jira_edit and replay are HTTP-level: mark the scenario %q", i+1, LevelHTTP)
+		}
+		fail := func(format string, args ...any) {
+			r.res.Failures = append(r.res.Failures, fmt.Sprintf("event %d: ", i+1)+fmt.Sprintf(format, args...))
+		}
+		if err := r.setJira(e.JiraDown, e.JiraStatus); err != nil {
+			return err
+		}
+		pe, err := platform.DecodeEvent(e.Event)
+		if err != nil {
+			return fmt.Errorf("event %d: the endpoint refuses it (%v): mark the scenario %q", i+1, err, LevelHTTP)
+		}
+		if j, dup := r.eventIDs[pe.ID]; dup {
+			return fmt.Errorf("event %d repeats event %d (id %s): mark the scenario %q", i+1, j, pe.ID, LevelHTTP)
+		}
+		r.eventIDs[pe.ID] = i + 1
+		// The endpoint's answer once stored; its members (id,
+		// deliveries, duplicate) are the endpoint's, refused by Load.
+		if want, _ := parseStatus(e.ExpectStatus); !want.match(http.StatusAccepted) {
+			fail("status %d, want %s", http.StatusAccepted, want)
+		}
+		body := app.EventBody(pe)
+		for _, inst := range insts {
+			if err := r.order(inst+" "+store.EventIssueID(pe.Group, pe.Type), pe.OccurredAt.UnixMilli()); err != nil {
+				return fmt.Errorf("event %d is older than one already carried for that field of group %s: %w", i+1, pe.Group, err)
+			}
+			c, err := r.ad.Do(AdapterCall{Op: "call", Installation: inst, Export: abi.ExportHandlePlatformEvent, Input: body})
+			if err != nil {
+				return fmt.Errorf("event %d: %w", i+1, err)
+			}
+			status, rec, answer, diffs := judge(r.schema, abi.ExportHandlePlatformEvent, c)
+			r.res.Failures = append(r.res.Failures, prefix(fmt.Sprintf("event %d, %s: ", i+1, inst), diffs)...)
+			rec.Installation, rec.Event, rec.IssueID = inst, pe.Type, store.EventIssueID(pe.Group, pe.Type)
+			rec.IssueKey = store.EventIssueKey(pe.Group)
+			r.stored = append(r.stored, rec)
+			if r.k.Trace != nil {
+				fmt.Fprintf(r.k.Trace, "    event %d, %s: %d %s (%s)\n", i+1, inst, status, answer, time.Duration(c.ElapsedNS))
+			}
+		}
+	}
+	return nil
+}
+
+// judge reads one call of a delivery's export (handle_issue_updated or
+// handle_platform_event) as the Go host's pipeline would: the HTTP status
+// a webhook would be answered, the record stored, and the answer's
+// members.
+func judge(schema *abischema.Schema, export string, r *AdapterReply) (status int, rec store.Delivery, answer []byte, diffs []string) {
+	rec.Attempts = 1
 	var e *abi.Error
 	switch {
 	case r.Fault != "":
@@ -387,28 +515,35 @@ func judge(schema *abischema.Schema, r *AdapterReply) (status int, rec ExpectDel
 			diffs = append(diffs, fmt.Sprintf("the export's error: %v", err))
 		}
 	default:
-		if err := schema.Validate(abischema.Output(abi.ExportHandleIssueUpdated), r.Output); err != nil {
-			diffs = append(diffs, fmt.Sprintf("handle_issue_updated output: %v", err))
+		if err := schema.Validate(abischema.Output(export), r.Output); err != nil {
+			diffs = append(diffs, fmt.Sprintf("%s output: %v", export, err))
 		}
-		var out abi.HandleResponse
+		// The envelope both exports share (abi.HandleResponse,
+		// abi.EventResponse): a summary, or an error.
+		var out struct {
+			Summary json.RawMessage `json:"summary"`
+			abi.Fault
+		}
 		switch {
 		case json.Unmarshal(r.Output, &out) != nil || (out.Summary == nil && out.Error == nil):
-			diffs = append(diffs, fmt.Sprintf("handle_issue_updated output %s", truncate(r.Output)))
+			diffs = append(diffs, fmt.Sprintf("%s output %s", export, truncate(r.Output)))
 			e = abi.Errorf(abi.CodeInternal, "bad output")
 		case out.Error != nil:
 			// A host whose SDK drops the return code sees the envelope here.
 			e = out.Error
 		default:
-			rec.Status = "done"
+			rec.Status, rec.Summary = "done", string(out.Summary)
 			m := map[string]any{}
-			b, _ := json.Marshal(out.Summary)
-			json.Unmarshal(b, &m)
+			json.Unmarshal(out.Summary, &m)
+			if key, ok := m["issue_key"].(string); ok {
+				rec.IssueKey = key // the pipeline stores the summary's issue key
+			}
 			m["status"] = rec.Status
 			answer, _ = json.Marshal(m)
 			return 200, rec, answer, diffs
 		}
 	}
-	rec.Status = "failed"
+	rec.Status, rec.Error = "failed", e.Error()
 	if retryable[e.Code] {
 		rec.Status = "retrying"
 	}
@@ -419,28 +554,6 @@ func judge(schema *abischema.Schema, r *AdapterReply) (status int, rec ExpectDel
 	}
 	answer, _ = json.Marshal(map[string]any{"status": rec.Status, "error": e})
 	return status, rec, answer, diffs
-}
-
-// compareDeliveries holds the records the pipeline would have stored to
-// the scenario's expectation.
-func compareDeliveries(got, want []ExpectDelivery) []string {
-	if len(got) != len(want) {
-		return []string{fmt.Sprintf("%d deliveries, want %d stored", len(got), len(want))}
-	}
-	var fails []string
-	for i, w := range want {
-		d := got[i]
-		if d.Status != w.Status {
-			fails = append(fails, fmt.Sprintf("stored delivery %d: status %s, want %s", i+1, d.Status, w.Status))
-		}
-		if w.Attempts != nil && *d.Attempts != *w.Attempts {
-			fails = append(fails, fmt.Sprintf("stored delivery %d: %d attempts, want %d", i+1, *d.Attempts, *w.Attempts))
-		}
-		if w.IssueKey != "" && d.IssueKey != w.IssueKey {
-			fails = append(fails, fmt.Sprintf("stored delivery %d: issue %s, want %s", i+1, d.IssueKey, w.IssueKey))
-		}
-	}
-	return fails
 }
 
 // checkState holds the plugin's state, as the adapter reports it, to the

@@ -33,11 +33,14 @@ func fakeAdapter(mode string) int {
 	in.Buffer(nil, 8<<20)
 	enc := json.NewEncoder(os.Stdout)
 	var keyPEM string
+	var outbound bool
 	alice := "alice"
 	for in.Scan() {
 		var req struct {
 			Op            string                `json:"op"`
+			Protocol      int                   `json:"protocol"`
 			Installations []AdapterInstallation `json:"installations"`
+			Installation  string                `json:"installation"`
 			Export        string                `json:"export"`
 			Input         []byte                `json:"input"`
 		}
@@ -49,8 +52,27 @@ func fakeAdapter(mode string) int {
 		switch req.Op {
 		case "load":
 			keyPEM = req.Installations[0].PrivateKeyPEM
+			outbound = req.Protocol == 2 && req.Installations[0].Organizations[0].OutboundAssignee
 		case "call":
 			switch req.Export {
+			case abi.ExportHandlePlatformEvent:
+				// events/assign-outbound.json's event, as the host
+				// stores it, bound to its installation, which load
+				// said carries assignments out.
+				const want = `{"id":"evt-1","type":"group.assigned","group":"g1","assignee":"alice","occurred_at":"2026-11-30T03:00:00Z"}`
+				if string(req.Input) != want || req.Installation != "jira1" || !outbound {
+					reply = AdapterReply{Error: fmt.Sprintf("event %s for %q (outbound %v), want %s for jira1", req.Input, req.Installation, outbound, want)}
+					break
+				}
+				// Claims the write without making it: the kit must see
+				// Jira's side unchanged.
+				action := "assigned"
+				if mode == "event-wrong-summary" {
+					action = "unchanged"
+				}
+				sum := abi.EventSummary{Outcome: abi.OutcomeSynced, Group: "g1", Type: abi.EventGroupAssigned,
+					Issues: []abi.IssueResult{{Key: "APP-1", Action: action, Assignee: "alice"}}}
+				reply.Output, _ = json.Marshal(abi.EventResponse{Summary: &sum})
 			case abi.ExportInspectDelivery:
 				insp := webhook.Inspect(req.Input)
 				reply.Output, _ = json.Marshal(abi.InspectResponse{Inspection: &insp})
@@ -94,30 +116,41 @@ func fakeAdapter(mode string) int {
 }
 
 // TestKitChecks proves that the kit fails a host for each kind of wrong
-// answer, and passes it when every answer is right.
+// answer, and passes it when every answer is right. With a platform event
+// (events/assign-outbound.json) the scripted adapter refuses any call but
+// the one protocol 2 makes (the outbound settings in load, the event as
+// the host stores it through handle_platform_event, bound to the
+// installation); it claims a write it never made, so the kit must fail
+// it on Jira's side (issue, writes, user searches), and on the stored
+// record when its summary differs from the scenario's.
 func TestKitChecks(t *testing.T) {
-	sc, err := Load(filepath.Join("..", "..", "fixtures", "scenarios", "assign-email-in-payload.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	const webhookFile, eventFile = "assign-email-in-payload.json", "events/assign-outbound.json"
+	jiraSide := []string{"Jira received 0 writes [], want 1", "Jira issue APP-1: assignee null, want alice", "Jira user searches: 0, want 1"}
 	tests := []struct {
-		mode string
-		want []string // substrings of the failures, in order; none: passes
+		file, mode string
+		want       []string // substrings of the failures, in order; none: passes
+		absent     string   // a substring no failure may have
 	}{
-		{"good", nil},
-		{"wrong-group", []string{"group g1: assignee null, want alice"}},
-		{"secret-in-state", []string{`state jira1: key "key" holds a secret of the host`}},
-		{"bad-output", []string{"handle_issue_updated output", "summary has no \"issue_key\""}},
-		{"error-in-output", []string{"missing property 'summary'", "status 503, want 200"}},
-		{"error-not-abi", []string{"the export's error is not an ABI error", "status 503, want 200"}},
-		{"fault", []string{"status 503, want 200"}},
+		{eventFile, "event-no-write", jiraSide, "stored delivery"},
+		{eventFile, "event-wrong-summary", append([]string{`stored delivery 1: summary.issues[0].action = "unchanged", want "assigned"`}, jiraSide...), ""},
+		{webhookFile, "good", nil, ""},
+		{webhookFile, "wrong-group", []string{"group g1: assignee null, want alice"}, ""},
+		{webhookFile, "secret-in-state", []string{`state jira1: key "key" holds a secret of the host`}, ""},
+		{webhookFile, "bad-output", []string{"handle_issue_updated output", "summary has no \"issue_key\""}, ""},
+		{webhookFile, "error-in-output", []string{"missing property 'summary'", "status 503, want 200"}, ""},
+		{webhookFile, "error-not-abi", []string{"the export's error is not an ABI error", "status 503, want 200"}, ""},
+		{webhookFile, "fault", []string{"status 503, want 200"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
+			sc, err := Load(filepath.Join("..", "..", "fixtures", "scenarios", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
 			t.Setenv(fakeAdapterEnv, tt.mode)
 			k := &Kit{Adapter: []string{self}, PluginPath: "unused.wasm"}
 			res, err := k.Run(context.Background(), sc)
@@ -135,6 +168,9 @@ func TestKitChecks(t *testing.T) {
 				if !strings.Contains(all, w) {
 					t.Errorf("failures %q do not mention %q", res.Failures, w)
 				}
+			}
+			if tt.absent != "" && strings.Contains(all, tt.absent) {
+				t.Errorf("failures %q mention %q", res.Failures, tt.absent)
 			}
 		})
 	}
@@ -159,12 +195,31 @@ func TestKitRefusesHTTPLevel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An event sent again (the endpoint's deduplication), and one older
+	// than the group's last (the pipeline's order: stale).
+	event := func(edit func(e map[string]any)) *Scenario {
+		sc, err := Load(filepath.Join(dir, "events", "assign-outbound.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e map[string]any
+		json.Unmarshal(sc.Events[0].Event, &e)
+		edit(e)
+		again := sc.Events[0]
+		again.Event, _ = json.Marshal(e)
+		sc.Events = append(sc.Events, again)
+		return sc
+	}
+	repeated := event(func(map[string]any) {})
+	older := event(func(e map[string]any) { e["id"], e["occurred_at"] = "evt-0", "2026-11-30T02:59:59Z" })
 	for _, tt := range []struct {
 		sc   *Scenario
 		want string
 	}{
 		{httpLevel, "http-level"},
 		{dup, "repeats delivery 1"},
+		{repeated, "event 2 repeats event 1 (id evt-1)"},
+		{older, "event 2 is older than one already carried for group g1"},
 	} {
 		k := &Kit{Adapter: []string{self}, PluginPath: "unused.wasm"}
 		_, err := k.Run(context.Background(), tt.sc)

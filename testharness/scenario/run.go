@@ -351,6 +351,13 @@ func checkDeliveries(ctx context.Context, st *store.Store, want []ExpectDelivery
 		return []string{"listing deliveries: " + err.Error()}
 	}
 	slices.Reverse(got) // oldest first, as sent
+	return compareStored(got, want)
+}
+
+// compareStored holds stored deliveries, oldest first, to the scenario's
+// expectation: the host's store for the runner, the records the Go
+// host's pipeline would have made for the conformance kit.
+func compareStored(got []store.Delivery, want []ExpectDelivery) []string {
 	var fails []string
 	if len(got) != len(want) {
 		var statuses []string

@@ -87,7 +87,7 @@ func TestLoadRefusesBadTwoWay(t *testing.T) {
 		{"misspelt step key", `{"after":1,"replay":1,`, `{"afterr":1,"replay":1,`, "unknown field"},
 		{"misspelt expectation", `"user_searches":1`, `"user_search":1`, "unknown field"},
 		{"bad write field", `"field":"assignee"`, `"field":"summary"`, "want \"assignee\" or \"status\""},
-		{"plugin level with events", `"level":"http"`, `"level":"plugin"`, "events are HTTP-level"},
+		{"plugin level with the echo", `"level":"http"`, `"level":"plugin"`, "echo is HTTP-level"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,29 +102,42 @@ func TestLoadRefusesBadTwoWay(t *testing.T) {
 	}
 }
 
-// TestPluginLevelRefusesTwoWay: each two-way part alone makes a
-// plugin-level scenario invalid, since the conformance kit would not
-// carry it and its checks would pass unchecked.
+// TestPluginLevelRefusesTwoWay: a plugin-level scenario may hold the
+// two-way parts the conformance kit carries (platform events answered
+// 202, Jira's issues and workflow, outbound settings, expectations on
+// Jira's side and on the stored records), and each part the kit does not
+// carry alone makes it invalid: its checks would pass unchecked.
 func TestPluginLevelRefusesTwoWay(t *testing.T) {
 	base := `{"name":"x","level":"plugin",
 	 "platform":{"installations":[{"id":"jira1","external_id":"e","webhook_secret":"s","organizations":[{"id":"acme"%s}]}]},
 	 "jira":{%s},
 	 "deliveries":[{"installation":"jira1","payload":{},"expect_status":200}],
+	 "events":[%s],
 	 "expect":{"groups":[]%s}}`
-	tests := []struct{ name, org, jira, expect, says string }{
-		{"plain plugin-level is fine", "", "", "", ""},
-		{"outbound assignee", `,"outbound_assignee":true`, "", "", "outbound settings"},
-		{"status mappings", `,"status_mappings":[]`, "", "", "outbound settings"},
-		{"jira issues", "", `"issues":[{"key":"APP-1","assignee":null}]`, "", "jira issues"},
-		{"jira echo", "", `"echo":true`, "", "jira issues"},
-		{"expect jira", "", "", `,"jira":{"writes":[]}`, "expect.jira"},
-		{"stored summary", "", "", `,"deliveries":[{"status":"done","summary":{}}]`, "summary"},
-		{"stored error", "", "", `,"deliveries":[{"status":"failed","error":"x"}]`, "summary and error"},
+	const event = `{"event":{"id":"e1","type":"group.resolved","group":"g1","occurred_at":"2026-11-30T03:00:00Z"},"expect_status":202`
+	tests := []struct{ name, org, jira, events, expect, says string }{
+		{"plain plugin-level is fine", "", "", "", "", ""},
+		{"outbound settings", `,"outbound_assignee":true,"outbound_status":true,"status_mappings":[]`, "", "", "", ""},
+		{"jira issues and workflow", "", `"issues":[{"key":"APP-1","assignee":null}],"transitions":[{"id":"5","to":"5"}]`, "", "", ""},
+		{"platform event answered 202", "", "", event + `}`, "", ""},
+		{"event after the delivery", "", "", event + `,"after":1}`, "", ""},
+		{"expect jira", "", "", "", `,"jira":{"writes":[]}`, ""},
+		{"stored summary, event, issue id", "", "", "", `,"deliveries":[{"status":"done","event":"jira:issue_updated","issue_id":"1","summary":{}}]`, ""},
+		{"stored error", "", "", "", `,"deliveries":[{"status":"failed","error":"x"}]`, ""},
+		{"jira echo", "", `"echo":true`, "", "", "echo"},
+		{"jira edit", "", "", `{"jira_edit":{"issue":"APP-1","status":"5"}}`, "", "jira_edit and replay"},
+		{"replay", "", "", `{"replay":1,"expect_status":202}`, "", "jira_edit and replay"},
+		{"event refused by the endpoint", "", "", strings.Replace(event, `"expect_status":202`, `"expect_status":400`, 1) + `}`, "", "only an event answered 202"},
+		{"event answered as a duplicate", "", "", strings.Replace(event, `"expect_status":202`, `"expect_status":200`, 1) + `}`, "", "only an event answered 202"},
+		{"event's answer checked", "", "", event + `,"expect_summary":{"duplicate":false}}`, "", "expect_summary"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := writeScenario(t, strings.NewReplacer("%s", "").Replace(
-				strings.Replace(strings.Replace(strings.Replace(base, "%s", tt.org, 1), "%s", tt.jira, 1), "%s", tt.expect, 1)))
+			text := base
+			for _, part := range []string{tt.org, tt.jira, tt.events, tt.expect} {
+				text = strings.Replace(text, "%s", part, 1)
+			}
+			_, err := writeScenario(t, text)
 			switch {
 			case tt.says == "" && err != nil:
 				t.Errorf("refused: %v", err)

@@ -467,7 +467,7 @@ func verifyCrash(t *testing.T, st *store.Store, events []*event, fp *fakeplatfor
 
 // settledOnce checks that a delivery was settled (done or stale) by
 // exactly one attempt, and returns how many attempts were recorded.
-func settledOnce(t *testing.T, st *store.Store, d store.Delivery) int {
+func settledOnce(t testing.TB, st *store.Store, d store.Delivery) int {
 	t.Helper()
 	attempts, err := st.Attempts(context.Background(), d.ID)
 	if err != nil {
@@ -486,7 +486,7 @@ func settledOnce(t *testing.T, st *store.Store, d store.Delivery) int {
 }
 
 // eventDeliveries lists every platform event's delivery.
-func eventDeliveries(t *testing.T, st *store.Store) []store.Delivery {
+func eventDeliveries(t testing.TB, st *store.Store) []store.Delivery {
 	var out []store.Delivery
 	for before := int64(0); ; {
 		page, err := st.Deliveries(context.Background(), store.DeliveryFilter{Kind: store.KindEvent, Before: before, Limit: 500})

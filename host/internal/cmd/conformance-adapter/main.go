@@ -118,8 +118,10 @@ func (a *adapter) load(ctx context.Context, req scenario.AdapterLoad) error {
 	if a.st != nil {
 		return errors.New("already loaded")
 	}
-	if req.Protocol != scenario.ProtocolVersion {
-		return fmt.Errorf("protocol %d: this adapter speaks %d", req.Protocol, scenario.ProtocolVersion)
+	// Each version adds to the one before: a kit speaking 1 sends what
+	// this adapter reads too.
+	if req.Protocol < 1 || req.Protocol > scenario.ProtocolVersion {
+		return fmt.Errorf("protocol %d: this adapter speaks 1 to %d", req.Protocol, scenario.ProtocolVersion)
 	}
 	module, err := os.ReadFile(req.Plugin)
 	if err != nil {
@@ -210,7 +212,10 @@ func (a *adapter) call(ctx context.Context, req scenario.AdapterCall) (scenario.
 	case err != nil:
 		return scenario.AdapterReply{}, err
 	}
-	if delivery {
+	// A webhook's staged changes are applied once it succeeded; an
+	// event's are not: its effect is in Jira, and applying them would
+	// carry the platform's own change back to it (the pipeline's rule).
+	if req.Export == abi.ExportHandleIssueUpdated {
 		var resp abi.HandleResponse
 		if json.Unmarshal(out, &resp) == nil && resp.Summary != nil && resp.Error == nil && len(b.Staged)+len(b.StagedStatuses) > 0 {
 			ch := platform.Changes{Assignments: b.Staged, Statuses: b.StagedStatuses}
