@@ -219,7 +219,7 @@ func TestKitRefusesHTTPLevel(t *testing.T) {
 		{httpLevel, "http-level"},
 		{dup, "repeats delivery 1"},
 		{repeated, "event 2 repeats event 1 (id evt-1)"},
-		{older, "event 2 is older than one already carried for group g1"},
+		{older, "event 2 is older than one already carried for that field of group g1"},
 	} {
 		k := &Kit{Adapter: []string{self}, PluginPath: "unused.wasm"}
 		_, err := k.Run(context.Background(), tt.sc)
