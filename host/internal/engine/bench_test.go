@@ -34,7 +34,7 @@ func (memoryHost) Call(_ context.Context, _ *capabilities.Binding, fn string, _ 
 	return []byte(`{}`)
 }
 
-func fixturePayload(b *testing.B, name string) []byte {
+func fixturePayload(b testing.TB, name string) []byte {
 	body, err := os.ReadFile(filepath.Join("..", "..", "..", "fixtures", "payloads", name))
 	if err != nil {
 		b.Fatal(err)
@@ -216,6 +216,56 @@ func BenchmarkPlatformEvent(b *testing.B) {
 				return err
 			})
 			printGoal(b, "platform event "+e.Type+", host from memory", wasm, native, "figure for issue 12")
+		})
+	}
+}
+
+// BenchmarkMemoryFunctions measures what the memory functions (ABI 1.5)
+// save: the same plugin on a host that copies for it and on one that
+// answers "unsupported", so that the plugin copies through go-pdk's
+// 8-byte kernel calls as before, alternating call by call, native beside.
+func BenchmarkMemoryFunctions(b *testing.B) {
+	body := fixturePayload(b, "large-16k.json")
+	event := []byte(`{"id":"ev-2","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"2026-11-30T04:00:00Z"}`)
+	for _, c := range []struct {
+		name, export string
+		input        []byte
+	}{
+		{"describe", abi.ExportDescribe, nil},
+		{"inspect-16k", abi.ExportInspectDelivery, body},
+		{"handle-16k", abi.ExportHandleIssueUpdated, body},
+		{"event-resolved", abi.ExportHandlePlatformEvent, event},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			_, bind := fixture(b)
+			ctx := context.Background()
+			engines := []Engine{&Native{Caps: eventHost{}}}
+			for _, off := range []bool{false, true} {
+				w, err := NewWasm(ctx, eventHost{}, WasmConfig{Module: realPlugin(b), PoolSize: 1, noGuestMemory: off})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer w.Close(ctx)
+				engines = append(engines, w)
+			}
+			times := make([]time.Duration, len(engines))
+			b.ResetTimer()
+			for range b.N {
+				for i, e := range engines {
+					call := *bind
+					start := time.Now()
+					if _, err := e.Call(ctx, &call, c.export, c.input); err != nil {
+						b.Fatal(err)
+					}
+					times[i] += time.Since(start)
+				}
+			}
+			per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N) / 1e3 }
+			b.ReportMetric(per(times[0]), "native-µs/op")
+			b.ReportMetric(per(times[1]), "bulk-µs/op")
+			b.ReportMetric(per(times[2]), "8byte-µs/op")
+			b.ReportMetric(float64(times[1])/float64(times[0]), "bulk/native")
+			b.ReportMetric(float64(times[2])/float64(times[0]), "8byte/native")
 		})
 	}
 }
