@@ -10,7 +10,7 @@ package abi
 
 // Version is the ABI version. A host refuses a plugin whose describe export
 // reports another major version; minor versions only add optional fields.
-const Version = "1.4"
+const Version = "1.5"
 
 // Exports of the plugin.
 const (
@@ -62,6 +62,37 @@ var HostFunctions = [hostFunctionCount]string{
 	FuncUsersByEmail, FuncGroupsAssign, FuncStateGet, FuncStatePut,
 	FuncGroupGet, FuncUserGet,
 }
+
+// Memory functions (since 1.5) copy bytes in bulk between the Extism
+// kernel's memory, where inputs, outputs and host-function blocks live,
+// and the plugin's own linear memory. They are raw Wasm functions, NOT
+// JSON-envelope host functions: each has the type (i64, i64, i64) -> i64,
+// (kernel offset, guest address, length) -> a Copy result. They live in
+// HostNamespace beside the host functions.
+const (
+	// FuncKernelLoad copies length bytes from the kernel's memory at the
+	// kernel offset to the plugin's memory at the guest address.
+	FuncKernelLoad = "jirasync_kernel_load"
+	// FuncKernelStore copies length bytes from the plugin's memory at the
+	// guest address to the kernel's memory at the kernel offset.
+	FuncKernelStore = "jirasync_kernel_store"
+)
+
+// MemoryFunctions lists the memory functions, in a fixed order.
+var MemoryFunctions = [...]string{FuncKernelLoad, FuncKernelStore}
+
+// Results of a memory function.
+const (
+	// CopyDone: every byte was copied.
+	CopyDone = 0
+	// CopyUnsupported: this host cannot reach the plugin's memory (the
+	// JS SDK's host functions cannot); nothing was copied, and the plugin
+	// copies through Extism's 8-byte kernel functions from then on.
+	CopyUnsupported = 1
+	// CopyOutOfRange: a range lies outside its memory (or the length does
+	// not fit 32 bits); nothing was copied.
+	CopyOutOfRange = 2
+)
 
 // ErrorCode classifies a failure so that the host can choose an HTTP status
 // and decide whether to retry without parsing messages.

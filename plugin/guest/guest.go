@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/jirasync/jirasync/plugin/abi"
@@ -37,7 +38,7 @@ func Describe() abi.Description {
 		Version:    Version,
 		ABIVersion: abi.Version,
 		Exports:    abi.Exports[:],
-		Imports:    abi.HostFunctions[:],
+		Imports:    slices.Concat(abi.HostFunctions[:], abi.MemoryFunctions[:]),
 	}
 }
 

@@ -24,6 +24,9 @@ type Schema struct {
 			HostNamespace string   `json:"host_namespace"`
 			Exports       []string `json:"exports"`
 			HostFunctions []string `json:"host_functions"`
+			// Since ABI 1.5: raw functions, no envelope, no $defs.
+			MemoryFunctions       []string          `json:"memory_functions"`
+			MemoryFunctionResults map[string]uint64 `json:"memory_function_results"`
 		} `json:"x-jirasync"`
 		Defs map[string]json.RawMessage `json:"$defs"`
 	}
@@ -113,3 +116,9 @@ func (s *Schema) ABIVersion() string      { return s.raw.Meta.ABIVersion }
 func (s *Schema) HostNamespace() string   { return s.raw.Meta.HostNamespace }
 func (s *Schema) Exports() []string       { return s.raw.Meta.Exports }
 func (s *Schema) HostFunctions() []string { return s.raw.Meta.HostFunctions }
+
+// MemoryFunctions and MemoryFunctionResults (since ABI 1.5) are the raw
+// memory functions the schema's x-jirasync member declares, and their
+// results by name; no $defs entry describes them.
+func (s *Schema) MemoryFunctions() []string                { return s.raw.Meta.MemoryFunctions }
+func (s *Schema) MemoryFunctionResults() map[string]uint64 { return s.raw.Meta.MemoryFunctionResults }

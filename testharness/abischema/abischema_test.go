@@ -2,6 +2,7 @@ package abischema
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -35,6 +36,15 @@ func TestSchemaNamesMatchABI(t *testing.T) {
 	}
 	if !slices.Equal(s.HostFunctions(), abi.HostFunctions[:]) {
 		t.Errorf("schema host functions %v, plugin/abi %v", s.HostFunctions(), abi.HostFunctions)
+	}
+	// Memory functions (ABI 1.5) are raw: listed, with their results,
+	// and no message of theirs is defined (the loop below refuses one).
+	if !slices.Equal(s.MemoryFunctions(), abi.MemoryFunctions[:]) {
+		t.Errorf("schema memory functions %v, plugin/abi %v", s.MemoryFunctions(), abi.MemoryFunctions)
+	}
+	if r, want := s.MemoryFunctionResults(), map[string]uint64{"copied": abi.CopyDone, "unsupported": abi.CopyUnsupported,
+		"out_of_range": abi.CopyOutOfRange}; !maps.Equal(r, want) {
+		t.Errorf("schema memory function results %v, plugin/abi %v", r, want)
 	}
 	want := map[string]bool{}
 	for _, e := range abi.Exports {

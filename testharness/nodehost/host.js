@@ -23,6 +23,13 @@ export function validator(def) {
 
 export const NAMESPACE = schema['x-jirasync'].host_namespace;
 export const HOST_FUNCTIONS = schema['x-jirasync'].host_functions;
+// Since ABI 1.5: raw functions copying between the kernel's memory and the
+// plugin's, no JSON envelope. This SDK's host functions cannot reach the
+// plugin's memory (in worker mode it lives in another thread), so this
+// host answers "unsupported", and the plugin copies through the SDK's
+// 8-byte kernel functions for the rest of the instance's life.
+export const MEMORY_FUNCTIONS = schema['x-jirasync'].memory_functions;
+export const COPY_UNSUPPORTED = BigInt(schema['x-jirasync'].memory_function_results.unsupported);
 const MAJOR = schema['x-jirasync'].abi_version.split('.')[0];
 
 const LIMITS = {
@@ -88,7 +95,9 @@ export class Host {
     if (d.exportError || d.fault) throw new Error(`describe failed: ${d.exportError ?? d.fault}`);
     const desc = JSON.parse(Buffer.from(d.output).toString('utf8'));
     if (String(desc.abi_version).split('.')[0] !== MAJOR) throw new Error(`plugin speaks ABI ${desc.abi_version}, this host ${MAJOR}.x`);
-    for (const f of desc.imports ?? []) if (!HOST_FUNCTIONS.includes(f)) throw new Error(`plugin imports ${f}, which this host does not offer`);
+    for (const f of desc.imports ?? []) {
+      if (!HOST_FUNCTIONS.includes(f) && !MEMORY_FUNCTIONS.includes(f)) throw new Error(`plugin imports ${f}, which this host does not offer`);
+    }
     return desc;
   }
 
@@ -97,6 +106,12 @@ export class Host {
     const functions = {};
     for (const name of HOST_FUNCTIONS) {
       functions[name] = (ctx, offset) => this.#serve(ctx, name, offset);
+    }
+    for (const name of MEMORY_FUNCTIONS) {
+      functions[name] = () => {
+        this.copyCalls = (this.copyCalls ?? 0) + 1;
+        return COPY_UNSUPPORTED;
+      };
     }
     // Worker mode: the only mode where timeoutMs stops a guest that does
     // not return, and where host functions may be async (Jira requests).

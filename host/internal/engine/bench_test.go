@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func (memoryHost) Call(_ context.Context, _ *capabilities.Binding, fn string, _ 
 	return []byte(`{}`)
 }
 
-func fixturePayload(b *testing.B, name string) []byte {
+func fixturePayload(b testing.TB, name string) []byte {
 	body, err := os.ReadFile(filepath.Join("..", "..", "..", "fixtures", "payloads", name))
 	if err != nil {
 		b.Fatal(err)
@@ -216,6 +217,83 @@ func BenchmarkPlatformEvent(b *testing.B) {
 				return err
 			})
 			printGoal(b, "platform event "+e.Type+", host from memory", wasm, native, "figure for issue 12")
+		})
+	}
+}
+
+// BenchmarkMemoryFunctions measures what the memory functions (ABI 1.5)
+// save: the same plugin on a host that copies for it and on one that
+// answers "unsupported", so that the plugin copies through go-pdk's
+// 8-byte kernel calls as before, alternating call by call, native beside;
+// medians of b.N calls each.
+func BenchmarkMemoryFunctions(b *testing.B) {
+	body := fixturePayload(b, "large-16k.json")
+	event := []byte(`{"id":"ev-2","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"2026-11-30T04:00:00Z"}`)
+	for _, c := range []struct {
+		name, export string
+		input        []byte
+	}{
+		{"describe", abi.ExportDescribe, nil},
+		{"inspect-16k", abi.ExportInspectDelivery, body},
+		{"handle-16k", abi.ExportHandleIssueUpdated, body},
+		{"event-resolved", abi.ExportHandlePlatformEvent, event},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			_, bind := fixture(b)
+			ctx := context.Background()
+			engines := []Engine{&Native{Caps: eventHost{}}}
+			modules := [][]byte{realPlugin(b), realPlugin(b)}
+			// JIRASYNC_PLUGIN_BASE, an older build (one without the
+			// memory functions), joins the rotation as a fourth engine.
+			if base := os.Getenv("JIRASYNC_PLUGIN_BASE"); base != "" {
+				m, err := os.ReadFile(base)
+				if err != nil {
+					b.Fatal(err)
+				}
+				modules = append(modules, m)
+			}
+			for i, m := range modules {
+				w, err := NewWasm(ctx, eventHost{}, WasmConfig{Module: m, PoolSize: 1, noGuestMemory: i == 1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer w.Close(ctx)
+				engines = append(engines, w)
+			}
+			// Medians, not means: on a machine shared with other jobs a
+			// few calls preempted for milliseconds swamp a mean.
+			times := make([][]time.Duration, len(engines))
+			b.ResetTimer()
+			for range b.N {
+				for i, e := range engines {
+					call := *bind
+					start := time.Now()
+					if _, err := e.Call(ctx, &call, c.export, c.input); err != nil {
+						b.Fatal(err)
+					}
+					times[i] = append(times[i], time.Since(start))
+				}
+			}
+			med := make([]float64, len(times))
+			for i, ts := range times {
+				slices.Sort(ts)
+				med[i] = float64(ts[len(ts)/2].Nanoseconds()) / 1e3
+			}
+			b.ReportMetric(med[0], "native-µs/med")
+			b.ReportMetric(med[1], "bulk-µs/med")
+			b.ReportMetric(med[2], "8byte-µs/med")
+			b.ReportMetric(med[2]-med[1], "saved-µs/med")
+			b.ReportMetric(med[1]/med[0], "bulk/native")
+			b.ReportMetric(med[2]/med[0], "8byte/native")
+			base := ""
+			if len(med) > 3 {
+				b.ReportMetric(med[3], "base-µs/med")
+				base = fmt.Sprintf("  base build %8.1f µs (%.1fx)", med[3], med[3]/med[0])
+			}
+			if b.N >= 2 {
+				fmt.Printf("lever memory functions, %-15s median: bulk %8.1f µs  8-byte %8.1f µs  native %7.1f µs  (%.1fx / %.1fx native)%s\n",
+					c.name, med[1], med[2], med[0], med[1]/med[0], med[2]/med[0], base)
+			}
 		})
 	}
 }

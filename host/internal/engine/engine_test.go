@@ -288,17 +288,17 @@ func TestWasmConcurrent(t *testing.T) {
 
 func TestCheckDescription(t *testing.T) {
 	ok := guest.Describe()
-	if err := checkDescription(ok, capabilities.Names()); err != nil {
+	if err := checkDescription(ok, wasmOffers()); err != nil {
 		t.Fatalf("own description refused: %v", err)
 	}
 	future := ok
 	future.ABIVersion = "2.0"
-	if err := checkDescription(future, capabilities.Names()); err == nil {
+	if err := checkDescription(future, wasmOffers()); err == nil {
 		t.Error("a plugin of ABI 2.0 was accepted by a 1.x host")
 	}
 	greedy := ok
 	greedy.Imports = append(append([]string{}, ok.Imports...), "jirasync_shell_exec")
-	if err := checkDescription(greedy, capabilities.Names()); err == nil {
+	if err := checkDescription(greedy, wasmOffers()); err == nil {
 		t.Error("a plugin importing an unknown host function was accepted")
 	}
 }

@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	extism "github.com/extism/go-sdk"
@@ -33,6 +36,11 @@ type WasmConfig struct {
 	Logger         *slog.Logger
 	// Observe, if set, is told of every export call: for metrics.
 	Observe func(export string, elapsed time.Duration, err error)
+
+	// noGuestMemory makes the memory functions answer "unsupported", as a
+	// host that cannot reach the plugin's memory does: for the tests of
+	// the plugin's fallback, and to measure what the bulk copy saves.
+	noGuestMemory bool
 }
 
 // Defaults, explained in host/RATIONALE.md.
@@ -56,11 +64,17 @@ type Wasm struct {
 	mu     sync.Mutex
 	closed bool
 	stats  Stats
+	// copies counts memory-function answers by result (abi.CopyDone,
+	// abi.CopyUnsupported, abi.CopyOutOfRange); atomics, since a copy is
+	// far cheaper than the mutex's contention would be.
+	copies [3]atomic.Int64
 }
 
 // Stats counts what happened to instances, for logs and tests.
 type Stats struct {
 	Created, Dropped, Calls, Faults int64
+	// Memory-function calls (ABI 1.5) by answer.
+	Copied, CopyUnsupported, CopyOutOfRange int64
 }
 
 type bindingKey struct{}
@@ -118,7 +132,7 @@ func NewWasm(ctx context.Context, caps Host, cfg WasmConfig) (*Wasm, error) {
 		w.compiled.Close(ctx)
 		return nil, fmt.Errorf("describing plugin: %w", err)
 	}
-	if err := checkDescription(d, capabilities.Names()); err != nil {
+	if err := checkDescription(d, wasmOffers()); err != nil {
 		w.compiled.Close(ctx)
 		return nil, err
 	}
@@ -166,7 +180,60 @@ func (w *Wasm) hostFunctions() []extism.HostFunction {
 		fn.SetNamespace(abi.HostNamespace)
 		fns = append(fns, fn)
 	}
+	for _, name := range abi.MemoryFunctions {
+		toGuest := name == abi.FuncKernelLoad
+		fn := extism.NewHostFunctionWithStack(name, func(_ context.Context, p *extism.CurrentPlugin, stack []uint64) {
+			stack[0] = w.copyMemory(p, toGuest, stack[0], stack[1], stack[2])
+		}, []extism.ValueType{extism.ValueTypeI64, extism.ValueTypeI64, extism.ValueTypeI64}, []extism.ValueType{extism.ValueTypeI64})
+		fn.SetNamespace(abi.HostNamespace)
+		fns = append(fns, fn)
+	}
 	return fns
+}
+
+// wasmOffers is every import the Wasm engine offers a plugin: the host
+// functions and the memory functions (ABI 1.5).
+func wasmOffers() []string {
+	return slices.Concat(capabilities.Names(), abi.MemoryFunctions[:])
+}
+
+// copyMemory is jirasync_kernel_load (toGuest) and jirasync_kernel_store:
+// one copy of n bytes between the Extism kernel's memory at kernelOff and
+// the calling plugin's memory at guestPtr, in place of n/8 calls of
+// go-pdk's load_u64/store_u64 (about 300 µs per 16 KiB input). Both
+// ranges are checked against their memories first; a range outside one
+// copies nothing and answers abi.CopyOutOfRange, which the guest tells
+// from success. Nothing here can trap the guest.
+func (w *Wasm) copyMemory(p *extism.CurrentPlugin, toGuest bool, kernelOff, guestPtr, n uint64) uint64 {
+	rc := w.copyRanges(p, toGuest, kernelOff, guestPtr, n)
+	w.copies[rc].Add(1)
+	return rc
+}
+
+func (w *Wasm) copyRanges(p *extism.CurrentPlugin, toGuest bool, kernelOff, guestPtr, n uint64) uint64 {
+	guest := p.CallerMemory()
+	if w.cfg.noGuestMemory || guest == nil {
+		return abi.CopyUnsupported
+	}
+	if kernelOff > math.MaxUint32 || guestPtr > math.MaxUint32 || n > math.MaxUint32 {
+		return abi.CopyOutOfRange
+	}
+	// Read checks offset+n against the memory's size, without overflow,
+	// and returns a view of the memory, not a copy.
+	k, ok := p.Memory().Read(uint32(kernelOff), uint32(n))
+	if !ok {
+		return abi.CopyOutOfRange
+	}
+	g, ok := guest.Read(uint32(guestPtr), uint32(n))
+	if !ok {
+		return abi.CopyOutOfRange
+	}
+	if toGuest {
+		copy(g, k)
+	} else {
+		copy(k, g)
+	}
+	return abi.CopyDone
 }
 
 // serve moves one host-function call across the boundary. It must not
@@ -342,8 +409,12 @@ func (w *Wasm) PoolSize() int { return w.cfg.PoolSize }
 // Stats returns a copy of the instance counters.
 func (w *Wasm) Stats() Stats {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.stats
+	s := w.stats
+	w.mu.Unlock()
+	s.Copied = w.copies[abi.CopyDone].Load()
+	s.CopyUnsupported = w.copies[abi.CopyUnsupported].Load()
+	s.CopyOutOfRange = w.copies[abi.CopyOutOfRange].Load()
+	return s
 }
 
 // Close drops idle instances and the compiled module. Calls in flight

@@ -62,7 +62,7 @@ func (transport) Call(function string, request []byte) []byte {
 	if !ok {
 		return []byte(`{"error":{"code":"internal","message":"plugin has no import for ` + function + `"}}`)
 	}
-	in := pdk.AllocateBytes(request)
+	in := store(request)
 	defer in.Free()
 	outOffset := fn(in.Offset())
 	if outOffset == 0 {
@@ -70,5 +70,5 @@ func (transport) Call(function string, request []byte) []byte {
 	}
 	out := pdk.FindMemory(outOffset)
 	defer out.Free()
-	return out.ReadBytes()
+	return load(out)
 }

@@ -39,11 +39,12 @@ func handlePlatformEvent() int32 { return run(abi.ExportHandlePlatformEvent) }
 // run dispatches an export. On failure it both sets the Extism error and
 // returns 1, so a host sees the failure whichever of the two it checks.
 func run(export string) int32 {
-	out, ok := guest.Dispatch(export, pdk.Input(), transport{})
+	out, ok := guest.Dispatch(export, input(), transport{})
 	if !ok {
 		pdk.SetErrorString(string(out))
 		return 1
 	}
-	pdk.Output(out)
+	// As pdk.Output: the runtime owns the block once it is the output.
+	pdk.OutputMemory(store(out))
 	return 0
 }

@@ -103,10 +103,24 @@ func NewHostFunctionWithStack(
 
 type CurrentPlugin struct {
 	plugin *Plugin
+	// jirasync's patch: the module whose import is being called, as
+	// wazero hands it to a GoModuleFunc; nil outside a host function.
+	caller api.Module
+}
+
+// CallerMemory returns the linear memory of the module calling the host
+// function (jirasync's patch): the plugin's own memory, not the Extism
+// kernel's that Memory returns. nil when the caller has no memory, or
+// outside a host function.
+func (p *CurrentPlugin) CallerMemory() api.Memory {
+	if p.caller == nil {
+		return nil
+	}
+	return p.caller.Memory()
 }
 
 func (p *Plugin) currentPlugin() *CurrentPlugin {
-	return &CurrentPlugin{p}
+	return &CurrentPlugin{plugin: p}
 }
 
 func (p *CurrentPlugin) Log(level LogLevel, message string) {
@@ -237,9 +251,12 @@ func defineCustomHostFunctions(builder wazero.HostModuleBuilder, funcs []HostFun
 		// See: https://github.com/extism/go-sdk/issues/5#issuecomment-1666774486
 		closure := f.stackCallback
 
-		builder.NewFunctionBuilder().WithGoFunction(api.GoFunc(func(ctx context.Context, stack []uint64) {
+		// jirasync's patch: a GoModuleFunc rather than a GoFunc, so that
+		// the host function can reach the calling module's memory
+		// (CurrentPlugin.CallerMemory).
+		builder.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
 			if plugin, ok := ctx.Value(PluginCtxKey("plugin")).(*Plugin); ok {
-				closure(ctx, &CurrentPlugin{plugin}, stack)
+				closure(ctx, &CurrentPlugin{plugin: plugin, caller: m}, stack)
 				return
 			}
 
