@@ -56,3 +56,24 @@ func TestErrorTableMatchesDocs(t *testing.T) {
 		t.Errorf("docs/ABI.md's error table has %s, which plugin/abi does not", c)
 	}
 }
+
+// TestChangesAssignee: a delivery is ordered on its issue's assignee
+// without staging assignments only when its changelog changes the
+// assignee; a status-only one is not (it would make an older assignee
+// change stale).
+func TestChangesAssignee(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       bool
+	}{
+		{"assignee", `{"issue":{"id":"1"},"changelog":{"id":"2","items":[{"field":"assignee"}]}}`, true},
+		{"assignee and status", `{"changelog":{"items":[{"field":"status"},{"field":"assignee"}]}}`, true},
+		{"status only", `{"changelog":{"items":[{"field":"status"}]}}`, false},
+		{"no changelog", `{"issue":{"id":"1"}}`, false},
+		{"unreadable", `{"changelog":{"items":"assignee"}}`, false},
+	} {
+		if got := changesAssignee([]byte(tc.body)); got != tc.want {
+			t.Errorf("%s: changesAssignee = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
