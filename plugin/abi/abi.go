@@ -179,11 +179,6 @@ type Summary struct {
 	Resolved   int           `json:"resolved,omitempty"`
 	Unresolved int           `json:"unresolved,omitempty"`
 	Groups     []GroupResult `json:"groups"`
-	// StaleFields is the host's, never the plugin's: set on a delivery
-	// done for only some of the fields it changes ("assignee", "status"),
-	// it names those a newer delivery of the issue had already applied,
-	// whose changes were not applied (docs/ABI.md, "Ordering").
-	StaleFields []string `json:"stale_fields,omitempty"`
 }
 
 // GroupResult is what happened to one group.

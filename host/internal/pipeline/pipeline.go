@@ -59,7 +59,11 @@ type Result struct {
 	Summary    *abi.Summary
 	// EventSummary is a platform event's summary, in place of Summary.
 	EventSummary *abi.EventSummary
-	Error        *abi.Error
+	// StaleFields names the fields of a done delivery's issue whose
+	// changes were not applied, a newer delivery having applied them
+	// (store.SummaryStaleFields): the host's, beside the plugin's summary.
+	StaleFields []string
+	Error       *abi.Error
 }
 
 // Observer receives what the pipeline does, for metrics.
@@ -352,10 +356,6 @@ func (p *Pipeline) process(ctx context.Context, d store.Delivery) {
 		}
 	}
 	status, stale, err := p.store.FinishFields(context.WithoutCancel(ctx), d, res.outcome)
-	if res.summary != nil && len(stale) > 0 {
-		// As the stored summary says (store.SummaryStaleFields).
-		res.summary.StaleFields = stale
-	}
 	if err != nil {
 		// Unrecorded, the delivery keeps its lease and is taken up again
 		// when it expires: at-least-once, never lost.
@@ -379,7 +379,7 @@ func (p *Pipeline) process(ctx context.Context, d store.Delivery) {
 	}
 	log.Log(ctx, lvl, "delivery attempt finished", "status", status, "elapsed", elapsed.Round(time.Microsecond), "error", res.outcome.Error)
 	p.notify(Result{Delivery: d, Status: status, HTTPStatus: res.outcome.HTTPStatus, Summary: res.summary,
-		EventSummary: res.eventSummary, Error: res.err})
+		EventSummary: res.eventSummary, StaleFields: stale, Error: res.err})
 }
 
 // settledDead reports a delivery that a claim found out of attempts and
@@ -451,9 +451,12 @@ func Stored(d store.Delivery) Result {
 			r.EventSummary = &s
 		}
 	default:
-		var s abi.Summary
+		var s struct {
+			abi.Summary
+			StaleFields []string `json:"stale_fields"` // store.SummaryStaleFields
+		}
 		if json.Unmarshal([]byte(d.Summary), &s) == nil {
-			r.Summary = &s
+			r.Summary, r.StaleFields = &s.Summary, s.StaleFields
 		}
 	}
 	if d.Error != "" {

@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/plugin/abi"
 )
 
@@ -74,6 +76,24 @@ func TestChangesAssignee(t *testing.T) {
 	} {
 		if got := changesAssignee([]byte(tc.body)); got != tc.want {
 			t.Errorf("%s: changesAssignee = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestStoredStaleFields: an answer from the record (a duplicate, a
+// replay's waiter) names the fields a partly stale delivery did not
+// apply, as the first answer does, and keeps the plugin's summary.
+func TestStoredStaleFields(t *testing.T) {
+	for _, tc := range []struct {
+		summary string
+		want    []string
+	}{
+		{`{"outcome":"synced","assigned":1,"groups":[],"stale_fields":["status"]}`, []string{"status"}},
+		{`{"outcome":"synced","assigned":1,"groups":[]}`, nil},
+	} {
+		r := Stored(store.Delivery{Kind: store.KindWebhook, Status: store.DeliveryDone, Summary: tc.summary})
+		if r.Summary == nil || r.Summary.Outcome != abi.OutcomeSynced || r.Summary.Assigned != 1 || !slices.Equal(r.StaleFields, tc.want) {
+			t.Errorf("Stored(%s) = %+v, stale %v; want the summary, stale %v", tc.summary, r.Summary, r.StaleFields, tc.want)
 		}
 	}
 }
