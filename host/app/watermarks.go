@@ -10,9 +10,10 @@ import (
 // WatermarksPath shows and resets issue watermarks; admin only.
 const WatermarksPath = "/extensions/jira-server/watermarks"
 
-// watermarkRoutes: an issue's watermark is the newest Jira timestamp
-// applied to it, and deliveries older than it are stale. Operators look at
-// it when an issue's deliveries keep coming out stale, and reset it when
+// watermarkRoutes: an issue's watermark, one per field (assignee,
+// status), is the newest Jira timestamp applied to that field, and a
+// delivery's change of the field older than it is not applied. Operators
+// look at them when an issue's deliveries keep coming out stale, and reset it when
 // it is wrong (a sender's clock far ahead before MaxClockSkew existed, a
 // forged timestamp). Resetting needs the CSRF token for a browser's form
 // post, like every admin POST.
@@ -47,9 +48,9 @@ func (a *App) listWatermarks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, watermarkList{Watermarks: ms})
 }
 
-// resetWatermarks removes the watermark of one issue (by id, or by key:
-// every issue of the installation that had a delivery with that key), so
-// that its next delivery applies whatever its timestamp.
+// resetWatermarks removes the watermarks, every field's, of one issue (by
+// id, or by key: every issue of the installation that had a delivery with
+// that key), so that its next delivery applies whatever its timestamp.
 func (a *App) resetWatermarks(w http.ResponseWriter, r *http.Request) {
 	f := watermarkFilter(r)
 	ms, err := a.store.ResetWatermarks(r.Context(), f)
@@ -67,7 +68,7 @@ func (a *App) resetWatermarks(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, m := range ms {
 		a.log.Warn("issue watermark reset by an operator", "installation", m.Installation, "issue_id", m.IssueID,
-			"issue_key", m.IssueKey, "jira_timestamp", m.JiraTimestamp, "set_by_delivery", m.Delivery, "remote", r.RemoteAddr)
+			"field", m.Field, "issue_key", m.IssueKey, "jira_timestamp", m.JiraTimestamp, "set_by_delivery", m.Delivery, "remote", r.RemoteAddr)
 	}
 	writeJSON(w, http.StatusOK, map[string][]store.Watermark{"reset": ms})
 }

@@ -219,7 +219,7 @@ func (a *App) answer(ctx context.Context, log *slog.Logger, id int64, dup bool) 
 
 // answerFor turns an attempt's result into the webhook's answer.
 func answerFor(r pipeline.Result, dup bool) (int, any) {
-	ans := deliveryAnswer{Delivery: r.Delivery.ID, Status: r.Status, Duplicate: dup, Summary: r.Summary,
+	ans := deliveryAnswer{Delivery: r.Delivery.ID, Status: r.Status, Duplicate: dup, Summary: r.Summary, StaleFields: r.StaleFields,
 		EventSummary: r.EventSummary, Error: r.Error}
 	if r.Status == store.DeliveryRetrying {
 		ans.NextAttemptAt = r.Delivery.NextAttemptAt
@@ -322,6 +322,10 @@ type deliveryAnswer struct {
 	// (unix milliseconds).
 	NextAttemptAt int64 `json:"next_attempt_at,omitempty"`
 	*abi.Summary
+	// StaleFields is the host's, beside the plugin's summary: the fields
+	// of a done delivery whose changes a newer delivery of the issue had
+	// applied already (store.SummaryStaleFields).
+	StaleFields []string `json:"stale_fields,omitempty"`
 	// EventSummary is a platform event's summary (a replay's answer).
 	EventSummary *abi.EventSummary `json:"event_summary,omitempty"`
 	Error        *abi.Error        `json:"error,omitempty"`

@@ -33,7 +33,7 @@ func TestReserveOrdersExternalApplies(t *testing.T) {
 		}
 		reserve := func(d Delivery, hold time.Duration, want Reservation) {
 			t.Helper()
-			got, err := s.Reserve(ctx, d, done(d), hold)
+			got, _, err := s.Reserve(ctx, d, done(d), hold)
 			if err != nil || got != want {
 				t.Fatalf("Reserve(ts %d) = %v, %v; want %v", d.JiraTimestamp, got, err, want)
 			}
@@ -71,7 +71,7 @@ func TestReserveOrdersExternalApplies(t *testing.T) {
 		reserve(d25, time.Minute, ReserveStale)
 		// Not synced (no assignee change): not ordered, no hold.
 		d40 := claimed(40)
-		if got, err := s.Reserve(ctx, d40, Outcome{Attempt: d40.Attempts, Status: DeliveryDone}, time.Minute); err != nil || got != ReserveApply {
+		if got, _, err := s.Reserve(ctx, d40, Outcome{Attempt: d40.Attempts, Status: DeliveryDone}, time.Minute); err != nil || got != ReserveApply {
 			t.Fatalf("unordered: %v %v", got, err)
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -308,9 +309,16 @@ type Outcome struct {
 	IssueKey   string
 	Error      string
 	// Synced marks a delivery whose effect is ordered against its issue's
-	// other deliveries (an assignee change): it is checked against, and
-	// moves, the issue's watermark.
+	// other deliveries on the watermark of its issue id as it is: a
+	// webhook's assignee field (a delivery with Assignments is so ordered
+	// anyway), an event's group field. Statuses are ordered on the issue's
+	// status field (orderedFields). Each field is checked against, and
+	// moves, its own watermark.
 	Synced bool
+	// StaleFields names the fields whose changes were dropped because a
+	// newer delivery had applied them (Without); the delivery is done for
+	// its other fields, and its stored summary names these.
+	StaleFields []string
 	// Ignored marks a done delivery the plugin found nothing to do for:
 	// retention drops its body early (Retention.IgnoredBody).
 	Ignored bool
@@ -335,47 +343,70 @@ func (o Outcome) Changes() platform.Changes {
 // outlived its lease; the attempt's outcome is discarded.
 var ErrLeaseLost = errors.New("lease lost")
 
-// Finish records an attempt's outcome. For a done delivery it applies the
-// assignments, unless the issue already has a newer applied delivery, in
-// which case the delivery is stale: applying and marking happen in one
-// transaction, so a delivery's effect happens once. It returns the final
-// status.
+// Finish records an attempt's outcome and returns the final status, as
+// FinishFields does.
 func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, error) {
-	status := o.Status
-	err := s.tx(ctx, func(tx runner) error {
+	status, _, err := s.FinishFields(ctx, d, o)
+	return status, err
+}
+
+// FinishFields records an attempt's outcome. For a done delivery it
+// applies the changes, each field's (orderedFields) unless the issue
+// already has a newer applied delivery of that field: the changes of such
+// a field are dropped and the others still apply and move their own
+// marks. A delivery every field of which is so is stale, and applies
+// nothing. Applying and marking happen in one transaction, so a
+// delivery's effect happens once. It returns the final status and, for a
+// done delivery, the fields that were stale (dropped here, or by Reserve:
+// Outcome.StaleFields); the stored summary names them too
+// (SummaryStaleFields).
+func (s *Store) FinishFields(ctx context.Context, d Delivery, o Outcome) (status string, stale []string, err error) {
+	status = o.Status
+	err = s.tx(ctx, func(tx runner) error {
 		if err := s.holdLease(ctx, tx, d, o.Attempt); err != nil {
 			return err
 		}
 		now := s.now()
-		if status == DeliveryDone && o.Synced && d.IssueID != "" {
-			mark, err := s.lockWatermark(ctx, tx, d)
+		if fields := orderedFields(d, o); len(fields) > 0 {
+			newer, err := s.staleFields(ctx, tx, d, fields)
 			if err != nil {
 				return err
 			}
 			switch {
-			case d.JiraTimestamp < mark && !o.AppliedAhead:
+			case o.AppliedAhead:
+				// Applied on the external platform after Reserve. A field
+				// a newer delivery took meanwhile (this one applied after
+				// its hold ran out) keeps that one's mark.
+			case len(newer) == len(fields):
 				status = DeliveryStale
-			case o.External && !o.AppliedAhead:
+			case o.External:
 				// Reserve said apply, but nothing was: not done.
 				return fmt.Errorf("delivery %d: finished as done without applying on the external platform", d.ID)
-			case d.JiraTimestamp < mark:
-				// Applied, but after its hold ran out and a newer delivery
-				// took the issue: the mark stays the newer one's.
 			default:
-				if !o.External {
-					if _, err := s.applyChanges(ctx, tx, d.Installation, d.ID, o.Changes()); err != nil {
+				o = o.Without(newer)
+				if _, err := s.applyChanges(ctx, tx, d.Installation, d.ID, o.Changes()); err != nil {
+					return err
+				}
+			}
+			if status == DeliveryDone {
+				for _, f := range fields {
+					if slices.Contains(newer, f.name) {
+						continue
+					}
+					if _, err := tx.ExecContext(ctx, `UPDATE issue_watermarks SET jira_timestamp = ?, delivery_id = ?
+						WHERE installation_id = ? AND issue_id = ?`, d.JiraTimestamp, d.ID, d.Installation, f.issueID); err != nil {
 						return err
 					}
-				}
-				if _, err := tx.ExecContext(ctx, `UPDATE issue_watermarks SET jira_timestamp = ?, delivery_id = ?
-					WHERE installation_id = ? AND issue_id = ?`, d.JiraTimestamp, d.ID, d.Installation, d.IssueID); err != nil {
-					return err
 				}
 			}
 		} else if status == DeliveryDone && !o.External {
 			if _, err := s.applyChanges(ctx, tx, d.Installation, d.ID, o.Changes()); err != nil {
 				return err
 			}
+		}
+		summary := o.Summary
+		if status == DeliveryDone && len(o.StaleFields) > 0 {
+			stale, summary = o.StaleFields, noteStaleFields(o.Summary, o.StaleFields)
 		}
 		if o.External && d.IssueID != "" {
 			if err := s.releaseHold(ctx, tx, d); err != nil {
@@ -394,7 +425,7 @@ func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, erro
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, http_status = ?, summary = ?, error = ?,
 				issue_key = ?, next_attempt_at = ?, finished_at = ?, lease_until = 0, body_droppable = ? WHERE id = ?`,
-			status, o.HTTPStatus, o.Summary, o.Error, issueKey, next, finished, boolInt(status == DeliveryDone && o.Ignored), d.ID); err != nil {
+			status, o.HTTPStatus, summary, o.Error, issueKey, next, finished, boolInt(status == DeliveryDone && o.Ignored), d.ID); err != nil {
 			return err
 		}
 		outcome := status
@@ -402,7 +433,10 @@ func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, erro
 			VALUES (?, ?, ?, ?, ?, ?)`, d.ID, o.Attempt, o.StartedAt.UnixMilli(), now.UnixMilli(), outcome, o.Error)
 		return err
 	})
-	return status, err
+	if err != nil {
+		stale = nil
+	}
+	return status, stale, err
 }
 
 // Replay makes a settled delivery due again, with a fresh retry budget.

@@ -171,7 +171,7 @@ func TestRetentionTreatsEventsAsDeliveries(t *testing.T) {
 			}
 			o.Attempt, o.StartedAt = d.Attempts, now
 			if o.External {
-				if _, err := s.Reserve(ctx, d, o, time.Minute); err != nil {
+				if _, _, err := s.Reserve(ctx, d, o, time.Minute); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -363,7 +363,7 @@ func TestReleaseLeases(t *testing.T) {
 			t.Fatal("not claimed")
 		}
 		o := Outcome{Attempt: d.Attempts, Status: DeliveryDone, Synced: true, External: true}
-		if r, err := s.Reserve(ctx, d, o, time.Hour); err != nil || r != ReserveApply {
+		if r, _, err := s.Reserve(ctx, d, o, time.Hour); err != nil || r != ReserveApply {
 			t.Fatalf("Reserve = %v, %v", r, err)
 		}
 		// The host dies holding the issue, and starts again.
@@ -378,7 +378,7 @@ func TestReleaseLeases(t *testing.T) {
 		if !ok {
 			t.Fatal("newer not claimed")
 		}
-		if r, err := s.Reserve(ctx, newer, Outcome{Attempt: newer.Attempts, Status: DeliveryDone, Synced: true, External: true},
+		if r, _, err := s.Reserve(ctx, newer, Outcome{Attempt: newer.Attempts, Status: DeliveryDone, Synced: true, External: true},
 			time.Hour); err != nil || r != ReserveApply {
 			t.Fatalf("a newer delivery of the issue after the restart: %v, %v; want to apply, not to wait for the dead run's hold", r, err)
 		}

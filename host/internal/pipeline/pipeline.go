@@ -22,6 +22,7 @@ import (
 	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/plugin/abi"
+	"github.com/jirasync/jirasync/plugin/webhook"
 )
 
 // Config tunes the pipeline; zero fields take the defaults.
@@ -58,7 +59,11 @@ type Result struct {
 	Summary    *abi.Summary
 	// EventSummary is a platform event's summary, in place of Summary.
 	EventSummary *abi.EventSummary
-	Error        *abi.Error
+	// StaleFields names the fields of a done delivery's issue whose
+	// changes were not applied, a newer delivery having applied them
+	// (store.SummaryStaleFields): the host's, beside the plugin's summary.
+	StaleFields []string
+	Error       *abi.Error
 }
 
 // Observer receives what the pipeline does, for metrics.
@@ -350,7 +355,7 @@ func (p *Pipeline) process(ctx context.Context, d store.Delivery) {
 			res = p.applyExternally(ctx, log, d, res)
 		}
 	}
-	status, err := p.store.Finish(context.WithoutCancel(ctx), d, res.outcome)
+	status, stale, err := p.store.FinishFields(context.WithoutCancel(ctx), d, res.outcome)
 	if err != nil {
 		// Unrecorded, the delivery keeps its lease and is taken up again
 		// when it expires: at-least-once, never lost.
@@ -374,7 +379,7 @@ func (p *Pipeline) process(ctx context.Context, d store.Delivery) {
 	}
 	log.Log(ctx, lvl, "delivery attempt finished", "status", status, "elapsed", elapsed.Round(time.Microsecond), "error", res.outcome.Error)
 	p.notify(Result{Delivery: d, Status: status, HTTPStatus: res.outcome.HTTPStatus, Summary: res.summary,
-		EventSummary: res.eventSummary, Error: res.err})
+		EventSummary: res.eventSummary, StaleFields: stale, Error: res.err})
 }
 
 // settledDead reports a delivery that a claim found out of attempts and
@@ -446,9 +451,12 @@ func Stored(d store.Delivery) Result {
 			r.EventSummary = &s
 		}
 	default:
-		var s abi.Summary
+		var s struct {
+			abi.Summary
+			StaleFields []string `json:"stale_fields"` // store.SummaryStaleFields
+		}
 		if json.Unmarshal([]byte(d.Summary), &s) == nil {
-			r.Summary = &s
+			r.Summary, r.StaleFields = &s.Summary, s.StaleFields
 		}
 	}
 	if d.Error != "" {
@@ -496,18 +504,30 @@ func (p *Pipeline) run(ctx context.Context, log *slog.Logger, d store.Delivery) 
 	if err == nil {
 		js, _ := json.Marshal(sum)
 		o.Status, o.HTTPStatus, o.Summary = store.DeliveryDone, http.StatusOK, string(js)
-		o.Synced, o.Ignored, o.Assignments = sum.Outcome == abi.OutcomeSynced, sum.Outcome == abi.OutcomeIgnored, b.Staged
-		o.Statuses = b.StagedStatuses
-		// A delivery that stages changes is ordered against its issue's
-		// others, whatever its outcome says of the assignee (a status
-		// synced while the assignee had no email).
-		o.Synced = o.Synced || len(b.Staged)+len(b.StagedStatuses) > 0
+		o.Ignored, o.Assignments, o.Statuses = sum.Outcome == abi.OutcomeIgnored, b.Staged, b.StagedStatuses
+		// Each field of the issue is ordered on its own watermark
+		// (store.FinishFields): the status by the statuses staged, the
+		// assignee (Synced) by the assignments staged, or, with none, by
+		// a synced outcome of a changelog that changes the assignee (its
+		// groups were skipped, or none is linked). A status-only delivery
+		// leaves the assignee's order alone: were it ordered there, an
+		// older assignee change finishing after it would be stale, and
+		// its assignment lost.
+		o.Synced = len(b.Staged) > 0 || sum.Outcome == abi.OutcomeSynced && changesAssignee(d.Body)
 		if sum.IssueKey != "" {
 			o.IssueKey = sum.IssueKey
 		}
 		return runResult{outcome: o, summary: sum}
 	}
 	return p.failed(d, o, err)
+}
+
+// changesAssignee reports whether a webhook body's changelog changes the
+// issue's assignee, read by the plugin's own parser as the accept path
+// reads the body (webhook.Inspect).
+func changesAssignee(body []byte) bool {
+	p, err := webhook.Parse(body)
+	return err == nil && p.ChangesField("assignee")
 }
 
 // failed classifies a failed plugin call: a failure the plugin reports as
@@ -540,12 +560,16 @@ func (p *Pipeline) failed(d store.Delivery, o store.Outcome, err error) runResul
 // (host/RATIONALE.md, "Applying on an external platform").
 func (p *Pipeline) applyExternally(ctx context.Context, log *slog.Logger, d store.Delivery, res runResult) runResult {
 	res.outcome.External = true
-	decision, failed := p.reserve(ctx, d, res.outcome)
+	decision, stale, failed := p.reserve(ctx, d, res.outcome)
 	switch {
 	case failed != nil:
 		return *failed
 	case decision == store.ReserveStale:
 		return res // Finish records it stale
+	case len(stale) > 0:
+		// A newer delivery applied these fields: the others apply.
+		log.Info("fields of the issue already applied by a newer delivery; their changes are not applied", "stale_fields", stale)
+		res.outcome = res.outcome.Without(stale)
 	}
 	if res.outcome.Changes().Len() > 0 {
 		key := platform.ApplyKey{Installation: d.Installation, Delivery: d.ID, Round: d.AttemptBase, IssueKey: res.outcome.IssueKey}
@@ -572,23 +596,24 @@ func (p *Pipeline) applyExternally(ctx context.Context, log *slog.Logger, d stor
 
 // reserve takes the hold on the delivery's issue (store.Reserve), waiting
 // while another delivery of the issue holds it: that one finishes, or its
-// hold expires, within its lease. It returns ReserveApply or ReserveStale,
-// or the outcome of a retry when the store fails or the attempt runs out
-// of time first.
-func (p *Pipeline) reserve(ctx context.Context, d store.Delivery, o store.Outcome) (store.Reservation, *runResult) {
+// hold expires, within its lease. It returns ReserveApply (with the fields
+// found stale, whose changes are not to be applied) or ReserveStale, or
+// the outcome of a retry when the store fails or the attempt runs out of
+// time first.
+func (p *Pipeline) reserve(ctx context.Context, d store.Delivery, o store.Outcome) (store.Reservation, []string, *runResult) {
 	for {
-		decision, err := p.store.Reserve(ctx, d, o, p.lease())
+		decision, stale, err := p.store.Reserve(ctx, d, o, p.lease())
 		if err != nil {
 			res := p.retry(d, o, abi.Errorf(abi.CodeUnavailable, "deciding order: "+err.Error()))
-			return decision, &res
+			return decision, nil, &res
 		}
 		if decision != store.ReserveWait {
-			return decision, nil
+			return decision, stale, nil
 		}
 		select {
 		case <-ctx.Done():
 			res := p.retry(d, o, abi.Errorf(abi.CodeUnavailable, "another delivery of the issue was still applying"))
-			return decision, &res
+			return decision, nil, &res
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -613,7 +638,8 @@ func (p *Pipeline) runEvent(ctx context.Context, log *slog.Logger, d store.Deliv
 	if failed != nil {
 		return *failed
 	}
-	decision, failed := p.reserve(ctx, d, o)
+	// One field per event (its issue id names it): never partly stale.
+	decision, _, failed := p.reserve(ctx, d, o)
 	switch {
 	case failed != nil:
 		return *failed

@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/plugin/abi"
 )
 
@@ -54,5 +56,44 @@ func TestErrorTableMatchesDocs(t *testing.T) {
 	}
 	for c := range rows {
 		t.Errorf("docs/ABI.md's error table has %s, which plugin/abi does not", c)
+	}
+}
+
+// TestChangesAssignee: a delivery is ordered on its issue's assignee
+// without staging assignments only when its changelog changes the
+// assignee; a status-only one is not (it would make an older assignee
+// change stale).
+func TestChangesAssignee(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       bool
+	}{
+		{"assignee", `{"issue":{"id":"1"},"changelog":{"id":"2","items":[{"field":"assignee"}]}}`, true},
+		{"assignee and status", `{"changelog":{"items":[{"field":"status"},{"field":"assignee"}]}}`, true},
+		{"status only", `{"changelog":{"items":[{"field":"status"}]}}`, false},
+		{"no changelog", `{"issue":{"id":"1"}}`, false},
+		{"unreadable", `{"changelog":{"items":"assignee"}}`, false},
+	} {
+		if got := changesAssignee([]byte(tc.body)); got != tc.want {
+			t.Errorf("%s: changesAssignee = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestStoredStaleFields: an answer from the record (a duplicate, a
+// replay's waiter) names the fields a partly stale delivery did not
+// apply, as the first answer does, and keeps the plugin's summary.
+func TestStoredStaleFields(t *testing.T) {
+	for _, tc := range []struct {
+		summary string
+		want    []string
+	}{
+		{`{"outcome":"synced","assigned":1,"groups":[],"stale_fields":["status"]}`, []string{"status"}},
+		{`{"outcome":"synced","assigned":1,"groups":[]}`, nil},
+	} {
+		r := Stored(store.Delivery{Kind: store.KindWebhook, Status: store.DeliveryDone, Summary: tc.summary})
+		if r.Summary == nil || r.Summary.Outcome != abi.OutcomeSynced || r.Summary.Assigned != 1 || !slices.Equal(r.StaleFields, tc.want) {
+			t.Errorf("Stored(%s) = %+v, stale %v; want the summary, stale %v", tc.summary, r.Summary, r.StaleFields, tc.want)
+		}
 	}
 }
