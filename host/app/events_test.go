@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -281,7 +279,7 @@ func TestEventsRunInGroupOrder(t *testing.T) {
 			ctx := context.Background()
 			a, url, _ := newTestAppOn(t, kind, func(c *Config) {
 				c.Engine, c.PluginPath, c.PoolSize, c.Workers = "wasm", plugin, 2, 2
-				c.CacheDir = filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+				c.CacheDir = pluginbuild.CacheDir()
 				c.Retry = RetryConfig{MaxAttempts: 3, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 					PollInterval: 20 * time.Millisecond}
 			})

@@ -54,7 +54,7 @@ func wasmInspector(t testing.TB) *engine.Wasm {
 			return
 		}
 		inspectEngine.w, inspectEngine.err = engine.NewWasm(context.Background(), noHost{&hostCalls}, engine.WasmConfig{Module: module,
-			CacheDir: filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache"), PoolSize: 1,
+			CacheDir: pluginbuild.CacheDir(), PoolSize: 1,
 			Logger: slog.New(slog.DiscardHandler)})
 	})
 	if inspectEngine.err != nil {

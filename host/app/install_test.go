@@ -13,8 +13,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,7 +48,7 @@ func newInstallEnv(t *testing.T, jiraVersion string, change ...func(*Config)) *i
 	public := "http://" + ln.Addr().String()
 	a, srv, _ := newTestAppConfig(t, func(c *Config) {
 		c.Engine, c.PluginPath, c.PublicURL, c.AdminToken = "wasm", plugin, public, "operator-token-for-tests"
-		c.CacheDir = filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+		c.CacheDir = pluginbuild.CacheDir()
 		for _, f := range change {
 			f(c)
 		}

@@ -6,8 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -135,7 +133,7 @@ func TestPluginFaultsFailOneAttempt(t *testing.T) {
 	}
 	a, srv, tok := newTestAppConfig(t, func(c *Config) {
 		c.Engine, c.PluginPath, c.PoolSize = "wasm", faulty, 1
-		c.CacheDir = filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+		c.CacheDir = pluginbuild.CacheDir()
 		c.CallTimeout = 3 * time.Second
 	})
 	// A memory bomb traps at the 64 MiB limit, unless the Go runtime's

@@ -62,7 +62,7 @@ func startFreshHost(t *testing.T) *freshHost {
 	ln.Close()
 	h := &freshHost{public: "http://" + addr}
 	h.cmd = exec.Command(bin, "serve", "-addr", addr, "-db", filepath.Join(dir, "data", "jirasync.db"), "-plugin", plugin,
-		"-cache-dir", filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache"), "-admin-token", adminToken)
+		"-cache-dir", pluginbuild.CacheDir(), "-admin-token", adminToken)
 	// Only flags configure it: no JIRASYNC_* variable of the test's
 	// environment.
 	for _, kv := range os.Environ() {

@@ -85,7 +85,7 @@ func start(t *testing.T) *env {
 	e := &env{public: "http://" + ln.Addr().String()}
 	dir := t.TempDir()
 	e.host, err = app.New(ctx, app.Config{DB: filepath.Join(dir, "j.db"), PluginPath: plugin, PublicURL: e.public,
-		CacheDir: filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache"), AdminToken: adminToken,
+		CacheDir: pluginbuild.CacheDir(), AdminToken: adminToken,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,12 @@ func Out(name string) string {
 	return filepath.Join(os.TempDir(), "jirasync-plugin-build", hex.EncodeToString(sum[:6]), name)
 }
 
+// CacheDir is the compilation cache tests share (wazero's, keyed by the
+// module's content, so every checkout and process may use it alike).
+func CacheDir() string {
+	return filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+}
+
 // Build compiles a wasm adapter package (the plugin, or a test plugin) to
 // out, the way the Makefile does.
 func Build(pkg, out string) error {

@@ -174,7 +174,7 @@ func runCrash(t *testing.T, run crashRun) {
 	for r := range hostsUp {
 		addr := freeAddr(t)
 		hostsUp[r] = &hostProc{t: t, bin: bin, args: append([]string{"serve", "-addr", addr, "-db", run.db, "-plugin", plugin,
-			"-cache-dir", filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache"),
+			"-cache-dir", pluginbuild.CacheDir(),
 			"-admin-token", crashAdminToken, "-log-level", "warn", "-grace", "5s"}, run.flags...),
 			log: filepath.Join(dir, fmt.Sprintf("host%d.log", r))}
 		hostsUp[r].start()

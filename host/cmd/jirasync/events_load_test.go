@@ -23,6 +23,7 @@ import (
 	"github.com/jirasync/jirasync/host/platform"
 	"github.com/jirasync/jirasync/host/store"
 	"github.com/jirasync/jirasync/testharness/fakejira"
+	"github.com/jirasync/jirasync/testharness/pluginbuild"
 )
 
 // The platform events benchmark (issue 12): groups BEN-0… are linked to
@@ -161,7 +162,7 @@ func runEventBench(b *testing.B, dir, bin, plugin, engine string, key *rsa.Priva
 
 	addr := freeAddr(b)
 	h := &hostProc{t: b, bin: bin, log: filepath.Join(dir, "events-"+engine+".log"), args: []string{"serve", "-addr", addr,
-		"-db", db, "-plugin", plugin, "-engine", engine, "-cache-dir", filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache"),
+		"-db", db, "-plugin", plugin, "-engine", engine, "-cache-dir", pluginbuild.CacheDir(),
 		"-admin-token", crashAdminToken, "-log-level", "error"}}
 	h.start()
 	defer h.kill() // if the run fails; stopped below otherwise

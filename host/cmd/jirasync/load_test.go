@@ -17,6 +17,7 @@ import (
 
 	"github.com/jirasync/jirasync/host/store/storetest"
 	"github.com/jirasync/jirasync/testharness/fakeplatform"
+	"github.com/jirasync/jirasync/testharness/pluginbuild"
 )
 
 // BenchmarkEndToEnd measures the real binary over loopback: start to
@@ -28,7 +29,7 @@ import (
 func BenchmarkEndToEnd(b *testing.B) {
 	dir := b.TempDir()
 	bin, plugin, token := prepareHosts(b, dir)
-	cache := filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+	cache := pluginbuild.CacheDir()
 	results := map[string]float64{}
 	for _, engine := range []string{"native", "wasm"} {
 		db := filepath.Join(dir, engine+".db")
@@ -159,7 +160,7 @@ func BenchmarkReplicas(b *testing.B) {
 	}
 	dir := b.TempDir()
 	bin, plugin, token := prepareHosts(b, dir)
-	cache := filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+	cache := pluginbuild.CacheDir()
 	type setup struct {
 		name     string
 		kind     string
@@ -239,7 +240,7 @@ func (r hostRun) processed(b *testing.B, replicas, n, first int) float64 {
 func BenchmarkPlatforms(b *testing.B) {
 	dir := b.TempDir()
 	bin, plugin, token := prepareHosts(b, dir)
-	cache := filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+	cache := pluginbuild.CacheDir()
 	tokenFile := filepath.Join(dir, "platform.token")
 	if err := os.WriteFile(tokenFile, []byte(crashPlatformToken), 0o600); err != nil {
 		b.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -56,7 +55,7 @@ func (h *schemaHost) Calls() int {
 
 // testCacheDir is one compilation cache for every test in the package:
 // compiling a 3 MB module cold takes seconds, many more under -race.
-var testCacheDir = filepath.Join(os.TempDir(), "jirasync-plugin-build", "wazero-cache")
+var testCacheDir = pluginbuild.CacheDir()
 
 // faultTimeout must outlast a memory bomb's growth under -race, so the bomb
 // traps on its limit rather than timing out.
