@@ -139,13 +139,11 @@ func (a *App) accepted(log *slog.Logger, ids []int64) {
 
 // newEvent is e as it is stored: the body the plugin gets
 // (abi.PlatformEvent, its time in UTC) and the time its group's events
-// are ordered by, bounded like a webhook's Jira timestamp (at most
-// MaxClockSkew after now) so that one event from a broken clock cannot
-// make the group's later events stale for good.
+// are ordered by, bounded as a webhook's Jira timestamp is (orderedAt).
 func (a *App) newEvent(log *slog.Logger, e platform.Event, now time.Time) store.NewEvent {
 	body := EventBody(e)
-	ts := min(e.OccurredAt.UnixMilli(), now.Add(a.cfg.MaxClockSkew).UnixMilli())
-	if ts != e.OccurredAt.UnixMilli() {
+	ts, clamped := a.orderedAt(e.OccurredAt.UnixMilli(), now)
+	if clamped {
 		log.Warn("platform event occurred in the future; ordered as if at the allowed clock skew",
 			"occurred_at", e.OccurredAt, "ordered_at", time.UnixMilli(ts).UTC(), "max_clock_skew", a.cfg.MaxClockSkew)
 	}

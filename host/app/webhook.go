@@ -161,12 +161,21 @@ func (a *App) identify(log *slog.Logger, installationID string, body []byte) (st
 	d.Event, d.IssueID, d.IssueKey, d.ChangelogID = in.Event, in.IssueID, in.IssueKey, in.ChangelogID
 	// The clamp is the host's rule, not the plugin's: the dedupe key keeps
 	// the timestamp as sent, ordering uses at most now plus the skew.
-	d.JiraTimestamp = min(in.Timestamp, time.Now().Add(a.cfg.MaxClockSkew).UnixMilli())
-	if d.JiraTimestamp != in.Timestamp {
+	var clamped bool
+	if d.JiraTimestamp, clamped = a.orderedAt(in.Timestamp, time.Now()); clamped {
 		log.Warn("delivery timestamp is in the future; ordered as if sent at the allowed clock skew",
 			"issue_key", d.IssueKey, "timestamp", in.Timestamp, "ordered_at", d.JiraTimestamp, "max_clock_skew", a.cfg.MaxClockSkew)
 	}
 	return d, nil
+}
+
+// orderedAt is the time a delivery sent at ts (unix milliseconds) is
+// ordered by: ts, or at most MaxClockSkew after now, so that one sender
+// with a clock far ahead cannot make the later deliveries of its issue
+// (or its group's events) stale for good. clamped says ts was over it.
+func (a *App) orderedAt(ts int64, now time.Time) (at int64, clamped bool) {
+	bound := now.Add(a.cfg.MaxClockSkew).UnixMilli()
+	return min(ts, bound), ts > bound
 }
 
 // checkText says why s cannot be stored as text, if it cannot.
