@@ -3,9 +3,7 @@ package platform
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Platform event types: what the platform tells jirasync happened to a
@@ -63,15 +61,11 @@ type EventReceipt struct {
 // carried: the platform may send the event before jirasync could read the
 // group, and the group may be gone by then.
 func (e Event) Validate() error {
-	switch {
-	case e.ID == "":
+	if e.ID == "" {
 		return fieldErr("id", "empty")
-	case len(e.ID) > MaxEventIDBytes:
-		return fieldErr("id", "%d bytes, over the limit of %d", len(e.ID), MaxEventIDBytes)
-	case !utf8.ValidString(e.ID):
-		return fieldErr("id", "not valid UTF-8")
-	case strings.ContainsRune(e.ID, 0):
-		return fieldErr("id", "contains NUL")
+	}
+	if err := validTextUpTo("id", e.ID, MaxEventIDBytes); err != nil {
+		return err
 	}
 	if !IsEventType(e.Type) {
 		return fieldErr("type", "want %q, %q or %q, got %q", EventAssigned, EventResolved, EventUnresolved, e.Type)

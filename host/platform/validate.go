@@ -39,10 +39,14 @@ func ValidID(field, id string) error {
 }
 
 // validText checks a name or title: UTF-8, no NUL, at most MaxNameBytes.
-func validText(field, s string) error {
+func validText(field, s string) error { return validTextUpTo(field, s, MaxNameBytes) }
+
+// validTextUpTo checks text stored as it is: UTF-8, no NUL, at most max
+// bytes.
+func validTextUpTo(field, s string, max int) error {
 	switch {
-	case len(s) > MaxNameBytes:
-		return fieldErr(field, "%d bytes, over the limit of %d", len(s), MaxNameBytes)
+	case len(s) > max:
+		return fieldErr(field, "%d bytes, over the limit of %d", len(s), max)
 	case !utf8.ValidString(s):
 		return fieldErr(field, "not valid UTF-8")
 	case strings.ContainsRune(s, 0):
