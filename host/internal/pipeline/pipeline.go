@@ -622,11 +622,12 @@ func (p *Pipeline) reserve(ctx context.Context, d store.Delivery, o store.Outcom
 // runEvent carries a platform event to the installation's Jira: the
 // plugin's handle_platform_event makes Jira writes while it runs, so
 // unlike a webhook's staged changes its effect cannot wait for the
-// order check. The group's hold (keyed installation + "group:<id>") is
+// order check. The hold of the group's field (keyed installation +
+// "group:<id>:assignee" or "group:<id>:status", store.EventIssueID) is
 // therefore taken before the plugin runs: an event older than one already
-// carried for the group is stale and the plugin is not run; a newer one
-// waits while another event of the group runs. Finish records the outcome,
-// moves the group's mark (when done) and releases the hold
+// carried for that field is stale and the plugin is not run; a newer one
+// waits while another event of the field runs. Finish records the outcome,
+// moves the field's mark (when done) and releases the hold
 // (host/RATIONALE.md, "Platform events").
 func (p *Pipeline) runEvent(ctx context.Context, log *slog.Logger, d store.Delivery) runResult {
 	// Done, Synced and External are what Reserve orders by, and what
