@@ -202,25 +202,7 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) (res Result, err error) 
 		if err != nil {
 			return res, fmt.Errorf("delivery %d: %w", i+1, err)
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			fail("request failed: %v", err)
-			continue
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if r.Trace != nil {
-			fmt.Fprintf(r.Trace, "    delivery %d: %s %d %s\n", i+1, req.Method, resp.StatusCode, bytes.TrimSpace(body))
-		}
-		want, _ := parseStatus(d.ExpectStatus)
-		if !want.match(resp.StatusCode) {
-			fail("status %d, want %s (answer %s)", resp.StatusCode, want, truncate(body))
-		}
-		if len(d.ExpectSummary) > 0 {
-			for _, diff := range matchSummary(body, d.ExpectSummary) {
-				fail("%s", diff)
-			}
-		}
+		r.send(client, req, fmt.Sprintf("delivery %d: %s", i+1, req.Method), d.ExpectStatus, d.ExpectSummary, fail)
 	}
 	if err := runEvents(len(sc.Deliveries)); err != nil {
 		return res, err
@@ -269,6 +251,31 @@ func setStatuses(jira *fakejira.Server, want []JiraStatus) error {
 
 // ensureKey makes the runner's RSA key: one per runner, since generating
 // a 2048-bit key costs more than a whole scenario.
+// send sends one request of a scenario's steps and checks the answer
+// against the step's expected status and summary, tracing it under label.
+func (r *Runner) send(client *http.Client, req *http.Request, label string, expectStatus json.RawMessage,
+	expectSummary map[string]any, fail func(string, ...any)) {
+	resp, err := client.Do(req)
+	if err != nil {
+		fail("request failed: %v", err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if r.Trace != nil {
+		fmt.Fprintf(r.Trace, "    %s %d %s\n", label, resp.StatusCode, bytes.TrimSpace(body))
+	}
+	want, _ := parseStatus(expectStatus)
+	if !want.match(resp.StatusCode) {
+		fail("status %d, want %s (answer %s)", resp.StatusCode, want, truncate(body))
+	}
+	if len(expectSummary) > 0 {
+		for _, diff := range matchSummary(body, expectSummary) {
+			fail("%s", diff)
+		}
+	}
+}
+
 func (r *Runner) ensureKey() (err error) {
 	if r.key == nil {
 		r.key, err = rsa.GenerateKey(rand.Reader, 2048)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"reflect"
@@ -119,25 +118,7 @@ func (s *stepper) event(ctx context.Context, i int, e Event) ([]string, error) {
 	}
 	if req != nil {
 		req.Header.Set("Authorization", "Bearer "+s.admin)
-		resp, err := s.client.Do(req)
-		if err != nil {
-			fail("request failed: %v", err)
-		} else {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if s.r.Trace != nil {
-				fmt.Fprintf(s.r.Trace, "    event %d: %s %s %d %s\n", i+1, req.Method, req.URL.Path, resp.StatusCode, bytes.TrimSpace(body))
-			}
-			want, _ := parseStatus(e.ExpectStatus)
-			if !want.match(resp.StatusCode) {
-				fail("status %d, want %s (answer %s)", resp.StatusCode, want, truncate(body))
-			}
-			if len(e.ExpectSummary) > 0 {
-				for _, diff := range matchSummary(body, e.ExpectSummary) {
-					fail("%s", diff)
-				}
-			}
-		}
+		s.r.send(s.client, req, fmt.Sprintf("event %d: %s %s", i+1, req.Method, req.URL.Path), e.ExpectStatus, e.ExpectSummary, fail)
 	}
 	return fails, settle(ctx, s.store, s.jira)
 }
