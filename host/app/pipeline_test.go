@@ -216,7 +216,7 @@ func TestAnswerWhenAnotherHostHasTheDelivery(t *testing.T) {
 	finished := make(chan error, 1)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		_, err := st.Finish(ctx, d, store.Outcome{Attempt: d.Attempts, StartedAt: time.Now(), Status: store.DeliveryDone,
+		_, _, err := st.Finish(ctx, d, store.Outcome{Attempt: d.Attempts, StartedAt: time.Now(), Status: store.DeliveryDone,
 			HTTPStatus: 200, Summary: `{"outcome":"synced","issue_key":"APP-1"}`})
 		finished <- err
 	}()

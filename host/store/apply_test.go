@@ -42,7 +42,7 @@ func TestReserveOrdersExternalApplies(t *testing.T) {
 			t.Helper()
 			o := done(d)
 			o.AppliedAhead = applied
-			got, err := s.Finish(ctx, d, o)
+			got, _, err := s.Finish(ctx, d, o)
 			if err != nil || got != want {
 				t.Fatalf("Finish(ts %d) = %s, %v; want %s", d.JiraTimestamp, got, err, want)
 			}
@@ -57,7 +57,7 @@ func TestReserveOrdersExternalApplies(t *testing.T) {
 		// Done without applying what Reserve allowed is refused.
 		d25 := claimed(25)
 		reserve(d25, time.Minute, ReserveApply)
-		if _, err := s.Finish(ctx, d25, done(d25)); err == nil {
+		if _, _, err := s.Finish(ctx, d25, done(d25)); err == nil {
 			t.Fatal("Finish of an external delivery not applied: no error")
 		}
 		// A host that died holding the issue: d25's hold expires.

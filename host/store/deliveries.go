@@ -343,14 +343,7 @@ func (o Outcome) Changes() platform.Changes {
 // outlived its lease; the attempt's outcome is discarded.
 var ErrLeaseLost = errors.New("lease lost")
 
-// Finish records an attempt's outcome and returns the final status, as
-// FinishFields does.
-func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, error) {
-	status, _, err := s.FinishFields(ctx, d, o)
-	return status, err
-}
-
-// FinishFields records an attempt's outcome. For a done delivery it
+// Finish records an attempt's outcome. For a done delivery it
 // applies the changes, each field's (orderedFields) unless the issue
 // already has a newer applied delivery of that field: the changes of such
 // a field are dropped and the others still apply and move their own
@@ -360,7 +353,7 @@ func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (string, erro
 // done delivery, the fields that were stale (dropped here, or by Reserve:
 // Outcome.StaleFields); the stored summary names them too
 // (SummaryStaleFields).
-func (s *Store) FinishFields(ctx context.Context, d Delivery, o Outcome) (status string, stale []string, err error) {
+func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (status string, stale []string, err error) {
 	status = o.Status
 	err = s.tx(ctx, func(tx runner) error {
 		if err := s.holdLease(ctx, tx, d, o.Attempt); err != nil {

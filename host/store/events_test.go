@@ -175,7 +175,7 @@ func TestRetentionTreatsEventsAsDeliveries(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, err = s.Finish(ctx, d, o)
+			_, _, err = s.Finish(ctx, d, o)
 			must(t, err)
 			return ids[0]
 		}

@@ -95,7 +95,7 @@ func TestWebhooksOrderedPerField(t *testing.T) {
 					}{{100, assignee}, {200, status}} {
 						d := claim(issue, set.ts)
 						o := outcome(d, set.fields)
-						if st, err := s.Finish(ctx, d, o); err != nil || st != DeliveryDone {
+						if st, _, err := s.Finish(ctx, d, o); err != nil || st != DeliveryDone {
 							t.Fatalf("setting the %s mark: %s, %v", set.fields, st, err)
 						}
 					}
@@ -115,7 +115,7 @@ func TestWebhooksOrderedPerField(t *testing.T) {
 							o.AppliedAhead = true
 						}
 					}
-					st, stale, err := s.FinishFields(ctx, d, o)
+					st, stale, err := s.Finish(ctx, d, o)
 					if err != nil || st != tc.want.status || !slices.Equal(stale, tc.want.stale) {
 						t.Fatalf("Finish = %s %v, %v; want %s %v", st, stale, err, tc.want.status, tc.want.stale)
 					}

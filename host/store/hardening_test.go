@@ -41,7 +41,7 @@ func TestTextReachingStorageIsClean(t *testing.T) {
 				if err != nil || !ok {
 					t.Fatalf("claim: %v %v", ok, err)
 				}
-				st, err := s.Finish(ctx, d, Outcome{Attempt: d.Attempts, StartedAt: time.Now(), Status: DeliveryFailed,
+				st, _, err := s.Finish(ctx, d, Outcome{Attempt: d.Attempts, StartedAt: time.Now(), Status: DeliveryFailed,
 					HTTPStatus: 400, Error: "invalid_payload: timestamp " + tt.text, Summary: tt.text})
 				if err != nil || st != DeliveryFailed {
 					t.Fatalf("Finish = %s, %v; want failed recorded", st, err)

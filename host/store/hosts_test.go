@@ -112,7 +112,7 @@ func TestHostsClaimEachDeliveryOnce(t *testing.T) {
 			mu.Lock()
 			claimed[d.ID]++
 			mu.Unlock()
-			_, err := s.Finish(ctx, d, Outcome{Attempt: d.Attempts, StartedAt: time.Now(), Status: DeliveryDone})
+			_, _, err := s.Finish(ctx, d, Outcome{Attempt: d.Attempts, StartedAt: time.Now(), Status: DeliveryDone})
 			return err
 		})
 		if len(claimed) != n {
@@ -151,7 +151,7 @@ func TestHostsOrderDeliveriesOfAnIssue(t *testing.T) {
 		}
 		drainAll(t, stores, func(s *Store, d Delivery) error {
 			user := fmt.Sprint("u", d.JiraTimestamp)
-			_, err := s.Finish(ctx, d, Outcome{Attempt: d.Attempts, StartedAt: time.Now(), Status: DeliveryDone,
+			_, _, err := s.Finish(ctx, d, Outcome{Attempt: d.Attempts, StartedAt: time.Now(), Status: DeliveryDone,
 				Synced: true, Assignments: []Assignment{{Group: "g1", Assignee: &user}}})
 			return err
 		})

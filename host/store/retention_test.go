@@ -31,7 +31,7 @@ func settle(t *testing.T, s *Store, key, status string, o Outcome) int64 {
 	if status == DeliveryRetrying {
 		o.NextAttempt = s.now().Add(time.Hour)
 	}
-	if _, err := s.Finish(ctx, d, o); err != nil {
+	if _, _, err := s.Finish(ctx, d, o); err != nil {
 		t.Fatal(err)
 	}
 	return id

@@ -276,7 +276,7 @@ func TestInbox(t *testing.T) {
 		if _, ok, _ := s.Claim(ctx, id, time.Minute, 8, true); ok {
 			t.Fatal("a delivery under lease was claimed twice")
 		}
-		st, err := s.Finish(ctx, d, Outcome{Attempt: 1, StartedAt: now, Status: DeliveryRetrying, HTTPStatus: 503,
+		st, _, err := s.Finish(ctx, d, Outcome{Attempt: 1, StartedAt: now, Status: DeliveryRetrying, HTTPStatus: 503,
 			Error: "unavailable: jira down", NextAttempt: now.Add(time.Minute)})
 		if err != nil || st != DeliveryRetrying {
 			t.Fatalf("Finish retry = %s, %v", st, err)
@@ -297,10 +297,10 @@ func TestInbox(t *testing.T) {
 		if !ok || d2.Attempts != 3 {
 			t.Fatalf("claim after lease expiry = %+v, %v", d2, ok)
 		}
-		if _, err := s.Finish(ctx, d, Outcome{Attempt: 2, Status: DeliveryDone}); !errors.Is(err, ErrLeaseLost) {
+		if _, _, err := s.Finish(ctx, d, Outcome{Attempt: 2, Status: DeliveryDone}); !errors.Is(err, ErrLeaseLost) {
 			t.Fatalf("Finish with a lost lease: %v, want ErrLeaseLost", err)
 		}
-		st, err = s.Finish(ctx, d2, Outcome{Attempt: 3, StartedAt: now, Status: DeliveryDone, HTTPStatus: 200, Synced: true,
+		st, _, err = s.Finish(ctx, d2, Outcome{Attempt: 3, StartedAt: now, Status: DeliveryDone, HTTPStatus: 200, Synced: true,
 			Assignments: []Assignment{{Group: "g1", Assignee: ptr("alice")}}})
 		if err != nil || st != DeliveryDone {
 			t.Fatalf("Finish done = %s, %v", st, err)
@@ -322,7 +322,7 @@ func TestInbox(t *testing.T) {
 		if !ok {
 			t.Fatal("old delivery not claimed")
 		}
-		st, err = s.Finish(ctx, od, Outcome{Attempt: 1, StartedAt: now, Status: DeliveryDone, Synced: true,
+		st, _, err = s.Finish(ctx, od, Outcome{Attempt: 1, StartedAt: now, Status: DeliveryDone, Synced: true,
 			Assignments: []Assignment{{Group: "g1"}}})
 		if err != nil || st != DeliveryStale {
 			t.Fatalf("older delivery: %s, %v; want stale", st, err)

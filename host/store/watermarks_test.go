@@ -25,7 +25,7 @@ func applySynced(t *testing.T, s *Store, issueID, issueKey string, ts int64, ass
 	if err != nil || !ok {
 		t.Fatalf("claim %d: %v %v", id, ok, err)
 	}
-	st, err := s.Finish(ctx, d, Outcome{Attempt: 1, StartedAt: time.Now(), Status: DeliveryDone, Synced: true,
+	st, _, err := s.Finish(ctx, d, Outcome{Attempt: 1, StartedAt: time.Now(), Status: DeliveryDone, Synced: true,
 		Assignments: []Assignment{{Group: "g1", Assignee: assignee}}})
 	must(t, err)
 	return id, st
@@ -121,7 +121,7 @@ func TestWatermarksPerField(t *testing.T) {
 					t.Fatalf("Reserve = %v, %v", r, err)
 				}
 			}
-			if st, err := s.Finish(ctx, d, o); err != nil || st != DeliveryDone {
+			if st, _, err := s.Finish(ctx, d, o); err != nil || st != DeliveryDone {
 				t.Fatalf("Finish = %s, %v", st, err)
 			}
 			return id

@@ -355,7 +355,7 @@ func (p *Pipeline) process(ctx context.Context, d store.Delivery) {
 			res = p.applyExternally(ctx, log, d, res)
 		}
 	}
-	status, stale, err := p.store.FinishFields(context.WithoutCancel(ctx), d, res.outcome)
+	status, stale, err := p.store.Finish(context.WithoutCancel(ctx), d, res.outcome)
 	if err != nil {
 		// Unrecorded, the delivery keeps its lease and is taken up again
 		// when it expires: at-least-once, never lost.
@@ -506,7 +506,7 @@ func (p *Pipeline) run(ctx context.Context, log *slog.Logger, d store.Delivery) 
 		o.Status, o.HTTPStatus, o.Summary = store.DeliveryDone, http.StatusOK, string(js)
 		o.Ignored, o.Assignments, o.Statuses = sum.Outcome == abi.OutcomeIgnored, b.Staged, b.StagedStatuses
 		// Each field of the issue is ordered on its own watermark
-		// (store.FinishFields): the status by the statuses staged, the
+		// (store.Finish): the status by the statuses staged, the
 		// assignee (Synced) by the assignments staged, or, with none, by
 		// a synced outcome of a changelog that changes the assignee (its
 		// groups were skipped, or none is linked). A status-only delivery
