@@ -27,7 +27,7 @@ PGDIR       ?= /tmp/jirasync-postgres
 NODEHOST    := testharness/nodehost
 HAVE_NODE   := $(shell command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && echo yes)
 
-.PHONY: all build plugin host run example test unit scenarios conformance node-deps bench-node crash fuzz bench lint clean postgres postgres-stop pg-status
+.PHONY: all build plugin host run example test unit scenarios conformance node-deps bench-node bench-guest crash fuzz bench lint clean postgres postgres-stop pg-status
 
 all: build
 
@@ -122,6 +122,16 @@ bench: plugin
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench '^BenchmarkEventsEndToEnd$$' -benchtime 1x ./host/cmd/jirasync
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench Platforms -benchtime 1x ./host/cmd/jirasync
 	JIRASYNC_PLUGIN=$(abspath $(PLUGIN)) $(GO) test -run '^$$' -bench Replicas -benchtime 1x ./host/cmd/jirasync
+
+# The guest's own code, natively and then as wasm under the wazero command
+# (pinned to the version the host links; installed into build/tools): what
+# the plugin's logic costs inside the sandbox without the cost of crossing
+# into it. Go runs wasip1 test binaries through go_wasip1_wasm_exec.
+bench-guest:
+	GOBIN=$(abspath $(BUILD))/tools $(GO) install github.com/tetratelabs/wazero/cmd/wazero@v1.12.0
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./plugin/webhook/ ./plugin/guest/
+	PATH="$(abspath $(BUILD))/tools:$$PATH:$$($(GO) env GOROOT)/lib/wasm" GOWASIRUNTIME=wazero GOOS=wasip1 GOARCH=wasm \
+		$(GO) test -run '^$$' -bench . -benchtime 2000x ./plugin/webhook/ ./plugin/guest/
 
 # A throwaway PostgreSQL on loopback for the suites above (Debian's package,
 # installed if missing). Prints the line to paste into your shell.

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,12 +19,18 @@ func FuzzParse(f *testing.F) {
 	}
 	for _, s := range []string{`{}`, `[]`, `{"changelog":{"items":[{"field":"assignee"}]}}`,
 		`{"issue":{"id":1,"fields":{"assignee":null}}}`, `{"timestamp":"12"}`, "\x00", `{"a":"\ud800"}`,
+		`{"a":"0123456789abcdef\u00e9\"\\\/xyz","b":["\u0000é€😀",{"c":[[]]}]}`, "{\"a\":\"0123456\x1f\"}",
 		`{"webhookEvent":null,"issue":{"key":"A-1"}}`, `{"webhookEvent":"","webhookEvent":"jira:issue_created"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := Parse(body)
 		if err != nil {
+			// It may refuse a field of the wrong type, never valid JSON
+			// as invalid.
+			if errors.Is(err, errSyntax) && json.Valid(body) {
+				t.Fatalf("Parse called valid JSON invalid (%v): %q", err, body)
+			}
 			return
 		}
 		var obj map[string]json.RawMessage

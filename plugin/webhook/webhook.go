@@ -101,17 +101,17 @@ func Parse(body []byte) (*IssueUpdated, error) {
 	}
 	p := &IssueUpdated{}
 	var event *string
-	err := s.object(func(key string) error {
-		switch key {
+	err := s.object(func(key []byte) error {
+		switch string(key) {
 		case "webhookEvent":
 			event = nil
 			if isNull, err := s.null(); isNull || err != nil {
 				return err
 			}
 			event = new(string)
-			return s.stringField(key, event)
+			return s.stringField("webhookEvent", event)
 		case "timestamp":
-			return s.intField(key, &p.Timestamp)
+			return s.intField("timestamp", &p.Timestamp)
 		case "issue":
 			return s.issue(p)
 		case "changelog":
@@ -139,8 +139,8 @@ func (s *scanner) issue(p *IssueUpdated) error {
 	if s.peek() != '{' {
 		return errors.New("webhook body: issue is not an object")
 	}
-	return s.object(func(key string) error {
-		switch key {
+	return s.object(func(key []byte) error {
+		switch string(key) {
 		case "id":
 			return s.idField("issue.id", &p.IssueID)
 		case "key":
@@ -152,11 +152,11 @@ func (s *scanner) issue(p *IssueUpdated) error {
 			if s.peek() != '{' {
 				return errors.New("webhook body: issue.fields is not an object")
 			}
-			return s.object(func(key string) error {
-				if key == "status" {
+			return s.object(func(key []byte) error {
+				if string(key) == "status" {
 					return s.status(p)
 				}
-				if key != "assignee" {
+				if string(key) != "assignee" {
 					return s.skip()
 				}
 				p.Assignee = nil
@@ -168,8 +168,8 @@ func (s *scanner) issue(p *IssueUpdated) error {
 				}
 				u := &User{}
 				p.Assignee = u
-				return s.object(func(key string) error {
-					switch key {
+				return s.object(func(key []byte) error {
+					switch string(key) {
 					case "name":
 						return s.stringField("assignee.name", &u.Name)
 					case "key":
@@ -198,8 +198,8 @@ func (s *scanner) status(p *IssueUpdated) error {
 	}
 	st := &Status{}
 	p.Status = st
-	return s.object(func(key string) error {
-		switch key {
+	return s.object(func(key []byte) error {
+		switch string(key) {
 		case "id":
 			return s.idField("status.id", &st.ID)
 		case "name":
@@ -211,8 +211,8 @@ func (s *scanner) status(p *IssueUpdated) error {
 			if s.peek() != '{' {
 				return errors.New("webhook body: issue.fields.status.statusCategory is not an object")
 			}
-			return s.object(func(key string) error {
-				if key == "key" {
+			return s.object(func(key []byte) error {
+				if string(key) == "key" {
 					return s.stringField("statusCategory.key", &st.CategoryKey)
 				}
 				return s.skip()
@@ -229,8 +229,8 @@ func (s *scanner) changelog(p *IssueUpdated) error {
 	if s.peek() != '{' {
 		return errors.New("webhook body: changelog is not an object")
 	}
-	return s.object(func(key string) error {
-		switch key {
+	return s.object(func(key []byte) error {
+		switch string(key) {
 		case "id":
 			return s.idField("changelog.id", &p.ChangelogID)
 		case "items":
@@ -251,8 +251,8 @@ func (s *scanner) changelog(p *IssueUpdated) error {
 					return errors.New("webhook body: a changelog item is not an object")
 				}
 				var it ChangelogItem
-				err := s.object(func(key string) error {
-					switch key {
+				err := s.object(func(key []byte) error {
+					switch string(key) {
 					case "field":
 						return s.stringField("item.field", &it.Field)
 					case "fieldtype":
