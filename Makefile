@@ -15,7 +15,7 @@ FUZZTIME    ?= 60000x
 # start compiling the sandbox), so it gets fewer.
 # Minimising a large interesting input (payload seeds are ~10 KB) can stall
 # the fuzzer for its whole budget, hence a short -fuzzminimizetime.
-FUZZ        := ./plugin/webhook:FuzzParse ./host/webhooktoken:FuzzPeek ./host/app:FuzzInspectAgrees:3000x
+FUZZ        := ./plugin/webhook:FuzzParse ./plugin/internal/jsonscan:FuzzSkip ./host/webhooktoken:FuzzPeek ./host/app:FuzzInspectAgrees:3000x
 # The PostgreSQL suites (storage conformance, scenarios, replica crash test,
 # replica benchmark) run against the server this names, a postgres:// URL;
 # `make postgres` starts a throwaway one. Unset, they are skipped, and said so.
@@ -129,9 +129,9 @@ bench: plugin
 # into it. Go runs wasip1 test binaries through go_wasip1_wasm_exec.
 bench-guest:
 	GOBIN=$(abspath $(BUILD))/tools $(GO) install github.com/tetratelabs/wazero/cmd/wazero@v1.12.0
-	$(GO) test -run '^$$' -bench . -benchtime 2000x ./plugin/webhook/ ./plugin/guest/
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./plugin/webhook/ ./plugin/internal/jsonscan/ ./plugin/guest/
 	PATH="$(abspath $(BUILD))/tools:$$PATH:$$($(GO) env GOROOT)/lib/wasm" GOWASIRUNTIME=wazero GOOS=wasip1 GOARCH=wasm \
-		$(GO) test -run '^$$' -bench . -benchtime 2000x ./plugin/webhook/ ./plugin/guest/
+		$(GO) test -run '^$$' -bench . -benchtime 2000x ./plugin/webhook/ ./plugin/internal/jsonscan/ ./plugin/guest/
 
 # A throwaway PostgreSQL on loopback for the suites above (Debian's package,
 # installed if missing). Prints the line to paste into your shell.

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/jirasync/jirasync/plugin/internal/jsonscan"
 )
 
 // FuzzParse checks that Parse never panics, and that whatever it accepts is
@@ -28,7 +30,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			// It may refuse a field of the wrong type, never valid JSON
 			// as invalid.
-			if errors.Is(err, errSyntax) && json.Valid(body) {
+			if errors.Is(err, jsonscan.ErrSyntax) && json.Valid(body) {
 				t.Fatalf("Parse called valid JSON invalid (%v): %q", err, body)
 			}
 			return

@@ -7,6 +7,8 @@ package webhook
 import (
 	"encoding/json"
 	"errors"
+
+	"github.com/jirasync/jirasync/plugin/internal/jsonscan"
 )
 
 // EventIssueUpdated is the only event group sync acts on.
@@ -88,11 +90,11 @@ var ErrNotObject = errors.New("webhook body is not a JSON object")
 // whether the event is one to act on. Keys match exactly, as Jira sends
 // them.
 func Parse(body []byte) (*IssueUpdated, error) {
-	s := &scanner{b: body}
-	switch s.ws(); {
-	case s.i == len(s.b):
+	s := jsonscan.New("webhook body", body)
+	switch {
+	case !s.More():
 		return nil, errors.New("webhook body is empty")
-	case s.b[s.i] == '{':
+	case s.Peek() == '{':
 	default:
 		if json.Valid(body) {
 			return nil, ErrNotObject
@@ -101,29 +103,29 @@ func Parse(body []byte) (*IssueUpdated, error) {
 	}
 	p := &IssueUpdated{}
 	var event *string
-	err := s.object(func(key []byte) error {
+	err := s.Object(func(key []byte) error {
 		switch string(key) {
 		case "webhookEvent":
 			event = nil
-			if isNull, err := s.null(); isNull || err != nil {
+			if isNull, err := s.Null(); isNull || err != nil {
 				return err
 			}
 			event = new(string)
-			return s.stringField("webhookEvent", event)
+			return stringField(s, "webhookEvent", event)
 		case "timestamp":
-			return s.intField("timestamp", &p.Timestamp)
+			return intField(s, "timestamp", &p.Timestamp)
 		case "issue":
-			return s.issue(p)
+			return readIssue(s, p)
 		case "changelog":
-			return s.changelog(p)
+			return readChangelog(s, p)
 		}
-		return s.skip()
+		return s.Skip()
 	})
 	if err != nil {
 		return nil, err
 	}
-	if s.ws(); s.i != len(s.b) {
-		return nil, s.fail("data after the object")
+	if err := s.End(); err != nil {
+		return nil, err
 	}
 	p.Event = EventIssueUpdated
 	if event != nil {
@@ -132,142 +134,142 @@ func Parse(body []byte) (*IssueUpdated, error) {
 	return p, nil
 }
 
-func (s *scanner) issue(p *IssueUpdated) error {
-	if isNull, err := s.null(); isNull || err != nil {
+func readIssue(s *jsonscan.Scanner, p *IssueUpdated) error {
+	if isNull, err := s.Null(); isNull || err != nil {
 		return err
 	}
-	if s.peek() != '{' {
+	if s.Peek() != '{' {
 		return errors.New("webhook body: issue is not an object")
 	}
-	return s.object(func(key []byte) error {
+	return s.Object(func(key []byte) error {
 		switch string(key) {
 		case "id":
-			return s.idField("issue.id", &p.IssueID)
+			return idField(s, "issue.id", &p.IssueID)
 		case "key":
-			return s.stringField("issue.key", &p.IssueKey)
+			return stringField(s, "issue.key", &p.IssueKey)
 		case "fields":
-			if isNull, err := s.null(); isNull || err != nil {
+			if isNull, err := s.Null(); isNull || err != nil {
 				return err
 			}
-			if s.peek() != '{' {
+			if s.Peek() != '{' {
 				return errors.New("webhook body: issue.fields is not an object")
 			}
-			return s.object(func(key []byte) error {
+			return s.Object(func(key []byte) error {
 				if string(key) == "status" {
-					return s.status(p)
+					return readStatus(s, p)
 				}
 				if string(key) != "assignee" {
-					return s.skip()
+					return s.Skip()
 				}
 				p.Assignee = nil
-				if isNull, err := s.null(); isNull || err != nil {
+				if isNull, err := s.Null(); isNull || err != nil {
 					return err
 				}
-				if s.peek() != '{' {
+				if s.Peek() != '{' {
 					return errors.New("webhook body: issue.fields.assignee is not an object")
 				}
 				u := &User{}
 				p.Assignee = u
-				return s.object(func(key []byte) error {
+				return s.Object(func(key []byte) error {
 					switch string(key) {
 					case "name":
-						return s.stringField("assignee.name", &u.Name)
+						return stringField(s, "assignee.name", &u.Name)
 					case "key":
-						return s.stringField("assignee.key", &u.Key)
+						return stringField(s, "assignee.key", &u.Key)
 					case "emailAddress":
-						return s.stringField("assignee.emailAddress", &u.EmailAddress)
+						return stringField(s, "assignee.emailAddress", &u.EmailAddress)
 					case "displayName":
-						return s.stringField("assignee.displayName", &u.DisplayName)
+						return stringField(s, "assignee.displayName", &u.DisplayName)
 					}
-					return s.skip()
+					return s.Skip()
 				})
 			})
 		}
-		return s.skip()
+		return s.Skip()
 	})
 }
 
-// status reads issue.fields.status.
-func (s *scanner) status(p *IssueUpdated) error {
+// readStatus reads issue.fields.status.
+func readStatus(s *jsonscan.Scanner, p *IssueUpdated) error {
 	p.Status = nil
-	if isNull, err := s.null(); isNull || err != nil {
+	if isNull, err := s.Null(); isNull || err != nil {
 		return err
 	}
-	if s.peek() != '{' {
+	if s.Peek() != '{' {
 		return errors.New("webhook body: issue.fields.status is not an object")
 	}
 	st := &Status{}
 	p.Status = st
-	return s.object(func(key []byte) error {
+	return s.Object(func(key []byte) error {
 		switch string(key) {
 		case "id":
-			return s.idField("status.id", &st.ID)
+			return idField(s, "status.id", &st.ID)
 		case "name":
-			return s.stringField("status.name", &st.Name)
+			return stringField(s, "status.name", &st.Name)
 		case "statusCategory":
-			if isNull, err := s.null(); isNull || err != nil {
+			if isNull, err := s.Null(); isNull || err != nil {
 				return err
 			}
-			if s.peek() != '{' {
+			if s.Peek() != '{' {
 				return errors.New("webhook body: issue.fields.status.statusCategory is not an object")
 			}
-			return s.object(func(key []byte) error {
+			return s.Object(func(key []byte) error {
 				if string(key) == "key" {
-					return s.stringField("statusCategory.key", &st.CategoryKey)
+					return stringField(s, "statusCategory.key", &st.CategoryKey)
 				}
-				return s.skip()
+				return s.Skip()
 			})
 		}
-		return s.skip()
+		return s.Skip()
 	})
 }
 
-func (s *scanner) changelog(p *IssueUpdated) error {
-	if isNull, err := s.null(); isNull || err != nil {
+func readChangelog(s *jsonscan.Scanner, p *IssueUpdated) error {
+	if isNull, err := s.Null(); isNull || err != nil {
 		return err
 	}
-	if s.peek() != '{' {
+	if s.Peek() != '{' {
 		return errors.New("webhook body: changelog is not an object")
 	}
-	return s.object(func(key []byte) error {
+	return s.Object(func(key []byte) error {
 		switch string(key) {
 		case "id":
-			return s.idField("changelog.id", &p.ChangelogID)
+			return idField(s, "changelog.id", &p.ChangelogID)
 		case "items":
 			p.Items = nil
-			if isNull, err := s.null(); isNull || err != nil {
+			if isNull, err := s.Null(); isNull || err != nil {
 				return err
 			}
-			if s.peek() != '[' {
+			if s.Peek() != '[' {
 				return errors.New("webhook body: changelog.items is not an array")
 			}
 			p.Items = []ChangelogItem{}
-			return s.array(func() error {
-				if isNull, err := s.null(); isNull || err != nil {
+			return s.Array(func() error {
+				if isNull, err := s.Null(); isNull || err != nil {
 					p.Items = append(p.Items, ChangelogItem{})
 					return err
 				}
-				if s.peek() != '{' {
+				if s.Peek() != '{' {
 					return errors.New("webhook body: a changelog item is not an object")
 				}
 				var it ChangelogItem
-				err := s.object(func(key []byte) error {
+				err := s.Object(func(key []byte) error {
 					switch string(key) {
 					case "field":
-						return s.stringField("item.field", &it.Field)
+						return stringField(s, "item.field", &it.Field)
 					case "fieldtype":
-						return s.stringField("item.fieldtype", &it.FieldType)
+						return stringField(s, "item.fieldtype", &it.FieldType)
 					case "from":
-						return s.idField("item.from", &it.From)
+						return idField(s, "item.from", &it.From)
 					case "to":
-						return s.idField("item.to", &it.To)
+						return idField(s, "item.to", &it.To)
 					}
-					return s.skip()
+					return s.Skip()
 				})
 				p.Items = append(p.Items, it)
 				return err
 			})
 		}
-		return s.skip()
+		return s.Skip()
 	})
 }

@@ -1,4 +1,4 @@
-package webhook
+package jsonscan
 
 import (
 	"encoding/json"
@@ -41,7 +41,7 @@ func TestSkipStringStops(t *testing.T) {
 	}
 }
 
-// TestSkipAgreesWithValid holds the skip, which validates as it goes, to
+// TestSkipAgreesWithValid holds Skip, which validates as it goes, to
 // encoding/json on values it does not decode.
 func TestSkipAgreesWithValid(t *testing.T) {
 	for _, v := range []string{
@@ -51,23 +51,41 @@ func TestSkipAgreesWithValid(t *testing.T) {
 		`"\x"`, `"\u12"`, "\"a\x00\"", `"unterminated`, `[`, `{`, `{"a":[}`, `[{]`, `]`, `}`,
 	} {
 		body := `{"skipped":` + v + `}`
-		_, err := Parse([]byte(body))
+		s := New("test", []byte(body))
+		err := s.Skip()
+		if err == nil {
+			err = s.End()
+		}
 		if valid := json.Valid([]byte(body)); valid != (err == nil) {
 			t.Errorf("%s: json.Valid %v, Parse error %v", body, valid, err)
 		}
 	}
 }
 
-// TestNestingBounded: a body nested deeper than encoding/json allows is
-// refused with a clear error, not by the guest running out of stack.
+// TestNestingBounded: input nested deeper than encoding/json allows is
+// refused with a clear error, not by the guest running out of stack,
+// whether the caller or Skip goes down the levels.
 func TestNestingBounded(t *testing.T) {
-	deep := `{"skipped":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`
-	_, err := Parse([]byte(deep))
-	if !errors.Is(err, errSyntax) || !strings.Contains(err.Error(), "nested too deep") {
-		t.Fatalf("Parse = %v, want nested too deep", err)
+	var nest func(s *Scanner) error
+	nest = func(s *Scanner) error {
+		if s.Peek() == '[' {
+			return s.Array(func() error { return nest(s) })
+		}
+		return s.Skip()
 	}
-	ok := `{"skipped":` + strings.Repeat("[", maxDepth-1) + strings.Repeat("]", maxDepth-1) + `}`
-	if _, err := Parse([]byte(ok)); err != nil {
-		t.Fatalf("%d levels: %v", maxDepth, err)
+	for _, c := range []struct {
+		name string
+		read func(s *Scanner) error
+	}{{"skip", (*Scanner).Skip}, {"arrays", nest}} {
+		for _, depth := range []int{MaxDepth, MaxDepth + 1} {
+			s := New("test", []byte(strings.Repeat("[", depth)+strings.Repeat("]", depth)))
+			err := c.read(s)
+			if depth <= MaxDepth && err != nil {
+				t.Errorf("%s, %d levels: %v", c.name, depth, err)
+			}
+			if depth > MaxDepth && (!errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), "nested too deep")) {
+				t.Errorf("%s, %d levels: %v, want nested too deep", c.name, depth, err)
+			}
+		}
 	}
 }

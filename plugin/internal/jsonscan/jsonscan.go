@@ -1,4 +1,12 @@
-package webhook
+// Package jsonscan reads JSON in place: a strict scanner that hands a
+// caller each member of an object and each element of an array where they
+// lie in the input, and skips what the caller does not want without
+// allocating. The plugin decodes with it what it reads on every call (a
+// webhook body, every host function's answer): encoding/json decodes by
+// reflection, which inside the wasm sandbox costs ten times what it costs
+// natively (BENCHMARKS.md, issue 13). It is strict: anything it accepts is
+// valid JSON.
+package jsonscan
 
 import (
 	"encoding/binary"
@@ -8,16 +16,14 @@ import (
 	"strconv"
 )
 
-// scanner reads the few fields group sync needs from a webhook body and
-// skips the rest. encoding/json decodes by reflection and scans every byte
-// through its state machine, which inside the wasm sandbox cost 1.7 ms for
-// a 4 KiB body and 7.3 ms for 16 KiB. Skipping allocates nothing: keys and
-// skipped values are looked at where they lie in the body, and only the
-// fields kept become strings. The loops keep the position in a local:
+// Scanner reads one JSON text. Skipping allocates nothing: keys and
+// skipped values are looked at where they lie in the input, and only what
+// a caller keeps becomes a string. The loops keep the position in a local:
 // Go's wasm code reloads and stores a field through its pointer on every
-// iteration, which tripled the time per byte (BENCHMARKS.md). It is strict:
-// anything it accepts is valid JSON (the fuzz target holds it to that).
-type scanner struct {
+// iteration.
+type Scanner struct {
+	// what names the input in errors ("webhook body").
+	what  string
 	b     []byte
 	i     int
 	depth int
@@ -27,18 +33,37 @@ type scanner struct {
 	inObject []uint64
 }
 
-// maxDepth bounds nesting, as encoding/json does: the skip recurses, and a
-// body of a million '[' must end in an error, not in the guest's stack
-// outgrowing its memory.
-const maxDepth = 10000
+// New returns a scanner of b, which it names what in its errors.
+func New(what string, b []byte) *Scanner { return &Scanner{what: what, b: b} }
 
-var errSyntax = errors.New("webhook body is not valid JSON")
+// MaxDepth bounds nesting, as encoding/json does: Object and Array recurse
+// through their callers, and an input of a million '[' must end in an
+// error, not in the guest's stack outgrowing its memory.
+const MaxDepth = 10000
 
-func (s *scanner) fail(what string) error {
-	return fmt.Errorf("%w: %s at byte %d", errSyntax, what, s.i)
+// ErrSyntax is wrapped by every error for input that is not JSON.
+var ErrSyntax = errors.New("not valid JSON")
+
+// Fail returns an error for input that is not JSON, at the current place.
+func (s *Scanner) Fail(what string) error {
+	return fmt.Errorf("%s is %w: %s at byte %d", s.what, ErrSyntax, what, s.i)
 }
 
-func (s *scanner) ws() {
+// Errorf returns an error for valid JSON that is not what the caller
+// wants (a member of the wrong type), naming the input.
+func (s *Scanner) Errorf(format string, args ...any) error {
+	return fmt.Errorf(s.what+": "+format, args...)
+}
+
+// End checks that nothing but whitespace follows the value read.
+func (s *Scanner) End() error {
+	if s.ws(); s.i != len(s.b) {
+		return s.Fail("data after the value")
+	}
+	return nil
+}
+
+func (s *Scanner) ws() {
 	b, i := s.b, s.i
 	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
 		i++
@@ -46,7 +71,14 @@ func (s *scanner) ws() {
 	s.i = i
 }
 
-func (s *scanner) peek() byte {
+// More reports whether anything but whitespace is left.
+func (s *Scanner) More() bool {
+	s.ws()
+	return s.i < len(s.b)
+}
+
+// Peek returns the next byte that is not whitespace, 0 at the end.
+func (s *Scanner) Peek() byte {
 	s.ws()
 	if s.i < len(s.b) {
 		return s.b[s.i]
@@ -55,20 +87,20 @@ func (s *scanner) peek() byte {
 }
 
 // enter and leave bracket a container, bounding the nesting.
-func (s *scanner) enter() error {
-	if s.depth++; s.depth > maxDepth {
-		return s.fail("nested too deep")
+func (s *Scanner) enter() error {
+	if s.depth++; s.depth > MaxDepth {
+		return s.Fail("nested too deep")
 	}
 	s.i++ // the opening bracket
 	return nil
 }
 
-// object calls field for each key, which must consume the value. The key
+// Object calls field for each key, which must consume the value. The key
 // is the body's own bytes (unescaped into a copy when it has escapes), valid
 // only during the call.
-func (s *scanner) object(field func(key []byte) error) error {
-	if s.peek() != '{' {
-		return s.fail("want an object")
+func (s *Scanner) Object(field func(key []byte) error) error {
+	if s.Peek() != '{' {
+		return s.Fail("want an object")
 	}
 	if err := s.enter(); err != nil {
 		return err
@@ -78,14 +110,14 @@ func (s *scanner) object(field func(key []byte) error) error {
 	return err
 }
 
-func (s *scanner) members(field func(key []byte) error) error {
-	if s.peek() == '}' {
+func (s *Scanner) members(field func(key []byte) error) error {
+	if s.Peek() == '}' {
 		s.i++
 		return nil
 	}
 	for {
-		if s.peek() != '"' {
-			return s.fail("want a key")
+		if s.Peek() != '"' {
+			return s.Fail("want a key")
 		}
 		raw, escaped, err := s.rawStr()
 		if err != nil {
@@ -97,29 +129,29 @@ func (s *scanner) members(field func(key []byte) error) error {
 				return err
 			}
 		}
-		if s.peek() != ':' {
-			return s.fail("want ':'")
+		if s.Peek() != ':' {
+			return s.Fail("want ':'")
 		}
 		s.i++
 		if err := field(raw); err != nil {
 			return err
 		}
-		switch s.peek() {
+		switch s.Peek() {
 		case ',':
 			s.i++
 		case '}':
 			s.i++
 			return nil
 		default:
-			return s.fail("want ',' or '}'")
+			return s.Fail("want ',' or '}'")
 		}
 	}
 }
 
-// array calls elem for each element, which must consume it.
-func (s *scanner) array(elem func() error) error {
-	if s.peek() != '[' {
-		return s.fail("want an array")
+// Array calls elem for each element, which must consume it.
+func (s *Scanner) Array(elem func() error) error {
+	if s.Peek() != '[' {
+		return s.Fail("want an array")
 	}
 	if err := s.enter(); err != nil {
 		return err
@@ -129,8 +161,8 @@ func (s *scanner) array(elem func() error) error {
 	return err
 }
 
-func (s *scanner) elements(elem func() error) error {
-	if s.peek() == ']' {
+func (s *Scanner) elements(elem func() error) error {
+	if s.Peek() == ']' {
 		s.i++
 		return nil
 	}
@@ -138,36 +170,38 @@ func (s *scanner) elements(elem func() error) error {
 		if err := elem(); err != nil {
 			return err
 		}
-		switch s.peek() {
+		switch s.Peek() {
 		case ',':
 			s.i++
 		case ']':
 			s.i++
 			return nil
 		default:
-			return s.fail("want ',' or ']'")
+			return s.Fail("want ',' or ']'")
 		}
 	}
 }
 
-// null consumes a null, if that is what comes next.
-func (s *scanner) null() (bool, error) {
-	if s.peek() != 'n' {
+// Null consumes a null, if that is what comes next.
+func (s *Scanner) Null() (bool, error) {
+	if s.Peek() != 'n' {
 		return false, nil
 	}
 	return true, s.literal("null")
 }
 
-func (s *scanner) literal(lit string) error {
+func (s *Scanner) literal(lit string) error {
 	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
-		return s.fail("bad literal")
+		return s.Fail("bad literal")
 	}
 	s.i += len(lit)
 	return nil
 }
 
-// str reads a string, unescaping it.
-func (s *scanner) str() (string, error) {
+// Str reads a string, unescaping it. Bytes that are not UTF-8 come back as
+// they are (encoding/json would replace them): whoever stores text checks
+// it, as the host does.
+func (s *Scanner) Str() (string, error) {
 	raw, escaped, err := s.rawStr()
 	if err != nil || !escaped {
 		return string(raw), err
@@ -179,11 +213,11 @@ func (s *scanner) str() (string, error) {
 // rawStr consumes a string and returns the bytes between its quotes as
 // they are in the body, and whether they hold escapes (checked, not yet
 // unescaped).
-func (s *scanner) rawStr() (raw []byte, escaped bool, err error) {
+func (s *Scanner) rawStr() (raw []byte, escaped bool, err error) {
 	end, escaped, what := skipString(s.b, s.i)
 	if what != "" {
 		s.i = end
-		return nil, false, s.fail(what)
+		return nil, false, s.Fail(what)
 	}
 	raw, s.i = s.b[s.i+1:end-1], end
 	return raw, escaped, nil
@@ -220,12 +254,12 @@ func escapeLen(b []byte) (int, string) {
 
 // unescape decodes a string's raw bytes, already checked by rawStr. Rare
 // in Jira payloads, so encoding/json does it.
-func (s *scanner) unescape(raw []byte) ([]byte, error) {
+func (s *Scanner) unescape(raw []byte) ([]byte, error) {
 	quoted := make([]byte, 0, len(raw)+2)
 	quoted = append(append(append(quoted, '"'), raw...), '"')
 	var v string
 	if err := json.Unmarshal(quoted, &v); err != nil {
-		return nil, s.fail("bad string")
+		return nil, s.Fail("bad string")
 	}
 	return []byte(v), nil
 }
@@ -234,9 +268,9 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// number consumes a number per the JSON grammar and returns its text, the
+// Number consumes a number per the JSON grammar and returns its text, the
 // body's own bytes.
-func (s *scanner) number() ([]byte, error) {
+func (s *Scanner) Number() ([]byte, error) {
 	b, i := s.b, s.i
 	start := i
 	if i < len(b) && b[i] == '-' {
@@ -249,14 +283,14 @@ func (s *scanner) number() ([]byte, error) {
 		i = digits(b, i)
 	default:
 		s.i = i
-		return nil, s.fail("bad number")
+		return nil, s.Fail("bad number")
 	}
 	if i < len(b) && b[i] == '.' {
 		if end := digits(b, i+1); end > i+1 {
 			i = end
 		} else {
 			s.i = i + 1
-			return nil, s.fail("bad fraction")
+			return nil, s.Fail("bad fraction")
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -268,7 +302,7 @@ func (s *scanner) number() ([]byte, error) {
 			i = end
 		} else {
 			s.i = i
-			return nil, s.fail("bad exponent")
+			return nil, s.Fail("bad exponent")
 		}
 	}
 	s.i = i
@@ -283,14 +317,14 @@ func digits(b []byte, i int) int {
 	return i
 }
 
-// skip consumes any value. It is one loop over the value's bytes with its
+// Skip consumes any value. It is one loop over the value's bytes with its
 // nesting in a bit stack, not a recursion through object and array: inside
 // the sandbox a Go function call costs more than the bytes it looks at, and
 // most of a body is skipped (issue 13: 180 to N µs per 16 KiB).
-func (s *scanner) skip() error {
+func (s *Scanner) Skip() error {
 	b, i := s.b, s.i
 	depth := 0
-	fail := func(at int, what string) error { s.i = at; return s.fail(what) }
+	fail := func(at int, what string) error { s.i = at; return s.Fail(what) }
 	for {
 		// A value starts here.
 		i = skipSpace(b, i)
@@ -305,7 +339,7 @@ func (s *scanner) skip() error {
 			}
 			i = end
 		case c == '{' || c == '[':
-			if depth++; s.depth+depth > maxDepth {
+			if depth++; s.depth+depth > MaxDepth {
 				return fail(i, "nested too deep")
 			}
 			word, bit := depth/64, uint64(1)<<(depth%64)
@@ -341,7 +375,7 @@ func (s *scanner) skip() error {
 			i += len(lit)
 		case c == '-' || '0' <= c && c <= '9':
 			s.i = i
-			if _, err := s.number(); err != nil {
+			if _, err := s.Number(); err != nil {
 				return err
 			}
 			i = s.i
@@ -452,62 +486,108 @@ func skipString(b []byte, i int) (end int, escaped bool, what string) {
 	}
 }
 
-// stringField reads a string or null into dst.
-func (s *scanner) stringField(name string, dst *string) error {
-	if isNull, err := s.null(); isNull || err != nil {
+// String reads a string into dst; null leaves dst as it is, as
+// encoding/json does.
+func (s *Scanner) String(dst *string) error {
+	switch s.Peek() {
+	case 'n':
+		return s.literal("null")
+	case '"':
+		v, err := s.Str()
+		*dst = v
 		return err
 	}
-	if s.peek() != '"' {
-		return fmt.Errorf("webhook body: %s is not a string", name)
+	return s.mismatch("a string")
+}
+
+// StringPtr reads a string or null (nil) into dst.
+func (s *Scanner) StringPtr(dst **string) error {
+	if isNull, err := s.Null(); isNull || err != nil {
+		*dst = nil
+		return err
 	}
-	v, err := s.str()
+	v := new(string)
 	*dst = v
+	return s.String(v)
+}
+
+// Bool reads true or false into dst; null leaves it.
+func (s *Scanner) Bool(dst *bool) error {
+	switch s.Peek() {
+	case 'n':
+		return s.literal("null")
+	case 't':
+		*dst = true
+		return s.literal("true")
+	case 'f':
+		*dst = false
+		return s.literal("false")
+	}
+	return s.mismatch("true or false")
+}
+
+// Int reads an integer into dst; null leaves it. A fraction or an
+// exponent is refused, as encoding/json refuses them for an int.
+func (s *Scanner) Int(dst *int) error {
+	switch c := s.Peek(); {
+	case c == 'n':
+		return s.literal("null")
+	case c == '-' || '0' <= c && c <= '9':
+		at := s.i
+		text, err := s.Number()
+		if err != nil {
+			return err
+		}
+		v, err := strconv.Atoi(string(text))
+		if err != nil {
+			s.i = at
+			return s.mismatch("an integer")
+		}
+		*dst = v
+		return nil
+	}
+	return s.mismatch("an integer")
+}
+
+// Strings reads an array of strings into dst, null as nil and [] as an
+// empty slice, as encoding/json does.
+func (s *Scanner) Strings(dst *[]string) error {
+	return Slice(s, dst, (*Scanner).String)
+}
+
+// Slice reads an array into dst, each element with elem; null is nil and
+// [] an empty slice, as encoding/json decodes them.
+func Slice[T any](s *Scanner, dst *[]T, elem func(*Scanner, *T) error) error {
+	if isNull, err := s.Null(); isNull || err != nil {
+		*dst = nil
+		return err
+	}
+	if s.Peek() != '[' {
+		return s.mismatch("an array")
+	}
+	out := []T{}
+	err := s.Array(func() error {
+		var v T
+		err := elem(s, &v)
+		out = append(out, v)
+		return err
+	})
+	*dst = out
 	return err
 }
 
-// idField reads a string, a number or null: Jira sends ids as strings,
-// tools that replay webhooks often as numbers.
-func (s *scanner) idField(name string, dst *string) error {
-	switch c := s.peek(); {
-	case c == '"':
-		return s.stringField(name, dst)
-	case c == 'n':
-		_, err := s.null()
-		return err
-	case c == '-' || '0' <= c && c <= '9':
-		v, err := s.number()
-		*dst = string(v)
+// Ptr reads an object (or null, nil) into a new *T with fill.
+func Ptr[T any](s *Scanner, dst **T, fill func(*Scanner, *T) error) error {
+	if isNull, err := s.Null(); isNull || err != nil {
+		*dst = nil
 		return err
 	}
-	return fmt.Errorf("webhook body: %s: want a string or number id", name)
+	v := new(T)
+	*dst = v
+	return fill(s, v)
 }
 
-// intField reads an integer, a numeric string, or null.
-func (s *scanner) intField(name string, dst *int64) error {
-	var text string
-	switch c := s.peek(); {
-	case c == 'n':
-		_, err := s.null()
-		return err
-	case c == '"':
-		v, err := s.str()
-		if err != nil {
-			return err
-		}
-		text = v
-	case c == '-' || '0' <= c && c <= '9':
-		v, err := s.number()
-		if err != nil {
-			return err
-		}
-		text = string(v)
-	default:
-		return fmt.Errorf("webhook body: %s: want an integer timestamp", name)
-	}
-	v, err := strconv.ParseInt(text, 10, 64)
-	if err != nil {
-		return fmt.Errorf("webhook body: %s: want an integer timestamp, got %.20s", name, text)
-	}
-	*dst = v
-	return nil
+// mismatch is the error for a value of the wrong type, at its place.
+func (s *Scanner) mismatch(want string) error {
+	return s.Errorf("want %s at byte %d", want, s.i)
 }
