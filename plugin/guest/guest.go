@@ -110,18 +110,18 @@ type Client struct{ T Transport }
 
 var _ groupsync.Host = Client{}
 
-// call sends req to a host function, decodes its answer into resp and
-// returns the failure the answer carries, if any.
-func (c Client) call(function string, req any, resp interface{ Err() *abi.Error }) error {
+// call sends req to a host function, decodes its answer into resp with
+// member (decode.go) and returns the failure the answer carries, if any.
+func call[T any](c Client, function string, req any, resp *T, fault *abi.Fault, member decoder[T]) error {
 	in, err := json.Marshal(req)
 	if err != nil {
 		return abi.Errorf(abi.CodeInternal, fmt.Sprintf("encoding %s request: %v", function, err))
 	}
 	out := c.T.Call(function, in)
-	if err := json.Unmarshal(out, resp); err != nil {
+	if err := decodeAnswer(out, resp, fault, member); err != nil {
 		return abi.Errorf(abi.CodeInternal, fmt.Sprintf("decoding %s response: %v", function, err))
 	}
-	if e := resp.Err(); e != nil {
+	if e := fault.Err(); e != nil {
 		return e
 	}
 	return nil
@@ -130,12 +130,12 @@ func (c Client) call(function string, req any, resp interface{ Err() *abi.Error 
 func (c Client) Log(level, message string, fields map[string]any) {
 	var resp abi.Empty
 	// A log line that cannot be delivered is not worth failing a delivery.
-	_ = c.call(abi.FuncLog, abi.LogRequest{Level: level, Message: message, Fields: fields}, &resp)
+	_ = call(c, abi.FuncLog, abi.LogRequest{Level: level, Message: message, Fields: fields}, &resp, &resp.Fault, noMembers)
 }
 
 func (c Client) Installation() (*abi.InstallationResponse, error) {
 	var resp abi.InstallationResponse
-	if err := c.call(abi.FuncInstallationGet, struct{}{}, &resp); err != nil {
+	if err := call(c, abi.FuncInstallationGet, struct{}{}, &resp, &resp.Fault, installationMember); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -143,7 +143,7 @@ func (c Client) Installation() (*abi.InstallationResponse, error) {
 
 func (c Client) JiraRequest(req abi.JiraRequest) (*abi.JiraResponse, error) {
 	var resp abi.JiraResponse
-	if err := c.call(abi.FuncJiraRequest, req, &resp); err != nil {
+	if err := call(c, abi.FuncJiraRequest, req, &resp, &resp.Fault, jiraMember); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -151,7 +151,7 @@ func (c Client) JiraRequest(req abi.JiraRequest) (*abi.JiraResponse, error) {
 
 func (c Client) GroupsLinked(req abi.GroupsLinkedRequest) ([]abi.LinkedGroup, error) {
 	var resp abi.GroupsLinkedResponse
-	if err := c.call(abi.FuncGroupsLinked, req, &resp); err != nil {
+	if err := call(c, abi.FuncGroupsLinked, req, &resp, &resp.Fault, groupsLinkedMember); err != nil {
 		return nil, err
 	}
 	return resp.Groups, nil
@@ -159,7 +159,7 @@ func (c Client) GroupsLinked(req abi.GroupsLinkedRequest) ([]abi.LinkedGroup, er
 
 func (c Client) UsersByEmail(email string) ([]abi.PlatformUser, error) {
 	var resp abi.UsersByEmailResponse
-	if err := c.call(abi.FuncUsersByEmail, abi.UsersByEmailRequest{Email: email}, &resp); err != nil {
+	if err := call(c, abi.FuncUsersByEmail, abi.UsersByEmailRequest{Email: email}, &resp, &resp.Fault, usersMember); err != nil {
 		return nil, err
 	}
 	return resp.Users, nil
@@ -167,7 +167,7 @@ func (c Client) UsersByEmail(email string) ([]abi.PlatformUser, error) {
 
 func (c Client) GroupsAssign(req abi.GroupsAssignRequest) (int, error) {
 	var resp abi.GroupsAssignResponse
-	if err := c.call(abi.FuncGroupsAssign, req, &resp); err != nil {
+	if err := call(c, abi.FuncGroupsAssign, req, &resp, &resp.Fault, assignMember); err != nil {
 		return 0, err
 	}
 	return resp.Changed, nil
@@ -175,7 +175,7 @@ func (c Client) GroupsAssign(req abi.GroupsAssignRequest) (int, error) {
 
 func (c Client) StateGet(key string) (string, bool, error) {
 	var resp abi.StateGetResponse
-	if err := c.call(abi.FuncStateGet, abi.StateGetRequest{Key: key}, &resp); err != nil {
+	if err := call(c, abi.FuncStateGet, abi.StateGetRequest{Key: key}, &resp, &resp.Fault, stateMember); err != nil {
 		return "", false, err
 	}
 	return resp.Value, resp.Found, nil
@@ -183,12 +183,12 @@ func (c Client) StateGet(key string) (string, bool, error) {
 
 func (c Client) StatePut(req abi.StatePutRequest) error {
 	var resp abi.Empty
-	return c.call(abi.FuncStatePut, req, &resp)
+	return call(c, abi.FuncStatePut, req, &resp, &resp.Fault, noMembers)
 }
 
 func (c Client) SharedStateGet(key string) (string, bool, error) {
 	var resp abi.StateGetResponse
-	if err := c.call(abi.FuncStateGet, abi.StateGetRequest{Key: key, Shared: true}, &resp); err != nil {
+	if err := call(c, abi.FuncStateGet, abi.StateGetRequest{Key: key, Shared: true}, &resp, &resp.Fault, stateMember); err != nil {
 		return "", false, err
 	}
 	return resp.Value, resp.Found, nil
@@ -196,7 +196,7 @@ func (c Client) SharedStateGet(key string) (string, bool, error) {
 
 func (c Client) GroupGet(id string) (*abi.GroupInfo, error) {
 	var resp abi.GroupGetResponse
-	if err := c.call(abi.FuncGroupGet, abi.GroupGetRequest{Group: id}, &resp); err != nil {
+	if err := call(c, abi.FuncGroupGet, abi.GroupGetRequest{Group: id}, &resp, &resp.Fault, groupGetMember); err != nil {
 		return nil, err
 	}
 	if resp.Group == nil {
@@ -207,7 +207,7 @@ func (c Client) GroupGet(id string) (*abi.GroupInfo, error) {
 
 func (c Client) UserGet(id string) (*abi.UserInfo, error) {
 	var resp abi.UserGetResponse
-	if err := c.call(abi.FuncUserGet, abi.UserGetRequest{User: id}, &resp); err != nil {
+	if err := call(c, abi.FuncUserGet, abi.UserGetRequest{User: id}, &resp, &resp.Fault, userGetMember); err != nil {
 		return nil, err
 	}
 	if resp.User == nil {
