@@ -15,7 +15,7 @@ FUZZTIME    ?= 60000x
 # start compiling the sandbox), so it gets fewer.
 # Minimising a large interesting input (payload seeds are ~10 KB) can stall
 # the fuzzer for its whole budget, hence a short -fuzzminimizetime.
-FUZZ        := ./plugin/webhook:FuzzParse ./plugin/internal/jsonscan:FuzzSkip ./host/webhooktoken:FuzzPeek ./host/app:FuzzInspectAgrees:3000x
+FUZZ        := ./plugin/webhook:FuzzParse ./plugin/internal/jsonscan:FuzzSkip ./plugin/internal/jsonwrite:FuzzString ./host/webhooktoken:FuzzPeek ./host/app:FuzzInspectAgrees:3000x
 # The PostgreSQL suites (storage conformance, scenarios, replica crash test,
 # replica benchmark) run against the server this names, a postgres:// URL;
 # `make postgres` starts a throwaway one. Unset, they are skipped, and said so.

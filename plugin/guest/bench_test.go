@@ -45,6 +45,10 @@ func BenchmarkDispatch(b *testing.B) {
 		{"describe", abi.ExportDescribe, nil},
 		{"inspect-16k", abi.ExportInspectDelivery, body},
 		{"handle-16k", abi.ExportHandleIssueUpdated, body},
+		{"handle-350b", abi.ExportHandleIssueUpdated, []byte(`{"timestamp":1795000000000,"webhookEvent":"jira:issue_updated",` +
+			`"issue_event_type_name":"issue_assigned","issue":{"id":"20001","key":"APP-1","fields":{"summary":"load test",` +
+			`"assignee":{"name":"alice","key":"JIRAUSER10001","emailAddress":"alice@example.com"}}},` +
+			`"changelog":{"id":"1","items":[{"field":"assignee","fieldtype":"jira"}]}}`)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -110,10 +110,11 @@ type Client struct{ T Transport }
 
 var _ groupsync.Host = Client{}
 
-// call sends req to a host function, decodes its answer into resp with
-// member (decode.go) and returns the failure the answer carries, if any.
-func call[T any](c Client, function string, req any, resp *T, fault *abi.Fault, member decoder[T]) error {
-	in, err := json.Marshal(req)
+// call sends req, written by enc (encode.go), to a host function, decodes
+// its answer into resp with member (decode.go) and returns the failure the
+// answer carries, if any.
+func call[R, T any](c Client, function string, req R, enc encoder[R], resp *T, fault *abi.Fault, member decoder[T]) error {
+	in, err := enc(make([]byte, 0, 128), &req)
 	if err != nil {
 		return abi.Errorf(abi.CodeInternal, fmt.Sprintf("encoding %s request: %v", function, err))
 	}
@@ -130,12 +131,12 @@ func call[T any](c Client, function string, req any, resp *T, fault *abi.Fault, 
 func (c Client) Log(level, message string, fields map[string]any) {
 	var resp abi.Empty
 	// A log line that cannot be delivered is not worth failing a delivery.
-	_ = call(c, abi.FuncLog, abi.LogRequest{Level: level, Message: message, Fields: fields}, &resp, &resp.Fault, noMembers)
+	_ = call(c, abi.FuncLog, abi.LogRequest{Level: level, Message: message, Fields: fields}, encodeLog, &resp, &resp.Fault, noMembers)
 }
 
 func (c Client) Installation() (*abi.InstallationResponse, error) {
 	var resp abi.InstallationResponse
-	if err := call(c, abi.FuncInstallationGet, struct{}{}, &resp, &resp.Fault, installationMember); err != nil {
+	if err := call(c, abi.FuncInstallationGet, struct{}{}, encodeEmpty, &resp, &resp.Fault, installationMember); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -143,7 +144,7 @@ func (c Client) Installation() (*abi.InstallationResponse, error) {
 
 func (c Client) JiraRequest(req abi.JiraRequest) (*abi.JiraResponse, error) {
 	var resp abi.JiraResponse
-	if err := call(c, abi.FuncJiraRequest, req, &resp, &resp.Fault, jiraMember); err != nil {
+	if err := call(c, abi.FuncJiraRequest, req, encodeJiraRequest, &resp, &resp.Fault, jiraMember); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -151,7 +152,7 @@ func (c Client) JiraRequest(req abi.JiraRequest) (*abi.JiraResponse, error) {
 
 func (c Client) GroupsLinked(req abi.GroupsLinkedRequest) ([]abi.LinkedGroup, error) {
 	var resp abi.GroupsLinkedResponse
-	if err := call(c, abi.FuncGroupsLinked, req, &resp, &resp.Fault, groupsLinkedMember); err != nil {
+	if err := call(c, abi.FuncGroupsLinked, req, encodeGroupsLinked, &resp, &resp.Fault, groupsLinkedMember); err != nil {
 		return nil, err
 	}
 	return resp.Groups, nil
@@ -159,7 +160,7 @@ func (c Client) GroupsLinked(req abi.GroupsLinkedRequest) ([]abi.LinkedGroup, er
 
 func (c Client) UsersByEmail(email string) ([]abi.PlatformUser, error) {
 	var resp abi.UsersByEmailResponse
-	if err := call(c, abi.FuncUsersByEmail, abi.UsersByEmailRequest{Email: email}, &resp, &resp.Fault, usersMember); err != nil {
+	if err := call(c, abi.FuncUsersByEmail, abi.UsersByEmailRequest{Email: email}, encodeUsersByEmail, &resp, &resp.Fault, usersMember); err != nil {
 		return nil, err
 	}
 	return resp.Users, nil
@@ -167,7 +168,7 @@ func (c Client) UsersByEmail(email string) ([]abi.PlatformUser, error) {
 
 func (c Client) GroupsAssign(req abi.GroupsAssignRequest) (int, error) {
 	var resp abi.GroupsAssignResponse
-	if err := call(c, abi.FuncGroupsAssign, req, &resp, &resp.Fault, assignMember); err != nil {
+	if err := call(c, abi.FuncGroupsAssign, req, encodeGroupsAssign, &resp, &resp.Fault, assignMember); err != nil {
 		return 0, err
 	}
 	return resp.Changed, nil
@@ -175,7 +176,7 @@ func (c Client) GroupsAssign(req abi.GroupsAssignRequest) (int, error) {
 
 func (c Client) StateGet(key string) (string, bool, error) {
 	var resp abi.StateGetResponse
-	if err := call(c, abi.FuncStateGet, abi.StateGetRequest{Key: key}, &resp, &resp.Fault, stateMember); err != nil {
+	if err := call(c, abi.FuncStateGet, abi.StateGetRequest{Key: key}, encodeStateGet, &resp, &resp.Fault, stateMember); err != nil {
 		return "", false, err
 	}
 	return resp.Value, resp.Found, nil
@@ -183,12 +184,12 @@ func (c Client) StateGet(key string) (string, bool, error) {
 
 func (c Client) StatePut(req abi.StatePutRequest) error {
 	var resp abi.Empty
-	return call(c, abi.FuncStatePut, req, &resp, &resp.Fault, noMembers)
+	return call(c, abi.FuncStatePut, req, encodeStatePut, &resp, &resp.Fault, noMembers)
 }
 
 func (c Client) SharedStateGet(key string) (string, bool, error) {
 	var resp abi.StateGetResponse
-	if err := call(c, abi.FuncStateGet, abi.StateGetRequest{Key: key, Shared: true}, &resp, &resp.Fault, stateMember); err != nil {
+	if err := call(c, abi.FuncStateGet, abi.StateGetRequest{Key: key, Shared: true}, encodeStateGet, &resp, &resp.Fault, stateMember); err != nil {
 		return "", false, err
 	}
 	return resp.Value, resp.Found, nil
@@ -196,7 +197,7 @@ func (c Client) SharedStateGet(key string) (string, bool, error) {
 
 func (c Client) GroupGet(id string) (*abi.GroupInfo, error) {
 	var resp abi.GroupGetResponse
-	if err := call(c, abi.FuncGroupGet, abi.GroupGetRequest{Group: id}, &resp, &resp.Fault, groupGetMember); err != nil {
+	if err := call(c, abi.FuncGroupGet, abi.GroupGetRequest{Group: id}, encodeGroupGet, &resp, &resp.Fault, groupGetMember); err != nil {
 		return nil, err
 	}
 	if resp.Group == nil {
@@ -207,7 +208,7 @@ func (c Client) GroupGet(id string) (*abi.GroupInfo, error) {
 
 func (c Client) UserGet(id string) (*abi.UserInfo, error) {
 	var resp abi.UserGetResponse
-	if err := call(c, abi.FuncUserGet, abi.UserGetRequest{User: id}, &resp, &resp.Fault, userGetMember); err != nil {
+	if err := call(c, abi.FuncUserGet, abi.UserGetRequest{User: id}, encodeUserGet, &resp, &resp.Fault, userGetMember); err != nil {
 		return nil, err
 	}
 	if resp.User == nil {

@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"bytes"
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
@@ -66,8 +67,22 @@ func fill(t *testing.T, rng *rand.Rand, v reflect.Value) {
 		v.SetString(texts[rng.IntN(len(texts))])
 	case reflect.Bool:
 		v.SetBool(rng.IntN(2) == 0)
-	case reflect.Int:
+	case reflect.Int, reflect.Int64:
 		v.SetInt(rng.Int64N(2_000_001) - 1_000_000)
+	case reflect.Map:
+		if n := rng.IntN(4); n > 0 {
+			v.Set(reflect.MakeMap(v.Type()))
+			for range n {
+				val := reflect.New(v.Type().Elem()).Elem()
+				fill(t, rng, val)
+				v.SetMapIndex(reflect.ValueOf(texts[rng.IntN(len(texts))]), val)
+			}
+		}
+	case reflect.Interface: // a log line's field: what the plugin logs
+		vals := []any{nil, "text <&>", true, 42, int64(-3), []string{"a", "b"}, []string(nil), 2.5, map[string]int{"z": 1, "a": 2}}
+		if x := vals[rng.IntN(len(vals))]; x != nil {
+			v.Set(reflect.ValueOf(x))
+		}
 	case reflect.Pointer:
 		if rng.IntN(3) > 0 {
 			v.Set(reflect.New(v.Type().Elem()))
@@ -132,5 +147,37 @@ func TestDecodersRefuse(t *testing.T) {
 	var got abi.StateGetResponse
 	if err := decodeAnswer([]byte(`{"Value":"x","FOUND":true}`), &got, &got.Fault, stateMember); err != nil || got.Value != "" || got.Found {
 		t.Errorf("keys of another case: %+v, %v; want them skipped", got, err)
+	}
+}
+
+// TestEncodersAgree holds each request encoder to encoding/json's bytes on
+// random values of its type, every field set in some of them.
+func TestEncodersAgree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for range 300 {
+		same(t, rng, encodeEmpty)
+		same(t, rng, encodeLog)
+		same(t, rng, encodeJiraRequest)
+		same(t, rng, encodeGroupsLinked)
+		same(t, rng, encodeUsersByEmail)
+		same(t, rng, encodeGroupsAssign)
+		same(t, rng, encodeStateGet)
+		same(t, rng, encodeStatePut)
+		same(t, rng, encodeGroupGet)
+		same(t, rng, encodeUserGet)
+	}
+}
+
+func same[T any](t *testing.T, rng *rand.Rand, enc encoder[T]) {
+	t.Helper()
+	var v T
+	fill(t, rng, reflect.ValueOf(&v).Elem())
+	want, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := enc(nil, &v)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%T wrote\n%s (%v)\nencoding/json\n%s", v, got, err, want)
 	}
 }
