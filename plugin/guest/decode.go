@@ -138,20 +138,25 @@ func groupsLinkedMember(s *jsonscan.Scanner, key []byte, v *abi.GroupsLinkedResp
 }
 
 var linkedGroup = fields(func(s *jsonscan.Scanner, key []byte, g *abi.LinkedGroup) (bool, error) {
+	return groupMember(s, key, &g.ID, &g.Organization, &g.Project, &g.Assignee, &g.Status)
+})
+
+// groupMember reads the members a linked group and a group share.
+func groupMember(s *jsonscan.Scanner, key []byte, id, organization, project *string, assignee **string, status *string) (bool, error) {
 	switch string(key) {
 	case "id":
-		return true, s.String(&g.ID)
+		return true, s.String(id)
 	case "organization":
-		return true, s.String(&g.Organization)
+		return true, s.String(organization)
 	case "project":
-		return true, s.String(&g.Project)
+		return true, s.String(project)
 	case "assignee":
-		return true, s.StringPtr(&g.Assignee)
+		return true, s.StringPtr(assignee)
 	case "status":
-		return true, s.String(&g.Status)
+		return true, s.String(status)
 	}
 	return false, nil
-})
+}
 
 func usersMember(s *jsonscan.Scanner, key []byte, v *abi.UsersByEmailResponse) (bool, error) {
 	if string(key) == "users" {
@@ -197,21 +202,10 @@ func groupGetMember(s *jsonscan.Scanner, key []byte, v *abi.GroupGetResponse) (b
 }
 
 var groupInfo = fields(func(s *jsonscan.Scanner, key []byte, g *abi.GroupInfo) (bool, error) {
-	switch string(key) {
-	case "id":
-		return true, s.String(&g.ID)
-	case "organization":
-		return true, s.String(&g.Organization)
-	case "project":
-		return true, s.String(&g.Project)
-	case "assignee":
-		return true, s.StringPtr(&g.Assignee)
-	case "status":
-		return true, s.String(&g.Status)
-	case "issue_keys":
+	if string(key) == "issue_keys" {
 		return true, s.Strings(&g.IssueKeys)
 	}
-	return false, nil
+	return groupMember(s, key, &g.ID, &g.Organization, &g.Project, &g.Assignee, &g.Status)
 })
 
 func userGetMember(s *jsonscan.Scanner, key []byte, v *abi.UserGetResponse) (bool, error) {

@@ -257,10 +257,7 @@ func BenchmarkMemoryFunctions(b *testing.B) {
 		{"handle-16k", abi.ExportHandleIssueUpdated, body},
 		// A delivery of the end-to-end benchmarks' size (350 bytes):
 		// what one costs when its host calls are most of it.
-		{"handle-350b", abi.ExportHandleIssueUpdated, []byte(`{"timestamp":1795000000000,"webhookEvent":"jira:issue_updated",` +
-			`"issue_event_type_name":"issue_assigned","issue":{"id":"20001","key":"APP-1","fields":{"summary":"load test",` +
-			`"assignee":{"name":"alice","key":"JIRAUSER10001","emailAddress":"alice@example.com"}}},` +
-			`"changelog":{"id":"1","items":[{"field":"assignee","fieldtype":"jira"}]}}`)},
+		{"handle-350b", abi.ExportHandleIssueUpdated, fixturePayload(b, "minimal-assigned.json")},
 		{"event-resolved", abi.ExportHandlePlatformEvent, event},
 	} {
 		b.Run(c.name, func(b *testing.B) {
