@@ -13,6 +13,7 @@ import (
 
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/plugin/echo"
+	"github.com/jirasync/jirasync/plugin/internal/jsonscan"
 	"github.com/jirasync/jirasync/plugin/webhook"
 )
 
@@ -328,7 +329,7 @@ func assigneeEmail(h Host, u *webhook.User, log LogFunc) (string, error) {
 		return "", err
 	}
 	var ju webhook.User
-	if err := json.Unmarshal([]byte(resp.Body), &ju); err != nil {
+	if err := jsonscan.Decode("answer", []byte(resp.Body), &ju, readJiraUser); err != nil {
 		return "", abi.Errorf(abi.CodeJiraRejected, "Jira's user lookup answer is not a user: "+err.Error())
 	}
 	email := strings.TrimSpace(ju.EmailAddress)
@@ -339,6 +340,21 @@ func assigneeEmail(h Host, u *webhook.User, log LogFunc) (string, error) {
 	}
 	return email, nil
 }
+
+// readJiraUser reads the user of a user lookup (/rest/api/2/user).
+var readJiraUser = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, u *webhook.User) (bool, error) {
+	switch string(key) {
+	case "name":
+		return true, s.String(&u.Name)
+	case "key":
+		return true, s.String(&u.Key)
+	case "emailAddress":
+		return true, s.String(&u.EmailAddress)
+	case "displayName":
+		return true, s.String(&u.DisplayName)
+	}
+	return false, nil
+})
 
 func statusText(code int) string { return "HTTP " + strconv.Itoa(code) }
 

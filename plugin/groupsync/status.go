@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jirasync/jirasync/plugin/abi"
+	"github.com/jirasync/jirasync/plugin/internal/jsonscan"
 	"github.com/jirasync/jirasync/plugin/webhook"
 )
 
@@ -128,7 +129,7 @@ func currentStatus(p *webhook.IssueUpdated, item webhook.ChangelogItem) string {
 func ReadStatuses(h Host, log LogFunc, refs ...string) (*StatusList, error) {
 	if v, found, err := h.StateGet(statusCacheKey); err == nil && found {
 		var l StatusList
-		if json.Unmarshal([]byte(v), &l) == nil && !slices.ContainsFunc(refs, func(ref string) bool {
+		if jsonscan.Decode("status cache", []byte(v), &l, readStatusList) == nil && !slices.ContainsFunc(refs, func(ref string) bool {
 			_, ok := l.Resolve(ref)
 			return ref != "" && !ok
 		}) {
@@ -145,14 +146,8 @@ func ReadStatuses(h Host, log LogFunc, refs ...string) (*StatusList, error) {
 	if err := JiraAnswerError(resp, "the status list"); err != nil {
 		return nil, err
 	}
-	var statuses []struct {
-		ID             string `json:"id"`
-		Name           string `json:"name"`
-		StatusCategory struct {
-			Key string `json:"key"`
-		} `json:"statusCategory"`
-	}
-	if err := json.Unmarshal([]byte(resp.Body), &statuses); err != nil {
+	var statuses []jiraStatus
+	if err := jsonscan.Decode("answer", []byte(resp.Body), &statuses, readStatuses); err != nil {
 		return nil, abi.Errorf(abi.CodeJiraRejected, "Jira's status list is not a list of statuses: "+err.Error())
 	}
 	l := &StatusList{All: []string{}, Done: []string{}, Names: map[string]string{}}
@@ -170,4 +165,54 @@ func ReadStatuses(h Host, log LogFunc, refs ...string) (*StatusList, error) {
 		log("warn", "status cache unavailable", map[string]any{"error": err.Error()})
 	}
 	return l, nil
+}
+
+// The status list and its cache are read on every status change, without
+// encoding/json's reflection (ten times dearer in the sandbox;
+// BENCHMARKS.md, issue 13). TestStatusDecodersAgree holds them to it.
+
+var readStatusList = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, l *StatusList) (bool, error) {
+	switch string(key) {
+	case "all":
+		return true, s.Strings(&l.All)
+	case "done":
+		return true, s.Strings(&l.Done)
+	case "names":
+		return true, s.StringMap(&l.Names)
+	}
+	return false, nil
+})
+
+// jiraStatus is what the plugin reads of one of Jira's statuses.
+type jiraStatus struct {
+	ID             string             `json:"id"`
+	Name           string             `json:"name"`
+	StatusCategory jiraStatusCategory `json:"statusCategory"`
+}
+
+type jiraStatusCategory struct {
+	Key string `json:"key"`
+}
+
+var readStatus = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, st *jiraStatus) (bool, error) {
+	switch string(key) {
+	case "id":
+		return true, s.String(&st.ID)
+	case "name":
+		return true, s.String(&st.Name)
+	case "statusCategory":
+		return true, readStatusCategory(s, &st.StatusCategory)
+	}
+	return false, nil
+})
+
+var readStatusCategory = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, c *jiraStatusCategory) (bool, error) {
+	if string(key) == "key" {
+		return true, s.String(&c.Key)
+	}
+	return false, nil
+})
+
+func readStatuses(s *jsonscan.Scanner, l *[]jiraStatus) error {
+	return jsonscan.Slice(s, l, readStatus)
 }

@@ -12,59 +12,28 @@ import (
 // exactly as the ABI schema spells them; TestDecodersAgree holds every one
 // to encoding/json on values with every field set.
 
-// decoder reads the members of one answer type it knows; it reports
-// whether it knew key.
-type decoder[T any] func(s *jsonscan.Scanner, key []byte, v *T) (bool, error)
+// decoder reads the members of one answer type it knows.
+type decoder[T any] = jsonscan.Member[T]
 
 // decodeAnswer decodes a host function's answer into v: an object (or
 // null, which leaves v as it is, as encoding/json does), its failure in
 // "error", members known to member, the rest skipped.
 func decodeAnswer[T any](b []byte, v *T, fault *abi.Fault, member decoder[T]) error {
-	s := jsonscan.New("answer", b)
-	if isNull, err := s.Null(); isNull || err != nil {
-		if err == nil {
-			err = s.End()
-		}
-		return err
-	}
-	err := object(s, func(key []byte) error {
+	return jsonscan.Decode("answer", b, v, answerReader(fault, member))
+}
+
+// answerReader reads an answer's object: its members, and its failure into
+// fault (the answer's embedded abi.Fault).
+func answerReader[T any](fault *abi.Fault, member decoder[T]) func(s *jsonscan.Scanner, v *T) error {
+	return jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, v *T) (bool, error) {
 		if string(key) == "error" {
-			return jsonscan.Ptr(s, &fault.Error, decodeError)
+			return true, jsonscan.Ptr(s, &fault.Error, decodeError)
 		}
-		if known, err := member(s, key, v); known || err != nil {
-			return err
-		}
-		return s.Skip()
+		return member(s, key, v)
 	})
-	if err != nil {
-		return err
-	}
-	return s.End()
 }
 
-// object reads an object, handing field each key: the input's own bytes,
-// valid during the call (a switch on string(key) does not allocate).
-func object(s *jsonscan.Scanner, field func(key []byte) error) error {
-	if c := s.Peek(); c != '{' {
-		return s.Errorf("want an object")
-	}
-	return s.Object(field)
-}
-
-// fields makes a Ptr or Slice filler of a type's member decoder: an object
-// whose unknown members are skipped.
-func fields[T any](member decoder[T]) func(s *jsonscan.Scanner, v *T) error {
-	return func(s *jsonscan.Scanner, v *T) error {
-		return object(s, func(key []byte) error {
-			if known, err := member(s, key, v); known || err != nil {
-				return err
-			}
-			return s.Skip()
-		})
-	}
-}
-
-var decodeError = fields(func(s *jsonscan.Scanner, key []byte, e *abi.Error) (bool, error) {
+var decodeError = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, e *abi.Error) (bool, error) {
 	switch string(key) {
 	case "code":
 		return true, s.String((*string)(&e.Code))
@@ -90,7 +59,7 @@ func installationMember(s *jsonscan.Scanner, key []byte, v *abi.InstallationResp
 	return false, nil
 }
 
-var orgSettings = fields(func(s *jsonscan.Scanner, key []byte, o *abi.InstallationOrgSettings) (bool, error) {
+var orgSettings = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, o *abi.InstallationOrgSettings) (bool, error) {
 	switch string(key) {
 	case "id":
 		return true, s.String(&o.ID)
@@ -108,7 +77,7 @@ var orgSettings = fields(func(s *jsonscan.Scanner, key []byte, o *abi.Installati
 	return false, nil
 })
 
-var statusMapping = fields(func(s *jsonscan.Scanner, key []byte, m *abi.StatusMapping) (bool, error) {
+var statusMapping = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, m *abi.StatusMapping) (bool, error) {
 	switch string(key) {
 	case "jira_project":
 		return true, s.String(&m.JiraProject)
@@ -137,7 +106,7 @@ func groupsLinkedMember(s *jsonscan.Scanner, key []byte, v *abi.GroupsLinkedResp
 	return false, nil
 }
 
-var linkedGroup = fields(func(s *jsonscan.Scanner, key []byte, g *abi.LinkedGroup) (bool, error) {
+var linkedGroup = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, g *abi.LinkedGroup) (bool, error) {
 	return groupMember(s, key, &g.ID, &g.Organization, &g.Project, &g.Assignee, &g.Status)
 })
 
@@ -165,7 +134,7 @@ func usersMember(s *jsonscan.Scanner, key []byte, v *abi.UsersByEmailResponse) (
 	return false, nil
 }
 
-var platformUser = fields(func(s *jsonscan.Scanner, key []byte, u *abi.PlatformUser) (bool, error) {
+var platformUser = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, u *abi.PlatformUser) (bool, error) {
 	switch string(key) {
 	case "id":
 		return true, s.String(&u.ID)
@@ -201,7 +170,7 @@ func groupGetMember(s *jsonscan.Scanner, key []byte, v *abi.GroupGetResponse) (b
 	return false, nil
 }
 
-var groupInfo = fields(func(s *jsonscan.Scanner, key []byte, g *abi.GroupInfo) (bool, error) {
+var groupInfo = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, g *abi.GroupInfo) (bool, error) {
 	if string(key) == "issue_keys" {
 		return true, s.Strings(&g.IssueKeys)
 	}
@@ -215,7 +184,7 @@ func userGetMember(s *jsonscan.Scanner, key []byte, v *abi.UserGetResponse) (boo
 	return false, nil
 }
 
-var userInfo = fields(func(s *jsonscan.Scanner, key []byte, u *abi.UserInfo) (bool, error) {
+var userInfo = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, u *abi.UserInfo) (bool, error) {
 	switch string(key) {
 	case "id":
 		return true, s.String(&u.ID)
@@ -225,7 +194,7 @@ var userInfo = fields(func(s *jsonscan.Scanner, key []byte, u *abi.UserInfo) (bo
 	return false, nil
 })
 
-var userEmail = fields(func(s *jsonscan.Scanner, key []byte, e *abi.UserEmail) (bool, error) {
+var userEmail = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, e *abi.UserEmail) (bool, error) {
 	switch string(key) {
 	case "email":
 		return true, s.String(&e.Email)

@@ -98,3 +98,90 @@ func encodeGroupGet(dst []byte, v *abi.GroupGetRequest) ([]byte, error) {
 func encodeUserGet(dst []byte, v *abi.UserGetRequest) ([]byte, error) {
 	return append(w.String(w.Member(append(dst, '{'), "user"), v.User), '}'), nil
 }
+
+// The exports' outputs on every call: a delivery's and an event's summary,
+// an inspection.
+
+func encodeHandleResponse(dst []byte, v *abi.HandleResponse) ([]byte, error) {
+	dst = append(dst, '{')
+	if v.Summary != nil {
+		dst = encodeSummary(w.Member(dst, "summary"), v.Summary)
+	}
+	return append(encodeFault(dst, v.Fault), '}'), nil
+}
+
+func encodeSummary(dst []byte, v *abi.Summary) []byte {
+	dst = w.String(w.Member(append(dst, '{'), "outcome"), v.Outcome)
+	dst = optionalString(dst, "reason", v.Reason)
+	dst = optionalString(dst, "issue_key", v.IssueKey)
+	dst = optionalString(dst, "email", v.Email)
+	dst = w.Int(w.Member(dst, "assigned"), int64(v.Assigned))
+	dst = w.Int(w.Member(dst, "unassigned"), int64(v.Unassigned))
+	dst = w.Int(w.Member(dst, "unchanged"), int64(v.Unchanged))
+	dst = w.Int(w.Member(dst, "skipped"), int64(v.Skipped))
+	if v.Resolved != 0 {
+		dst = w.Int(w.Member(dst, "resolved"), int64(v.Resolved))
+	}
+	if v.Unresolved != 0 {
+		dst = w.Int(w.Member(dst, "unresolved"), int64(v.Unresolved))
+	}
+	dst = w.Slice(w.Member(dst, "groups"), v.Groups, func(dst []byte, g abi.GroupResult) []byte {
+		dst = w.String(w.Member(append(dst, '{'), "id"), g.ID)
+		dst = w.String(w.Member(dst, "organization"), g.Organization)
+		dst = w.String(w.Member(dst, "action"), g.Action)
+		dst = w.StringPtr(w.Member(dst, "assignee"), g.Assignee)
+		dst = optionalString(dst, "reason", g.Reason)
+		return append(optionalString(dst, "status", g.Status), '}')
+	})
+	return append(dst, '}')
+}
+
+func encodeEventResponse(dst []byte, v *abi.EventResponse) ([]byte, error) {
+	dst = append(dst, '{')
+	if s := v.Summary; s != nil {
+		dst = w.String(w.Member(append(w.Member(dst, "summary"), '{'), "outcome"), s.Outcome)
+		dst = optionalString(dst, "reason", s.Reason)
+		dst = w.String(w.Member(dst, "group"), s.Group)
+		dst = w.String(w.Member(dst, "type"), s.Type)
+		dst = w.Slice(w.Member(dst, "issues"), s.Issues, func(dst []byte, r abi.IssueResult) []byte {
+			dst = w.String(w.Member(append(dst, '{'), "key"), r.Key)
+			dst = w.String(w.Member(dst, "action"), r.Action)
+			dst = optionalString(dst, "assignee", r.Assignee)
+			dst = optionalString(dst, "status", r.Status)
+			return append(optionalString(dst, "reason", r.Reason), '}')
+		})
+		dst = append(dst, '}')
+	}
+	return append(encodeFault(dst, v.Fault), '}'), nil
+}
+
+func encodeInspectResponse(dst []byte, v *abi.InspectResponse) ([]byte, error) {
+	dst = append(dst, '{')
+	if in := v.Inspection; in != nil {
+		dst = w.String(w.Member(append(w.Member(dst, "inspection"), '{'), "event"), in.Event)
+		dst = w.String(w.Member(dst, "issue_id"), in.IssueID)
+		dst = w.String(w.Member(dst, "issue_key"), in.IssueKey)
+		dst = w.String(w.Member(dst, "changelog_id"), in.ChangelogID)
+		dst = w.Int(w.Member(dst, "timestamp"), in.Timestamp)
+		dst = w.String(w.Member(dst, "dedupe_key"), in.DedupeKey)
+		dst = append(optionalString(dst, "unreadable", in.Unreadable), '}')
+	}
+	return append(encodeFault(dst, v.Fault), '}'), nil
+}
+
+// encodeFault appends an answer's "error" member, when it has one.
+func encodeFault(dst []byte, f abi.Fault) []byte {
+	if e := f.Error; e != nil {
+		dst = w.String(w.Member(append(w.Member(dst, "error"), '{'), "code"), string(e.Code))
+		dst = append(w.String(w.Member(dst, "message"), e.Message), '}')
+	}
+	return dst
+}
+
+// optionalString appends a member tagged omitempty: left out when "".
+func optionalString(dst []byte, name, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	return w.String(w.Member(dst, name), v)
+}

@@ -59,18 +59,18 @@ func Dispatch(export string, input []byte, t Transport) ([]byte, bool) {
 		if err != nil {
 			return mustMarshal(groupsync.AsABIError(err)), false
 		}
-		return mustMarshal(abi.HandleResponse{Summary: sum}), true
+		return output(&abi.HandleResponse{Summary: sum}, encodeHandleResponse), true
 	case abi.ExportHandlePlatformEvent:
 		sum, err := outbound.Handle(Client{t}, input)
 		if err != nil {
 			return mustMarshal(groupsync.AsABIError(err)), false
 		}
-		return mustMarshal(abi.EventResponse{Summary: sum}), true
+		return output(&abi.EventResponse{Summary: sum}, encodeEventResponse), true
 	case abi.ExportInspectDelivery:
 		// No host calls: a host asks before it has bound the call to
 		// anything, and may ask again at will.
 		in := webhook.Inspect(input)
-		return mustMarshal(abi.InspectResponse{Inspection: &in}), true
+		return output(&abi.InspectResponse{Inspection: &in}, encodeInspectResponse), true
 	case abi.ExportRegisterWebhook:
 		var req abi.RegisterWebhookRequest
 		if err := json.Unmarshal(input, &req); err != nil {
@@ -93,6 +93,15 @@ func Dispatch(export string, input []byte, t Transport) ([]byte, bool) {
 	default:
 		return mustMarshal(abi.Errorf(abi.CodeInvalidRequest, "unknown export "+export)), false
 	}
+}
+
+// output writes an export's output with its encoder (encode.go).
+func output[T any](v *T, enc encoder[T]) []byte {
+	b, err := enc(make([]byte, 0, 256), v)
+	if err != nil {
+		return mustMarshal(abi.Errorf(abi.CodeInternal, "encoding output: "+err.Error()))
+	}
+	return b
 }
 
 func mustMarshal(v any) []byte {

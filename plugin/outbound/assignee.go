@@ -8,6 +8,7 @@ import (
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/plugin/echo"
 	"github.com/jirasync/jirasync/plugin/groupsync"
+	"github.com/jirasync/jirasync/plugin/internal/jsonscan"
 )
 
 // assign makes the group's assignee the assignee of each linked issue:
@@ -89,11 +90,8 @@ func jiraUserFor(h groupsync.Host, userID string, log groupsync.LogFunc) (name, 
 		if err := groupsync.JiraAnswerError(resp, "the user search"); err != nil {
 			return "", "", err
 		}
-		var users []struct {
-			Name         string `json:"name"`
-			EmailAddress string `json:"emailAddress"`
-		}
-		if err := json.Unmarshal([]byte(resp.Body), &users); err != nil {
+		var users []jiraUserHit
+		if err := jsonscan.Decode("answer", []byte(resp.Body), &users, readUserHits); err != nil {
 			return "", "", abi.Errorf(abi.CodeJiraRejected, "Jira's user search answer is not a list of users: "+err.Error())
 		}
 		for _, ju := range users {
@@ -112,4 +110,24 @@ func jiraUserFor(h groupsync.Host, userID string, log groupsync.LogFunc) (name, 
 	}
 	log("warn", "several Jira users have the assignee's verified emails", map[string]any{"user": userID, "jira_users": found})
 	return "", abi.ReasonAmbiguousJiraUser, nil
+}
+
+// jiraUserHit is what the plugin reads of a user search's users.
+type jiraUserHit struct {
+	Name         string `json:"name"`
+	EmailAddress string `json:"emailAddress"`
+}
+
+var readUserHit = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, u *jiraUserHit) (bool, error) {
+	switch string(key) {
+	case "name":
+		return true, s.String(&u.Name)
+	case "emailAddress":
+		return true, s.String(&u.EmailAddress)
+	}
+	return false, nil
+})
+
+func readUserHits(s *jsonscan.Scanner, users *[]jiraUserHit) error {
+	return jsonscan.Slice(s, users, readUserHit)
 }

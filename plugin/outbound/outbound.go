@@ -14,6 +14,7 @@ import (
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/plugin/echo"
 	"github.com/jirasync/jirasync/plugin/groupsync"
+	"github.com/jirasync/jirasync/plugin/internal/jsonscan"
 )
 
 // Handle processes one platform event, the input of
@@ -100,7 +101,7 @@ func Handle(h groupsync.Host, input []byte) (*abi.EventSummary, error) {
 // every reader: a later minor version may add optional ones.
 func parseEvent(input []byte) (*abi.PlatformEvent, error) {
 	var ev abi.PlatformEvent
-	if err := json.Unmarshal(input, &ev); err != nil {
+	if err := jsonscan.Decode("event", input, &ev, readEvent); err != nil {
 		return nil, abi.Errorf(abi.CodeInvalidRequest, "handle_platform_event input: "+err.Error())
 	}
 	switch {
@@ -116,6 +117,24 @@ func parseEvent(input []byte) (*abi.PlatformEvent, error) {
 	}
 	return &ev, nil
 }
+
+// readEvent reads a platform event without encoding/json's reflection
+// (ten times dearer in the sandbox; BENCHMARKS.md, issue 13).
+var readEvent = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, ev *abi.PlatformEvent) (bool, error) {
+	switch string(key) {
+	case "id":
+		return true, s.String(&ev.ID)
+	case "type":
+		return true, s.String(&ev.Type)
+	case "group":
+		return true, s.String(&ev.Group)
+	case "assignee":
+		return true, s.StringPtr(&ev.Assignee)
+	case "occurred_at":
+		return true, s.String(&ev.OccurredAt)
+	}
+	return false, nil
+})
 
 func isNotFound(err error) bool {
 	var ae *abi.Error
@@ -148,16 +167,59 @@ func validIssueKey(key string) bool {
 
 // jiraIssue is what the plugin reads of an issue before writing to it.
 type jiraIssue struct {
-	Fields struct {
-		Assignee *struct {
-			Name string `json:"name"`
-		} `json:"assignee"`
-		Status *struct {
-			ID   string `json:"id"`
-			Name string `json:"name"`
-		} `json:"status"`
-	} `json:"fields"`
+	Fields jiraIssueFields `json:"fields"`
 }
+
+type jiraIssueFields struct {
+	Assignee *jiraUserRef   `json:"assignee"`
+	Status   *jiraStatusRef `json:"status"`
+}
+
+type jiraUserRef struct {
+	Name string `json:"name"`
+}
+
+type jiraStatusRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Jira's answers are read without encoding/json, as the ABI's are;
+// TestJiraDecodersAgree holds them to it.
+
+var issueReader = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, is *jiraIssue) (bool, error) {
+	if string(key) == "fields" {
+		return true, readIssueFields(s, &is.Fields)
+	}
+	return false, nil
+})
+
+var readIssueFields = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, f *jiraIssueFields) (bool, error) {
+	switch string(key) {
+	case "assignee":
+		return true, jsonscan.Ptr(s, &f.Assignee, readUserRef)
+	case "status":
+		return true, jsonscan.Ptr(s, &f.Status, readStatusRef)
+	}
+	return false, nil
+})
+
+var readUserRef = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, u *jiraUserRef) (bool, error) {
+	if string(key) == "name" {
+		return true, s.String(&u.Name)
+	}
+	return false, nil
+})
+
+var readStatusRef = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, st *jiraStatusRef) (bool, error) {
+	switch string(key) {
+	case "id":
+		return true, s.String(&st.ID)
+	case "name":
+		return true, s.String(&st.Name)
+	}
+	return false, nil
+})
 
 // readIssue reads an issue's assignee and status. An issue Jira does not
 // have (deleted, or out of the account's sight) is skipped with
@@ -179,7 +241,7 @@ func readIssue(h groupsync.Host, key string, sum *abi.EventSummary, log groupsyn
 		return nil, err
 	}
 	var is jiraIssue
-	if err := json.Unmarshal([]byte(resp.Body), &is); err != nil {
+	if err := jsonscan.Decode("answer", []byte(resp.Body), &is, issueReader); err != nil {
 		return nil, abi.Errorf(abi.CodeJiraRejected, "Jira's answer for issue "+key+" is not an issue: "+err.Error())
 	}
 	return &is, nil

@@ -7,6 +7,7 @@ import (
 	"github.com/jirasync/jirasync/plugin/abi"
 	"github.com/jirasync/jirasync/plugin/echo"
 	"github.com/jirasync/jirasync/plugin/groupsync"
+	"github.com/jirasync/jirasync/plugin/internal/jsonscan"
 )
 
 // transition moves each linked issue to the status the organization maps
@@ -118,15 +119,8 @@ func transitionTo(h groupsync.Host, key, target string) (string, error) {
 	if err := groupsync.JiraAnswerError(resp, "listing the transitions of "+key); err != nil {
 		return "", err
 	}
-	var doc struct {
-		Transitions []struct {
-			ID string `json:"id"`
-			To struct {
-				ID string `json:"id"`
-			} `json:"to"`
-		} `json:"transitions"`
-	}
-	if err := json.Unmarshal([]byte(resp.Body), &doc); err != nil {
+	var doc jiraTransitions
+	if err := jsonscan.Decode("answer", []byte(resp.Body), &doc, readTransitions); err != nil {
 		return "", abi.Errorf(abi.CodeJiraRejected, "Jira's transitions of "+key+" are not a transition list: "+err.Error())
 	}
 	for _, t := range doc.Transitions {
@@ -136,3 +130,41 @@ func transitionTo(h groupsync.Host, key, target string) (string, error) {
 	}
 	return "", nil
 }
+
+// jiraTransitions is what the plugin reads of an issue's transitions.
+type jiraTransitions struct {
+	Transitions []jiraTransition `json:"transitions"`
+}
+
+type jiraTransition struct {
+	ID string           `json:"id"`
+	To jiraTransitionTo `json:"to"`
+}
+
+type jiraTransitionTo struct {
+	ID string `json:"id"`
+}
+
+var readTransitions = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, l *jiraTransitions) (bool, error) {
+	if string(key) == "transitions" {
+		return true, jsonscan.Slice(s, &l.Transitions, readTransition)
+	}
+	return false, nil
+})
+
+var readTransition = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, t *jiraTransition) (bool, error) {
+	switch string(key) {
+	case "id":
+		return true, s.String(&t.ID)
+	case "to":
+		return true, readTransitionTo(s, &t.To)
+	}
+	return false, nil
+})
+
+var readTransitionTo = jsonscan.Fields(func(s *jsonscan.Scanner, key []byte, t *jiraTransitionTo) (bool, error) {
+	if string(key) == "id" {
+		return true, s.String(&t.ID)
+	}
+	return false, nil
+})

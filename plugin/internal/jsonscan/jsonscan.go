@@ -591,3 +591,63 @@ func Ptr[T any](s *Scanner, dst **T, fill func(*Scanner, *T) error) error {
 func (s *Scanner) mismatch(want string) error {
 	return s.Errorf("want %s at byte %d", want, s.i)
 }
+
+// Member reads one member of a T that it knows, and reports whether it
+// knew key. The key is the input's own bytes, valid during the call (a
+// switch on string(key) does not allocate).
+type Member[T any] func(s *Scanner, key []byte, v *T) (bool, error)
+
+// Fields makes a reader of a T from its members: an object, members that
+// member knows read by it, the rest skipped; null leaves v as it is, as
+// encoding/json does.
+func Fields[T any](member Member[T]) func(s *Scanner, v *T) error {
+	return func(s *Scanner, v *T) error {
+		if isNull, err := s.Null(); isNull || err != nil {
+			return err
+		}
+		if s.Peek() != '{' {
+			return s.mismatch("an object")
+		}
+		return s.Object(func(key []byte) error {
+			if known, err := member(s, key, v); known || err != nil {
+				return err
+			}
+			return s.Skip()
+		})
+	}
+}
+
+// Decode reads b, one JSON value and nothing after it, into v with read;
+// null leaves v as it is, as encoding/json does. what names b in errors.
+func Decode[T any](what string, b []byte, v *T, read func(s *Scanner, v *T) error) error {
+	s := New(what, b)
+	if isNull, err := s.Null(); err != nil || !isNull {
+		if err == nil {
+			err = read(s, v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return s.End()
+}
+
+// StringMap reads an object of strings into dst, null as nil, as
+// encoding/json does (a member whose value is null maps to "").
+func (s *Scanner) StringMap(dst *map[string]string) error {
+	if isNull, err := s.Null(); isNull || err != nil {
+		*dst = nil
+		return err
+	}
+	if s.Peek() != '{' {
+		return s.mismatch("an object")
+	}
+	m := map[string]string{}
+	*dst = m
+	return s.Object(func(key []byte) error {
+		var v string
+		err := s.String(&v)
+		m[string(key)] = v
+		return err
+	})
+}
