@@ -37,6 +37,11 @@ type dialect interface {
 	lockMigrations(ctx context.Context, c *sql.Conn) (unlock func(), err error)
 	// shared reports whether other hosts may use the database at once.
 	shared() bool
+	// writeGate is the gate this process's writers pass one at a time,
+	// intake first, where the database lets one writer in at a time
+	// anyway; nil where writers run at once and lock rows, not the
+	// database.
+	writeGate() *writeGate
 }
 
 // dialectFor picks the dialect a DSN names: a postgres:// or postgresql://

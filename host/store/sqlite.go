@@ -30,7 +30,8 @@ func (sqlite) open(path string) (*sql.DB, error) {
 	// commit durable before it returns; IMMEDIATE transactions take the
 	// write lock up front, so two writers queue on busy_timeout instead of
 	// one failing with SQLITE_BUSY on upgrade.
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)"} {
+	busy := fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds())
+	for _, p := range []string{busy, "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -57,12 +58,20 @@ func (sqlite) open(path string) (*sql.DB, error) {
 	}
 }
 
+// sqliteBusyTimeout is how long a writer waits for the database's lock
+// (busy_timeout), and for its turn at the process's write gate.
+const sqliteBusyTimeout = 10 * time.Second
+
 func (sqlite) migrations() []string   { return sqliteMigrations }
 func (sqlite) rebind(q string) string { return q }
 func (sqlite) lockRows(string) string { return "" }
 func (sqlite) skipLocked() string     { return "" }
 func (sqlite) queueIndex() string     { return " INDEXED BY deliveries_queue" }
 func (sqlite) shared() bool           { return false }
+
+// writeGate: SQLite lets one writer in at a time; the process queues its
+// own (writeGate) rather than leave them to the busy handler.
+func (sqlite) writeGate() *writeGate { return newWriteGate(sqliteBusyTimeout) }
 
 // lockMigrations: each migration's IMMEDIATE transaction already excludes
 // other writers.
