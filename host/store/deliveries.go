@@ -173,12 +173,12 @@ func (s *Store) acceptBatch(batch []acceptReq) []acceptRes {
 		}
 		return nil
 	}
-	err := inTx(context.Background(), s.raw, s.dialect, func(tx runner) error { return each(tx, batch, res) })
+	err := inTx(context.Background(), s.raw, s.db, func(tx runner) error { return each(tx, batch, res) })
 	if err != nil && len(batch) > 1 {
 		// One bad row must not fail its neighbours: each on its own.
 		for i := range batch {
 			res[i] = acceptRes{}
-			res[i].err = inTx(context.Background(), s.raw, s.dialect, func(tx runner) error {
+			res[i].err = inTx(context.Background(), s.raw, s.db, func(tx runner) error {
 				return each(tx, batch[i:i+1], res[i:i+1])
 			})
 		}

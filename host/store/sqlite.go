@@ -40,6 +40,11 @@ func (sqlite) open(path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(8)
+	// As many kept idle: by default database/sql keeps 2, and closed the
+	// others as they came back, so that under load connections were
+	// opened (the pragmas above run again) and their prepared statements
+	// lost all the time.
+	db.SetMaxIdleConns(8)
 	// The first connection turns a new file to WAL, which takes the
 	// database's lock without calling the busy handler: hosts (or tests)
 	// opening one new file at once would see SQLITE_BUSY. Once a
@@ -68,6 +73,10 @@ func (sqlite) lockRows(string) string { return "" }
 func (sqlite) skipLocked() string     { return "" }
 func (sqlite) queueIndex() string     { return " INDEXED BY deliveries_queue" }
 func (sqlite) shared() bool           { return false }
+
+// stmtCache: modernc.org/sqlite prepares a query's text on every call
+// made without a prepared statement.
+func (sqlite) stmtCache(db *sql.DB) *stmtCache { return newStmtCache(db, maxCachedStmts) }
 
 // writeGate: SQLite lets one writer in at a time; the process queues its
 // own (writeGate) rather than leave them to the busy handler.

@@ -71,7 +71,7 @@ func Open(ctx context.Context, dsn string, sealer Sealer) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{raw: db, db: runner{db, d}, dialect: d, now: time.Now, secrets: sealer,
+	s := &Store{raw: db, db: runner{db, d, d.stmtCache(db)}, dialect: d, now: time.Now, secrets: sealer,
 		accepts: make(chan acceptReq), closing: make(chan struct{}), gate: d.writeGate()}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
@@ -110,14 +110,14 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	conn := runner{c, s.dialect}
+	conn := runner{c, s.dialect, nil}
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrations table: %w", err)
 	}
 	for i, m := range s.dialect.migrations() {
 		version := i + 1
-		err := inTx(ctx, c, s.dialect, func(tx runner) error {
+		err := inTx(ctx, c, conn, func(tx runner) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
 				return err
@@ -153,7 +153,7 @@ func (s *Store) tx(ctx context.Context, fn func(tx runner) error) error {
 
 // txAs is tx in a turn of the given class.
 func (s *Store) txAs(ctx context.Context, class int, fn func(tx runner) error) error {
-	return s.writing(ctx, class, func() error { return inTx(ctx, s.raw, s.dialect, fn) })
+	return s.writing(ctx, class, func() error { return inTx(ctx, s.raw, s.db, fn) })
 }
 
 // writing runs fn, which writes to the database, in a turn at the write
@@ -190,15 +190,16 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (n int64, e
 }
 
 // inTx runs fn in a transaction on db (a database or one connection),
-// committing if fn returns nil and rolling back otherwise.
+// committing if fn returns nil and rolling back otherwise; the
+// transaction's runner speaks r's dialect, with r's statements.
 func inTx(ctx context.Context, db interface {
 	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
-}, d dialect, fn func(tx runner) error) error {
+}, r runner, fn func(tx runner) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(runner{tx, d}); err != nil {
+	if err := fn(runner{tx, r.d, r.stmts}); err != nil {
 		tx.Rollback()
 		return err
 	}
