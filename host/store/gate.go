@@ -18,19 +18,29 @@ import (
 //
 // Through the gate a writer waits its turn without a connection and
 // without polling, and is handed the turn when the writer before it is
-// done. Urgent writers (accepts) go before every waiting ordinary one;
-// ordinary writers are not starved: after an urgent turn, a waiting
-// ordinary writer goes next, so under a stream of accepts the workers
-// still get every other turn. The database's own lock and busy handler
-// still order this process against others (a second process on the
-// file), and any write that does not pass here.
+// done. Urgent writers (accepts) go before every waiting ordinary one:
+// while an accept waits, no worker's write starts. Ordinary writers are
+// not starved for good: one that has seen maxUrgentInRow urgent turns go
+// ahead of it goes next. The database's own lock and busy handler still
+// order this process against others (a second process on the file), and
+// any write that does not pass here.
 type writeGate struct {
 	mu      sync.Mutex
 	held    bool
-	urgent  bool // the turn held, or the last one, was urgent
 	waiting [2][]chan struct{}
+	// passed counts the urgent turns handed over in a row while ordinary
+	// writers waited.
+	passed  int
 	timeout time.Duration
 }
+
+// maxUrgentInRow bounds the urgent turns that go ahead of a waiting
+// ordinary writer. An accept batch takes every accept waiting, so under a
+// flood of deliveries each urgent turn stores many, and the workers still
+// write once in every nine turns. Alternating (one each) let a worker's
+// write hold up every other accept batch: host/RATIONALE.md, "Intake
+// first".
+const maxUrgentInRow = 8
 
 // errWriteTimeout is returned by a write that waited longer than the
 // database's busy timeout for its turn, as it would have for the
@@ -49,7 +59,7 @@ func newWriteGate(timeout time.Duration) *writeGate { return &writeGate{timeout:
 func (g *writeGate) enter(ctx context.Context, class int) (leave func(), err error) {
 	g.mu.Lock()
 	if !g.held {
-		g.held, g.urgent = true, class == urgent
+		g.held = true
 		g.mu.Unlock()
 		return g.leave, nil
 	}
@@ -93,16 +103,20 @@ func (g *writeGate) leave() {
 
 // next hands the turn to the next waiter, or frees the gate; g.mu held.
 func (g *writeGate) next() {
-	class := urgent
-	if len(g.waiting[urgent]) == 0 || (g.urgent && len(g.waiting[ordinary]) > 0) {
-		class = ordinary
+	class := ordinary
+	if len(g.waiting[urgent]) > 0 && (len(g.waiting[ordinary]) == 0 || g.passed < maxUrgentInRow) {
+		class = urgent
 	}
-	if len(g.waiting[class]) == 0 {
-		g.held, g.urgent = false, false
+	switch {
+	case len(g.waiting[class]) == 0:
+		g.held = false
 		return
+	case class == ordinary || len(g.waiting[ordinary]) == 0:
+		g.passed = 0
+	default:
+		g.passed++
 	}
 	turn := g.waiting[class][0]
 	g.waiting[class] = g.waiting[class][1:]
-	g.urgent = class == urgent
 	close(turn)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -23,8 +24,8 @@ func queued(g *writeGate, class, n int) {
 
 // TestWriteGateOrder queues writers behind a held turn, one at a time so
 // that their order of arrival is known, then lets the turns go: urgent
-// ones go before ordinary ones that came first, and after an urgent turn
-// a waiting ordinary one goes before the next urgent (no starvation).
+// ones go before ordinary ones that came first, and an ordinary one that
+// has seen maxUrgentInRow urgent ones go ahead goes next (no starvation).
 func TestWriteGateOrder(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -36,8 +37,11 @@ func TestWriteGateOrder(t *testing.T) {
 		{"urgent first", "ooou", ordinary, "uooo", "an accept goes before the writers waiting"},
 		{"ordinary in order", "ooo", ordinary, "ooo", "writers go in order of arrival"},
 		{"urgents in order", "uu", ordinary, "uu", "accepts go in order of arrival"},
-		{"alternate after urgent", "ouou", ordinary, "uouo", "after an accept's turn a waiting writer goes"},
-		{"urgent holder", "ou", urgent, "ou", "after an accept's turn a waiting writer goes, before the next accept"},
+		{"urgents ahead of ordinaries", "ouou", urgent, "uuoo", "accepts go before writers whenever they wait"},
+		{"no starvation", "o" + strings.Repeat("u", maxUrgentInRow+2), ordinary,
+			strings.Repeat("u", maxUrgentInRow) + "ouu", "a writer goes after maxUrgentInRow accepts went ahead of it"},
+		{"bound counts from the last ordinary turn", "oo" + strings.Repeat("u", maxUrgentInRow+1), ordinary,
+			strings.Repeat("u", maxUrgentInRow) + "ouo", "the second writer too waits for maxUrgentInRow accepts only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newWriteGate(time.Minute)
