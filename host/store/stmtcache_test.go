@@ -14,55 +14,52 @@ import (
 // (a quarter of the host's CPU under load), over the database and in
 // transactions alike; PostgreSQL keeps none (pgx prepares its own).
 func TestStatementsArePreparedOnce(t *testing.T) {
-	for _, kind := range storetest.Kinds {
-		t.Run(kind, func(t *testing.T) {
-			s := open(t, storetest.DSN(t, kind))
-			if kind == "postgres" {
-				if s.db.stmts != nil {
-					t.Fatal("a statement cache on PostgreSQL, whose driver keeps its own")
-				}
-				return
+	eachKind(t, func(t *testing.T, s *Store) {
+		if s.Dialect() == "postgres" {
+			if s.db.stmts != nil {
+				t.Fatal("a statement cache on PostgreSQL, whose driver keeps its own")
 			}
-			seed(t, s)
-			ctx := context.Background()
-			lookup := func() {
-				t.Helper()
-				if _, err := s.InstallationByExternalID(ctx, "jira.example.com:k"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			lookup()
-			cached := map[string]*cachedStmt{}
-			for q, e := range s.db.stmts.items {
-				cached[q] = e.Value.(*cachedStmt)
-			}
-			lookup()
-			if _, _, err := s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`), DedupeKey: "a"}); err != nil {
+			return
+		}
+		seed(t, s)
+		ctx := context.Background()
+		lookup := func() {
+			t.Helper()
+			if _, err := s.InstallationByExternalID(ctx, "jira.example.com:k"); err != nil {
 				t.Fatal(err)
 			}
-			for _, table := range []struct{ name, query string }{
-				{"installation lookup", `FROM installations WHERE external_id = ?`},
-				{"accept (in a transaction)", `INSERT INTO deliveries(installation_id, received_at, body, status, event,`},
-			} {
-				found := false
-				for q := range s.db.stmts.items {
-					found = found || strings.Contains(q, table.query)
-				}
-				if !found {
-					t.Errorf("%s: no prepared statement kept", table.name)
-				}
+		}
+		lookup()
+		cached := map[string]*cachedStmt{}
+		for q, e := range s.db.stmts.items {
+			cached[q] = e.Value.(*cachedStmt)
+		}
+		lookup()
+		if _, _, err := s.AcceptDelivery(ctx, NewDelivery{Installation: "jira1", Body: []byte(`{}`), DedupeKey: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range []struct{ name, query string }{
+			{"installation lookup", `FROM installations WHERE external_id = ?`},
+			{"accept (in a transaction)", `INSERT INTO deliveries(installation_id, received_at, body, status, event,`},
+		} {
+			found := false
+			for q := range s.db.stmts.items {
+				found = found || strings.Contains(q, table.query)
 			}
-			for q, cs := range cached {
-				e, ok := s.db.stmts.items[q]
-				if !ok || e.Value.(*cachedStmt).stmt != cs.stmt {
-					t.Errorf("prepared again on the second call: %.60q", q)
-				}
-				if cs.users != 0 {
-					t.Errorf("%d uses not ended: %.60q", cs.users, q)
-				}
+			if !found {
+				t.Errorf("%s: no prepared statement kept", table.name)
 			}
-		})
-	}
+		}
+		for q, cs := range cached {
+			e, ok := s.db.stmts.items[q]
+			if !ok || e.Value.(*cachedStmt).stmt != cs.stmt {
+				t.Errorf("prepared again on the second call: %.60q", q)
+			}
+			if cs.users != 0 {
+				t.Errorf("%d uses not ended: %.60q", cs.users, q)
+			}
+		}
+	})
 }
 
 // TestStatementCacheDropsSafely fills a small cache past its bound while
