@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -42,10 +43,10 @@ type writeGate struct {
 // first".
 const maxUrgentInRow = 8
 
-// errWriteTimeout is returned by a write that waited longer than the
-// database's busy timeout for its turn, as it would have for the
-// database's lock.
-var errWriteTimeout = fmt.Errorf("database busy: no turn to write within %s", sqliteBusyTimeout)
+// errWriteTimeout is returned, with the time waited, by a write that
+// waited longer than the gate's timeout (the database's busy timeout) for
+// its turn, as it would have for the database's lock.
+var errWriteTimeout = errors.New("database busy: no turn to write")
 
 const (
 	ordinary = 0
@@ -75,7 +76,7 @@ func (g *writeGate) enter(ctx context.Context, class int) (leave func(), err err
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-timer.C:
-		err = errWriteTimeout
+		err = fmt.Errorf("%w within %s", errWriteTimeout, g.timeout)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
