@@ -19,7 +19,9 @@ import (
 // counts such writes for each accept, an order rather than a time. Left
 // to SQLite's busy handler (which sleeps the longer the longer a writer
 // has waited, while a writer that has just committed takes the lock again
-// at once), one accept in a run let thousands pass, for seconds.
+// at once), one accept in a run let thousands pass, for seconds, and a
+// writer of the stream or an accept waited out the whole busy timeout
+// and failed with SQLITE_BUSY.
 // PostgreSQL runs the writes beside the accept, so there the count says
 // nothing of order; there the test checks that every accept is stored
 // under the stream.
@@ -75,7 +77,7 @@ func TestAcceptGoesBeforeQueuedWrites(t *testing.T) {
 			for until := commits() + writers; commits() < until; {
 				select {
 				case err := <-errs:
-					t.Fatal(err)
+					t.Fatalf("a write of the stream: %v", err)
 				default:
 					runtime.Gosched()
 				}
@@ -98,7 +100,7 @@ func TestAcceptGoesBeforeQueuedWrites(t *testing.T) {
 		wg.Wait()
 		close(errs)
 		for err := range errs {
-			t.Fatal(err)
+			t.Fatalf("a write of the stream: %v", err)
 		}
 		counts, err := s.DeliveryCounts(ctx)
 		must(t, err)
