@@ -79,7 +79,8 @@ func scanDelivery(sc interface{ Scan(...any) error }, d *Delivery, extra ...any)
 // Accepts are group-committed: one writer takes every accept waiting and
 // commits them in one transaction, so concurrent webhooks share an fsync
 // instead of queueing for one each. The batching window is whatever the
-// previous commit took; a lone accept commits at once.
+// writer waited for its turn (writeGate: first in line, behind at most
+// the write under way); a lone accept on an idle database commits at once.
 func (s *Store) AcceptDelivery(ctx context.Context, d NewDelivery) (id int64, duplicate bool, err error) {
 	s.acceptOnce.Do(func() { go s.acceptLoop() })
 	req := acceptReq{d: d, done: make(chan acceptRes, 1)}
@@ -122,44 +123,69 @@ func (s *Store) acceptLoop() {
 			return
 		}
 		batch := []acceptReq{first}
-	collect:
-		for len(batch) < maxAcceptBatch {
-			select {
-			case r := <-s.accepts:
-				batch = append(batch, r)
-			default:
-				break collect
-			}
-		}
-		res := make([]acceptRes, len(batch))
-		err := s.tx(context.Background(), func(tx runner) error {
-			for i, r := range batch {
-				id, dup, err := s.acceptOne(tx, r.d)
-				if err != nil {
-					return err
-				}
-				res[i] = acceptRes{id: id, dup: dup}
-			}
+		var res []acceptRes
+		// The turn is taken with the first accept, and the batch collected
+		// once it comes: the accepts that arrived while it waited go in
+		// the same commit.
+		err := s.writing(context.Background(), urgent, func() error {
+			batch = s.moreAccepts(batch)
+			res = s.acceptBatch(batch)
 			return nil
 		})
-		if err != nil && len(batch) > 1 {
-			// One bad row must not fail its neighbours: each on its own.
-			for i, r := range batch {
-				res[i] = acceptRes{}
-				res[i].err = s.tx(context.Background(), func(tx runner) error {
-					var err error
-					res[i].id, res[i].dup, err = s.acceptOne(tx, r.d)
-					return err
-				})
+		if err != nil {
+			batch = s.moreAccepts(batch)
+			res = make([]acceptRes, len(batch))
+			for i := range res {
+				res[i].err = err
 			}
-		} else if err != nil {
-			res[0].err = err
 		}
 		s.noteWrite(batchOutcome(res))
 		for i, r := range batch {
 			r.done <- res[i]
 		}
 	}
+}
+
+// moreAccepts adds to batch the accepts waiting, up to maxAcceptBatch.
+func (s *Store) moreAccepts(batch []acceptReq) []acceptReq {
+	for len(batch) < maxAcceptBatch {
+		select {
+		case r := <-s.accepts:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// acceptBatch stores a batch of accepts in one transaction, in a turn to
+// write already taken.
+func (s *Store) acceptBatch(batch []acceptReq) []acceptRes {
+	res := make([]acceptRes, len(batch))
+	each := func(tx runner, batch []acceptReq, res []acceptRes) error {
+		for i, r := range batch {
+			id, dup, err := s.acceptOne(tx, r.d)
+			if err != nil {
+				return err
+			}
+			res[i] = acceptRes{id: id, dup: dup}
+		}
+		return nil
+	}
+	err := inTx(context.Background(), s.raw, s.db, func(tx runner) error { return each(tx, batch, res) })
+	if err != nil && len(batch) > 1 {
+		// One bad row must not fail its neighbours: each on its own.
+		for i := range batch {
+			res[i] = acceptRes{}
+			res[i].err = inTx(context.Background(), s.raw, s.db, func(tx runner) error {
+				return each(tx, batch[i:i+1], res[i:i+1])
+			})
+		}
+	} else if err != nil {
+		res[0].err = err
+	}
+	return res
 }
 
 // batchOutcome is what an accept batch says of whether deliveries can be
@@ -237,7 +263,8 @@ func (s *Store) claim(ctx context.Context, t int64, lease time.Duration, maxAtte
 	// A constant, not a parameter: it appears in every SET below, and the
 	// query text stays the same for the life of the process.
 	spent := `attempts - attempt_base >= ` + strconv.Itoa(maxAttempts)
-	err = scanDelivery(s.db.QueryRowContext(ctx, `UPDATE deliveries SET
+	err = s.writing(ctx, ordinary, func() error {
+		return scanDelivery(s.db.QueryRowContext(ctx, `UPDATE deliveries SET
 			status = CASE WHEN `+spent+` THEN '`+DeliveryDead+`' ELSE '`+DeliveryProcessing+`' END,
 			attempts = CASE WHEN `+spent+` THEN attempts ELSE attempts + 1 END,
 			lease_until = CASE WHEN `+spent+` THEN 0 ELSE CAST(? AS BIGINT) END,
@@ -247,7 +274,8 @@ func (s *Store) claim(ctx context.Context, t int64, lease time.Duration, maxAtte
 			error = CASE WHEN `+spent+` THEN '`+OutOfAttempts+`' ELSE error END
 		WHERE `+where+`
 		RETURNING `+deliveryColumns+`, body`,
-		append([]any{t + lease.Milliseconds(), t}, args...)...), &d, &d.Body)
+			append([]any{t + lease.Milliseconds(), t}, args...)...), &d, &d.Body)
+	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return d, false, nil
@@ -435,13 +463,13 @@ func (s *Store) Finish(ctx context.Context, d Delivery, o Outcome) (status strin
 // Replay makes a settled delivery due again, with a fresh retry budget.
 // One whose body retention dropped cannot be replayed (ErrBodyDropped).
 func (s *Store) Replay(ctx context.Context, id int64) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempt_base = attempts, next_attempt_at = ?,
+	n, err := s.exec(ctx, `UPDATE deliveries SET status = ?, attempt_base = attempts, next_attempt_at = ?,
 		finished_at = 0, body_droppable = 0 WHERE id = ? AND status NOT IN (?, ?) AND length(body) > 0`,
 		DeliveryPending, s.now().UnixMilli(), id, DeliveryPending, DeliveryProcessing)
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		d, err := s.Delivery(ctx, id)
 		if err != nil {
 			return err

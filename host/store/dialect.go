@@ -37,6 +37,14 @@ type dialect interface {
 	lockMigrations(ctx context.Context, c *sql.Conn) (unlock func(), err error)
 	// shared reports whether other hosts may use the database at once.
 	shared() bool
+	// stmtCache keeps db's prepared statements where the driver does not
+	// keep them itself; nil where it does (or needs none).
+	stmtCache(db *sql.DB) *stmtCache
+	// writeGate is the gate this process's writers pass one at a time,
+	// intake first, where the database lets one writer in at a time
+	// anyway; nil where writers run at once and lock rows, not the
+	// database.
+	writeGate() *writeGate
 }
 
 // dialectFor picks the dialect a DSN names: a postgres:// or postgresql://
@@ -79,18 +87,62 @@ type execer interface {
 type runner struct {
 	x execer
 	d dialect
+	// stmts, where the dialect keeps one (stmtCache), prepares the
+	// queries run over the database or a transaction of it; nil: they
+	// run unprepared.
+	stmts *stmtCache
 }
 
 func (r runner) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return r.x.ExecContext(ctx, r.d.rebind(query), cleanArgs(args)...)
+	query, args = r.d.rebind(query), cleanArgs(args)
+	if st, done := r.prepared(ctx, query); st != nil {
+		defer done()
+		return st.ExecContext(ctx, args...)
+	}
+	return r.x.ExecContext(ctx, query, args...)
 }
 
 func (r runner) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return r.x.QueryContext(ctx, r.d.rebind(query), cleanArgs(args)...)
+	query, args = r.d.rebind(query), cleanArgs(args)
+	if st, done := r.prepared(ctx, query); st != nil {
+		defer done()
+		return st.QueryContext(ctx, args...)
+	}
+	return r.x.QueryContext(ctx, query, args...)
 }
 
 func (r runner) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return r.x.QueryRowContext(ctx, r.d.rebind(query), cleanArgs(args)...)
+	query, args = r.d.rebind(query), cleanArgs(args)
+	if st, done := r.prepared(ctx, query); st != nil {
+		defer done()
+		return st.QueryRowContext(ctx, args...)
+	}
+	return r.x.QueryRowContext(ctx, query, args...)
+}
+
+// prepared returns the prepared statement to run query with, and the
+// function that ends its use, or nil to run it unprepared: without a
+// cache, over a single connection (migrations), or when preparing fails.
+func (r runner) prepared(ctx context.Context, query string) (*sql.Stmt, func()) {
+	if r.stmts == nil {
+		return nil, nil
+	}
+	tx, inTx := r.x.(*sql.Tx)
+	if _, onDB := r.x.(*sql.DB); !onDB && !inTx {
+		return nil, nil
+	}
+	cs := r.stmts.take(ctx, query)
+	if cs == nil {
+		return nil, nil
+	}
+	if inTx {
+		// The transaction's statement keeps its parent open until the
+		// transaction ends: the use taken here can end at once.
+		st := tx.StmtContext(ctx, cs.stmt)
+		r.stmts.release(cs)
+		return st, func() {}
+	}
+	return cs.stmt, func() { r.stmts.release(cs) }
 }
 
 // cleanArgs makes every text argument of a query valid UTF-8 without NUL,

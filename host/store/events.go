@@ -77,7 +77,8 @@ var errEventDuplicate = errors.New("event already accepted")
 // nothing: it returns the earlier deliveries with duplicate set. With no
 // installation it stores nothing and returns no deliveries.
 func (s *Store) AcceptEvent(ctx context.Context, e NewEvent) (ids []int64, duplicate bool, err error) {
-	err = s.tx(ctx, func(tx runner) error {
+	// Intake, as AcceptDelivery: first in line to write.
+	err = s.txAs(ctx, urgent, func(tx runner) error {
 		ids, err = s.acceptEvent(ctx, tx, e)
 		return err
 	})

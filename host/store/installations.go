@@ -287,7 +287,7 @@ func (s *Store) PutPendingSetup(ctx context.Context, p PendingSetup) error {
 		}
 		*v = sealed
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO pending_setups(request_token, request_token_secret, base_url,
+	_, err := s.exec(ctx, `INSERT INTO pending_setups(request_token, request_token_secret, base_url,
 		consumer_key, private_key_pem, verify_tls, organization_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.RequestToken, p.RequestTokenSecret, p.BaseURL, p.ConsumerKey, p.PrivateKeyPEM, boolInt(p.VerifyTLS),
 		p.Organization, s.now().UnixMilli())
@@ -298,10 +298,12 @@ func (s *Store) PutPendingSetup(ctx context.Context, p PendingSetup) error {
 // token: a token is used once, whatever happens next.
 func (s *Store) TakePendingSetup(ctx context.Context, requestToken string) (PendingSetup, error) {
 	p := PendingSetup{RequestToken: requestToken}
-	err := s.db.QueryRowContext(ctx, `DELETE FROM pending_setups WHERE request_token = ?
-		RETURNING request_token_secret, base_url, consumer_key, private_key_pem, verify_tls, organization_id, created_at`,
-		requestToken).Scan(&p.RequestTokenSecret, &p.BaseURL, &p.ConsumerKey, &p.PrivateKeyPEM, &p.VerifyTLS,
-		&p.Organization, &p.CreatedAt)
+	err := s.writing(ctx, ordinary, func() error {
+		return s.db.QueryRowContext(ctx, `DELETE FROM pending_setups WHERE request_token = ?
+			RETURNING request_token_secret, base_url, consumer_key, private_key_pem, verify_tls, organization_id, created_at`,
+			requestToken).Scan(&p.RequestTokenSecret, &p.BaseURL, &p.ConsumerKey, &p.PrivateKeyPEM, &p.VerifyTLS,
+			&p.Organization, &p.CreatedAt)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, fmt.Errorf("setup for request token: %w", ErrNotFound)
 	}
@@ -320,7 +322,7 @@ func (s *Store) TakePendingSetup(ctx context.Context, requestToken string) (Pend
 
 // DeletePendingSetupsBefore forgets setups started before t.
 func (s *Store) DeletePendingSetupsBefore(ctx context.Context, t time.Time) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM pending_setups WHERE created_at < ?`, t.UnixMilli())
+	_, err := s.exec(ctx, `DELETE FROM pending_setups WHERE created_at < ?`, t.UnixMilli())
 	return err
 }
 

@@ -72,7 +72,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ImportStats, error) {
 		// PostgreSQL plans by statistics, which autovacuum refreshes only
 		// some time after a bulk load: until then the sync's lookups may
 		// be planned for empty tables.
-		if _, aerr := s.db.ExecContext(ctx, `ANALYZE users, user_emails, project_members, projects, issue_groups, group_links`); aerr != nil {
+		if _, aerr := s.exec(ctx, `ANALYZE users, user_emails, project_members, projects, issue_groups, group_links`); aerr != nil {
 			return stats, fmt.Errorf("imported, but refreshing statistics failed: %w", aerr)
 		}
 	}

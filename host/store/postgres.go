@@ -31,6 +31,14 @@ func (*postgres) skipLocked() string   { return " FOR UPDATE SKIP LOCKED" }
 func (*postgres) queueIndex() string   { return "" } // its planner finds it
 func (*postgres) shared() bool         { return true }
 
+// stmtCache: none; pgx prepares and caches statements per connection.
+func (*postgres) stmtCache(*sql.DB) *stmtCache { return nil }
+
+// writeGate: none. Transactions run at once and lock rows, so an accept's
+// insert waits for no worker's transaction; and a gate in one process
+// would not order the other hosts' writers anyway.
+func (*postgres) writeGate() *writeGate { return nil }
+
 func (*postgres) lockRows(alias string) string {
 	if alias == "" {
 		return " FOR UPDATE"

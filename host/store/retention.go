@@ -101,15 +101,6 @@ func (p Pruned) More(batch int) bool {
 	return false
 }
 
-// exec runs one statement and returns the rows it changed.
-func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := s.db.ExecContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
 // pruneDeliveries removes up to batch deliveries in one of statuses (a
 // quoted list) settled before before, with their attempts, in one
 // transaction. The rows are locked when read, so that a replay on another

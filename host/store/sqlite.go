@@ -30,7 +30,8 @@ func (sqlite) open(path string) (*sql.DB, error) {
 	// commit durable before it returns; IMMEDIATE transactions take the
 	// write lock up front, so two writers queue on busy_timeout instead of
 	// one failing with SQLITE_BUSY on upgrade.
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)"} {
+	busy := fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds())
+	for _, p := range []string{busy, "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -39,6 +40,11 @@ func (sqlite) open(path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(8)
+	// As many kept idle: by default database/sql keeps 2, and closed the
+	// others as they came back, so that under load connections were
+	// opened (the pragmas above run again) and their prepared statements
+	// lost all the time.
+	db.SetMaxIdleConns(8)
 	// The first connection turns a new file to WAL, which takes the
 	// database's lock without calling the busy handler: hosts (or tests)
 	// opening one new file at once would see SQLITE_BUSY. Once a
@@ -57,12 +63,24 @@ func (sqlite) open(path string) (*sql.DB, error) {
 	}
 }
 
+// sqliteBusyTimeout is how long a writer waits for the database's lock
+// (busy_timeout), and for its turn at the process's write gate.
+const sqliteBusyTimeout = 10 * time.Second
+
 func (sqlite) migrations() []string   { return sqliteMigrations }
 func (sqlite) rebind(q string) string { return q }
 func (sqlite) lockRows(string) string { return "" }
 func (sqlite) skipLocked() string     { return "" }
 func (sqlite) queueIndex() string     { return " INDEXED BY deliveries_queue" }
 func (sqlite) shared() bool           { return false }
+
+// stmtCache: modernc.org/sqlite prepares a query's text on every call
+// made without a prepared statement.
+func (sqlite) stmtCache(db *sql.DB) *stmtCache { return newStmtCache(db, maxCachedStmts) }
+
+// writeGate: SQLite lets one writer in at a time; the process queues its
+// own (writeGate) rather than leave them to the busy handler.
+func (sqlite) writeGate() *writeGate { return newWriteGate(sqliteBusyTimeout) }
 
 // lockMigrations: each migration's IMMEDIATE transaction already excludes
 // other writers.

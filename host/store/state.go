@@ -53,14 +53,14 @@ func (s *Store) statePut(ctx context.Context, sc stateScope, value string, ttl t
 		expires = s.now().Add(ttl).UnixMilli()
 	}
 	cols := strings.Join(sc.cols, ", ")
-	_, err := s.db.ExecContext(ctx, `INSERT INTO `+sc.table+`(`+cols+`, value, expires_at)
+	_, err := s.exec(ctx, `INSERT INTO `+sc.table+`(`+cols+`, value, expires_at)
 		VALUES (`+placeholders(len(sc.cols)+2)+`) ON CONFLICT(`+cols+`) DO UPDATE SET value = excluded.value,
 		expires_at = excluded.expires_at`, append(sc.args, value, expires)...)
 	return err
 }
 
 func (s *Store) stateDelete(ctx context.Context, sc stateScope) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM `+sc.table+` WHERE `+sc.where(), sc.args...)
+	_, err := s.exec(ctx, `DELETE FROM `+sc.table+` WHERE `+sc.where(), sc.args...)
 	return err
 }
 

@@ -45,6 +45,9 @@ type Store struct {
 	closeOnce  sync.Once
 
 	health writeHealth
+	// gate queues this process's writers where the database takes one at
+	// a time (writeGate); nil where it runs them at once.
+	gate *writeGate
 }
 
 // Sealer encrypts the secrets the store keeps (installation credentials)
@@ -68,8 +71,8 @@ func Open(ctx context.Context, dsn string, sealer Sealer) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{raw: db, db: runner{db, d}, dialect: d, now: time.Now, secrets: sealer,
-		accepts: make(chan acceptReq), closing: make(chan struct{})}
+	s := &Store{raw: db, db: runner{db, d, d.stmtCache(db)}, dialect: d, now: time.Now, secrets: sealer,
+		accepts: make(chan acceptReq), closing: make(chan struct{}), gate: d.writeGate()}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", d.name(), err)
@@ -107,14 +110,14 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	conn := runner{c, s.dialect}
+	conn := runner{c, s.dialect, nil}
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrations table: %w", err)
 	}
 	for i, m := range s.dialect.migrations() {
 		version := i + 1
-		err := inTx(ctx, c, s.dialect, func(tx runner) error {
+		err := inTx(ctx, c, conn, func(tx runner) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
 				return err
@@ -142,20 +145,61 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	return int(v.Int64), err
 }
 
+// tx runs fn in a transaction that writes, in an ordinary turn to write
+// (writing).
 func (s *Store) tx(ctx context.Context, fn func(tx runner) error) error {
-	return inTx(ctx, s.raw, s.dialect, fn)
+	return s.txAs(ctx, ordinary, fn)
+}
+
+// txAs is tx in a turn of the given class.
+func (s *Store) txAs(ctx context.Context, class int, fn func(tx runner) error) error {
+	return s.writing(ctx, class, func() error { return inTx(ctx, s.raw, s.db, fn) })
+}
+
+// writing runs fn, which writes to the database, in a turn at the write
+// gate of class ordinary or urgent (intake), where the dialect has one:
+// every write of the store passes here, in a transaction (tx) or not
+// (exec, and the few statements that read what they write), except
+// migrations, which run before anything else is open. A write made
+// without a turn would still be correct: the database's lock orders it,
+// by its busy handler. fn must not take another turn: the gate is not
+// reentrant.
+func (s *Store) writing(ctx context.Context, class int, fn func() error) error {
+	if s.gate == nil {
+		return fn()
+	}
+	leave, err := s.gate.enter(ctx, class)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return fn()
+}
+
+// exec runs one statement that writes, outside a transaction, and returns
+// the rows it changed.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (n int64, err error) {
+	err = s.writing(ctx, ordinary, func() error {
+		res, err := s.db.ExecContext(ctx, query, args...)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
+	return n, err
 }
 
 // inTx runs fn in a transaction on db (a database or one connection),
-// committing if fn returns nil and rolling back otherwise.
+// committing if fn returns nil and rolling back otherwise; the
+// transaction's runner speaks r's dialect, with r's statements.
 func inTx(ctx context.Context, db interface {
 	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
-}, d dialect, fn func(tx runner) error) error {
+}, r runner, fn func(tx runner) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(runner{tx, d}); err != nil {
+	if err := fn(runner{tx, r.d, r.stmts}); err != nil {
 		tx.Rollback()
 		return err
 	}
