@@ -65,6 +65,21 @@ test('the plugin asks for bulk copies once per instance, then falls back', { ski
   }
 });
 
+// Direct calls (ABI 1.6): this host answers "unsupported" too; the plugin
+// asks once per instance and then makes classic host-function calls,
+// every delivery succeeding.
+test('the plugin asks for direct calls once per instance, then falls back', { skip: !plugin }, async () => {
+  const h = await loaded();
+  try {
+    for (let i = 0; i < 5; i++) await deliver(h, i === 0);
+    assert.equal(h.instances, 1);
+    assert.equal(h.directCalls, 1);
+    assert.deepEqual(h.groupList(), [{ id: 'g1', assignee: 'alice', status: 'unresolved' }]);
+  } finally {
+    await h.close();
+  }
+});
+
 // Without a reset before each call, the SDK's worker mode keeps every
 // earlier call's blocks and copies them across threads on each host call:
 // the 250th call took tens of times the first's.

@@ -241,10 +241,12 @@ func BenchmarkPlatformEvent(b *testing.B) {
 }
 
 // BenchmarkMemoryFunctions measures what the memory functions (ABI 1.5)
-// save: the same plugin on a host that copies for it and on one that
-// answers "unsupported", so that the plugin copies through go-pdk's
-// 8-byte kernel calls as before, alternating call by call, native beside;
-// medians of b.N calls each.
+// and the direct calls (ABI 1.6) save: the same plugin on a host that
+// offers both ("bulk") and on one that answers both "unsupported", so that
+// the plugin copies through go-pdk's 8-byte kernel calls and makes classic
+// host calls ("8-byte"), alternating call by call, native beside; medians
+// of b.N calls each. JIRASYNC_PLUGIN_BASE adds an older build on the
+// host that offers everything ("base"): main's plugin, to see a lever.
 func BenchmarkMemoryFunctions(b *testing.B) {
 	body := fixturePayload(b, "large-16k.json")
 	event := []byte(`{"id":"ev-2","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"2026-11-30T04:00:00Z"}`)
@@ -266,7 +268,7 @@ func BenchmarkMemoryFunctions(b *testing.B) {
 			engines := []Engine{&Native{Caps: eventHost{}}}
 			modules := [][]byte{realPlugin(b), realPlugin(b)}
 			// JIRASYNC_PLUGIN_BASE, an older build (one without the
-			// memory functions), joins the rotation as a fourth engine.
+			// lever measured), joins the rotation as a fourth engine.
 			if base := os.Getenv("JIRASYNC_PLUGIN_BASE"); base != "" {
 				m, err := os.ReadFile(base)
 				if err != nil {
