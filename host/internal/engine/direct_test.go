@@ -174,17 +174,7 @@ func TestDirectCallRanges(t *testing.T) {
 func TestPluginCallsDirect(t *testing.T) {
 	ctx := context.Background()
 	_, b := fixture(t)
-	body := fixturePayload(t, "minimal-assigned.json")
-	calls := []struct {
-		export string
-		input  []byte
-	}{
-		{abi.ExportDescribe, nil},
-		{abi.ExportHandleIssueUpdated, body},
-		{abi.ExportHandlePlatformEvent, []byte(`{"id":"ev-1","type":"group.assigned","group":"g1","assignee":"alice","occurred_at":"2026-11-30T04:00:00Z"}`)},
-		{abi.ExportHandlePlatformEvent, []byte(`{"id":"ev-2","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"2026-11-30T04:00:00Z"}`)},
-		{abi.ExportRegisterWebhook, []byte(`{not json`)},
-	}
+	calls := everyExport(t, "minimal-assigned.json")
 	for _, tt := range []struct {
 		name          string
 		noGuestMemory bool
@@ -204,15 +194,7 @@ func TestPluginCallsDirect(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer w.Close(ctx)
-			for round := range 2 {
-				for _, c := range calls {
-					want, wantErr := native.Call(ctx, b, c.export, c.input)
-					got, gotErr := w.Call(ctx, b, c.export, c.input)
-					if !bytes.Equal(got, want) || errText(gotErr) != errText(wantErr) {
-						t.Errorf("round %d, %s: wasm %q, %v; native %q, %v", round, c.export, got, gotErr, want, wantErr)
-					}
-				}
-			}
+			agreeWithNative(t, w, native, b, calls)
 			runs, nativeRuns := wasmHost.counts(), nativeHost.counts()
 			total := 0
 			for fn, n := range nativeRuns {
