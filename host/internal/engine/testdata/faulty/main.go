@@ -9,6 +9,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"time"
 	"unsafe"
 
 	"github.com/extism/go-pdk"
@@ -71,6 +72,9 @@ func handle() int32 {
 		buf := make([]byte, 1)
 		rc := directCall(abi.FuncStateGet, `{"key":"big"}`, buf)
 		pdk.OutputJSON(map[string]any{"kept": rc})
+		return 0
+	case "host_call_cost":
+		pdk.OutputJSON(hostCallCost(1000))
 		return 0
 	case "direct_take":
 		buf := make([]byte, 1<<16)
@@ -199,4 +203,33 @@ func directRanges() map[string]any {
 	hostCall(0xFFFF_FF00, 0x200, 0, 0, 0, 0)
 	r["dropped_by_next_call"] = int64(hostCallAnswer(address(&big[0]), uint64(len(big))))
 	return r
+}
+
+// hostCallCost times n calls of jirasync_groups_linked made directly (ABI
+// 1.6) and n made the classic way (a kernel block each way, copied with
+// the memory functions of 1.5, as the plugin did before direct calls),
+// and reports the mean nanoseconds per call of each: what one host call
+// costs the sandbox, the host function's own work aside.
+func hostCallCost(n int) map[string]int64 {
+	req := `{"issue_key":"APP-1","organizations":["acme"]}`
+	buf := make([]byte, 4096)
+	start := time.Now()
+	for range n {
+		if directCall(abi.FuncGroupsLinked, req, buf) <= 0 {
+			return map[string]int64{"failed": 1}
+		}
+	}
+	direct := time.Since(start)
+	rb := []byte(req)
+	start = time.Now()
+	for range n {
+		in := pdk.Allocate(len(rb))
+		kernelStore(in.Offset(), address(&rb[0]), uint64(len(rb)))
+		out := pdk.FindMemory(hostGroupsLinked(in.Offset()))
+		kernelLoad(out.Offset(), address(&buf[0]), out.Length())
+		out.Free()
+		in.Free()
+	}
+	classic := time.Since(start)
+	return map[string]int64{"direct_ns": direct.Nanoseconds() / int64(n), "classic_ns": classic.Nanoseconds() / int64(n)}
 }
