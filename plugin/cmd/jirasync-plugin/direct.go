@@ -14,7 +14,8 @@ import (
 // function's name and request from our memory and writes the answer into
 // it, in one crossing, where a classic call makes about ten (allocate a
 // kernel block, copy the request in, call, find the answer's length, copy
-// it out, free both blocks), some 20 µs per host call in our host.
+// it out, free both blocks): 0.2 µs against 4.6 µs per call in our host
+// (BenchmarkHostCallCost in host/internal/engine).
 
 //go:wasmimport extism:host/user jirasync_call
 func hostCall(namePtr, nameLen, reqPtr, reqLen, outPtr, outCap uint64) uint64
