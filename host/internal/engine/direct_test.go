@@ -48,8 +48,8 @@ func (h *countingHost) counts() map[string]int {
 }
 
 // stateHost answers jirasync_state_get with the key it was asked for as
-// the value, or 1,000 bytes for the key "big": a request read from the
-// plugin's memory shows in its answer.
+// the value, or 1,000 bytes for the key "big", and panics for the key
+// "panic": a request read from the plugin's memory shows in its answer.
 type stateHost struct{}
 
 func bigValue() string { return strings.Repeat("b", 1000) }
@@ -58,6 +58,9 @@ func (stateHost) Call(_ context.Context, _ *capabilities.Binding, fn string, req
 	var r abi.StateGetRequest
 	if fn != abi.FuncStateGet || json.Unmarshal(req, &r) != nil {
 		return capabilities.FaultResponse(abi.CodeInvalidRequest, "stateHost answers state_get only")
+	}
+	if r.Key == "panic" {
+		panic("stateHost was asked to panic")
 	}
 	if r.Key == "big" {
 		r.Key = bigValue()
@@ -111,6 +114,7 @@ func TestDirectCallRanges(t *testing.T) {
 		{"untouched", true},
 		{"unknown", float64(len(unknown))},
 		{"unknown_answer", unknown},
+		{"panic_answer", string(capabilities.FaultResponse(abi.CodeInternal, "host function jirasync_state_get failed"))},
 		{"big", float64(len(big))},
 		{"big_untouched", true},
 		{"big_answer_too_small", float64(len(big))},
@@ -128,15 +132,15 @@ func TestDirectCallRanges(t *testing.T) {
 	if len(got) != 0 {
 		t.Errorf("probe reported more than asked: %v", got)
 	}
-	// small, big and the big call dropped by the next: three runs, none
-	// for a refused range, the unknown name or a call_answer.
-	if c := host.counts(); len(c) != 1 || c[abi.FuncStateGet] != 3 {
-		t.Errorf("host functions run %v, want state_get 3 times", c)
+	// small, the panic, big and the big call dropped by the next: four
+	// runs, none for a refused range, the unknown name or a call_answer.
+	if c := host.counts(); len(c) != 1 || c[abi.FuncStateGet] != 4 {
+		t.Errorf("host functions run %v, want state_get 4 times", c)
 	}
 	s := w.Stats()
-	if s.Dropped != 0 || s.DirectWritten != 2 || s.DirectKept != 2 || s.DirectTaken != 1 ||
+	if s.Dropped != 0 || s.DirectWritten != 3 || s.DirectKept != 2 || s.DirectTaken != 1 ||
 		s.DirectOutOfRange != 8 || s.DirectNoAnswer != 3 || s.DirectUnsupported != 0 || s.ClassicCalls != 0 {
-		t.Errorf("stats %+v: want no instance dropped, 2 answers in place, 2 kept, 1 taken, 8 out of range, 3 without an answer", s)
+		t.Errorf("stats %+v: want no instance dropped, 3 answers in place, 2 kept, 1 taken, 8 out of range, 3 without an answer", s)
 	}
 
 	// A kept answer dies with its export call: the next call on the same
@@ -155,8 +159,8 @@ func TestDirectCallRanges(t *testing.T) {
 			t.Errorf("%s: %s = %v, want %v", c.mode, c.key, got[c.key], want)
 		}
 	}
-	if c := host.counts(); c[abi.FuncStateGet] != 4 {
-		t.Errorf("host functions run %v, want state_get 4 times", c)
+	if c := host.counts(); c[abi.FuncStateGet] != 5 {
+		t.Errorf("host functions run %v, want state_get 5 times", c)
 	}
 	if s := w.Stats(); s.Created != 1 || s.Faults != 0 {
 		t.Errorf("stats %+v: want one instance and no faults", s)

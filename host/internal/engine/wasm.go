@@ -258,8 +258,8 @@ func (w *Wasm) copyMemory(p *extism.CurrentPlugin, toGuest bool, kernelOff, gues
 }
 
 func (w *Wasm) copyRanges(p *extism.CurrentPlugin, toGuest bool, kernelOff, guestPtr, n uint64) uint64 {
-	guest := p.CallerMemory()
-	if w.cfg.noGuestMemory || guest == nil {
+	guest := w.callerMemory(p)
+	if guest == nil {
 		return abi.CopyUnsupported
 	}
 	k, okKernel := memoryRange(p.Memory(), kernelOff, n)
@@ -330,8 +330,8 @@ func (w *Wasm) direct(ctx context.Context, p *extism.CurrentPlugin, namePtr, nam
 		// Any later jirasync_call drops a kept answer, run or not.
 		st.kept = nil
 	}
-	guest := p.CallerMemory()
-	if w.cfg.noGuestMemory || guest == nil {
+	guest := w.callerMemory(p)
+	if guest == nil {
 		w.directs[directUnsupported].Add(1)
 		return directResult(abi.DirectUnsupported)
 	}
@@ -361,19 +361,11 @@ func (w *Wasm) direct(ctx context.Context, p *extism.CurrentPlugin, namePtr, nam
 // runNamed runs the host function whose name the plugin gave as bytes,
 // through the allow-list of host functions: an unknown name gets the error
 // envelope the capabilities give one, never a trap, and never reaches the
-// host functions. A panic in the host becomes an internal error envelope,
-// as in serve: the function may have run, so the plugin must get an answer
-// rather than try again.
-func (w *Wasm) runNamed(ctx context.Context, name, req []byte) (resp []byte) {
-	defer func() {
-		if r := recover(); r != nil {
-			w.log.Error("direct host call panicked", "function", string(name), "panic", fmt.Sprint(r))
-			resp = capabilities.FaultResponse(abi.CodeInternal, "host function "+string(name)+" failed")
-		}
-	}()
+// host functions.
+func (w *Wasm) runNamed(ctx context.Context, name, req []byte) []byte {
 	for _, fn := range capabilities.Names() {
 		if string(name) == fn {
-			return w.run(ctx, fn, req)
+			return w.runRecovered(ctx, fn, req)
 		}
 	}
 	// The name is the plugin's bytes: bounded before it is quoted.
@@ -384,14 +376,27 @@ func (w *Wasm) runNamed(ctx context.Context, name, req []byte) (resp []byte) {
 	return capabilities.UnknownFunction(string(name))
 }
 
+// runRecovered is run with a panic in the host turned into an internal
+// error envelope, as serve does: the function may have run, so the plugin
+// must get an answer rather than try again.
+func (w *Wasm) runRecovered(ctx context.Context, fn string, req []byte) (resp []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("direct host call panicked", "function", fn, "panic", fmt.Sprint(r))
+			resp = capabilities.FaultResponse(abi.CodeInternal, "host function "+fn+" failed")
+		}
+	}()
+	return w.run(ctx, fn, req)
+}
+
 // takeAnswer is jirasync_call_answer (ABI 1.6): the answer the last
 // jirasync_call of this export call kept, written at outPtr if it fits in
 // outCap (then dropped: handed over once), with its length as the result.
 // A buffer too small gets the length and nothing written, the answer
 // still kept; a range outside the plugin's memory gets out of range.
 func (w *Wasm) takeAnswer(ctx context.Context, p *extism.CurrentPlugin, outPtr, outCap uint64) uint64 {
-	guest := p.CallerMemory()
-	if w.cfg.noGuestMemory || guest == nil {
+	guest := w.callerMemory(p)
+	if guest == nil {
 		w.directs[directUnsupported].Add(1)
 		return directResult(abi.DirectUnsupported)
 	}
@@ -414,15 +419,24 @@ func (w *Wasm) takeAnswer(ctx context.Context, p *extism.CurrentPlugin, outPtr, 
 	return uint64(n)
 }
 
-// guestRange is the view of the plugin's memory at ptr, n bytes long, and
-// whether that range lies inside it with both values fitting 32 bits.
-func memoryRange(guest api.Memory, ptr, n uint64) ([]byte, bool) {
+// memoryRange is the view of mem at ptr, n bytes long, and whether that
+// range lies inside mem with both values fitting 32 bits.
+func memoryRange(mem api.Memory, ptr, n uint64) ([]byte, bool) {
 	if ptr > math.MaxUint32 || n > math.MaxUint32 {
 		return nil, false
 	}
 	// Read checks ptr+n against the memory's size without overflow, and
 	// returns a view, not a copy.
-	return guest.Read(uint32(ptr), uint32(n))
+	return mem.Read(uint32(ptr), uint32(n))
+}
+
+// callerMemory is the memory of the plugin calling a host function, nil
+// when this host cannot reach it (or, for tests, must act as if).
+func (w *Wasm) callerMemory(p *extism.CurrentPlugin) api.Memory {
+	if w.cfg.noGuestMemory {
+		return nil
+	}
+	return p.CallerMemory()
 }
 
 // acquire waits for a free slot, then takes an idle instance or makes one.

@@ -184,6 +184,9 @@ func directRanges() map[string]any {
 	r["untouched"] = bytes.Count(buf, []byte{0}) == len(buf)
 	n = directCall("jirasync_shell_exec", `{}`, buf)
 	r["unknown"], r["unknown_answer"] = n, string(buf[:max(n, 0)])
+	// A host function that panics: an error envelope, not a trap.
+	n = directCall(abi.FuncStateGet, `{"key":"panic"}`, buf)
+	r["panic_answer"] = string(buf[:max(n, 0)])
 
 	// An answer larger than the buffer: kept, and nothing written; a
 	// buffer still too small or out of range leaves it kept; the right one
