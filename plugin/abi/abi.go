@@ -10,7 +10,7 @@ package abi
 
 // Version is the ABI version. A host refuses a plugin whose describe export
 // reports another major version; minor versions only add optional fields.
-const Version = "1.5"
+const Version = "1.6"
 
 // Exports of the plugin.
 const (
@@ -92,6 +92,47 @@ const (
 	// CopyOutOfRange: a range lies outside its memory (or the length does
 	// not fit 32 bits); nothing was copied.
 	CopyOutOfRange = 2
+)
+
+// Direct calls (since 1.6) run a host function with its name, request and
+// answer in the plugin's own linear memory, where a classic host-function
+// call moves both through Extism kernel blocks (an allocation, a copy, a
+// length, a free: about ten crossings between the host and the guest per
+// call). Like the memory functions they are raw Wasm functions in
+// HostNamespace, not JSON-envelope host functions.
+const (
+	// FuncCall is (name_ptr, name_len, req_ptr, req_len, out_ptr, out_cap
+	// i64) -> i64: the host runs the host function named by the bytes at
+	// name_ptr with the request at req_ptr, as its classic import would,
+	// and writes the answer at out_ptr if it fits in out_cap. The result
+	// is the answer's length n >= 0, or a Direct result below. When n >
+	// out_cap nothing is written and the host keeps the answer for
+	// FuncCallAnswer.
+	FuncCall = "jirasync_call"
+	// FuncCallAnswer is (out_ptr, out_cap i64) -> i64: it writes the
+	// answer FuncCall kept at out_ptr if it fits in out_cap and returns
+	// its length, or a Direct result. The answer is handed over once; the
+	// next FuncCall, or the end of the export call, drops it.
+	FuncCallAnswer = "jirasync_call_answer"
+)
+
+// DirectFunctions lists the direct-call functions, in a fixed order.
+var DirectFunctions = [...]string{FuncCall, FuncCallAnswer}
+
+// Results of a direct-call function besides an answer's length. They are
+// negative, so that no length can be taken for one.
+const (
+	// DirectUnsupported: this host cannot reach the plugin's memory
+	// (the JS SDK's host functions cannot); nothing was read or run, and
+	// the plugin uses classic host-function calls from then on.
+	DirectUnsupported = -1
+	// DirectOutOfRange: a range lies outside the plugin's memory, or a
+	// value does not fit 32 bits; nothing was read, run or written.
+	DirectOutOfRange = -2
+	// DirectNoAnswer: FuncCallAnswer found no kept answer (none was kept,
+	// it was taken already, or a later FuncCall or the end of the export
+	// call dropped it).
+	DirectNoAnswer = -3
 )
 
 // ErrorCode classifies a failure so that the host can choose an HTTP status

@@ -38,7 +38,7 @@ func Describe() abi.Description {
 		Version:    Version,
 		ABIVersion: abi.Version,
 		Exports:    abi.Exports[:],
-		Imports:    slices.Concat(abi.HostFunctions[:], abi.MemoryFunctions[:]),
+		Imports:    slices.Concat(abi.HostFunctions[:], abi.MemoryFunctions[:], abi.DirectFunctions[:]),
 	}
 }
 

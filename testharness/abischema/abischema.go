@@ -27,6 +27,9 @@ type Schema struct {
 			// Since ABI 1.5: raw functions, no envelope, no $defs.
 			MemoryFunctions       []string          `json:"memory_functions"`
 			MemoryFunctionResults map[string]uint64 `json:"memory_function_results"`
+			// Since ABI 1.6: raw functions too; negative results.
+			DirectFunctions       []string         `json:"direct_functions"`
+			DirectFunctionResults map[string]int64 `json:"direct_function_results"`
 		} `json:"x-jirasync"`
 		Defs map[string]json.RawMessage `json:"$defs"`
 	}
@@ -122,3 +125,9 @@ func (s *Schema) HostFunctions() []string { return s.raw.Meta.HostFunctions }
 // results by name; no $defs entry describes them.
 func (s *Schema) MemoryFunctions() []string                { return s.raw.Meta.MemoryFunctions }
 func (s *Schema) MemoryFunctionResults() map[string]uint64 { return s.raw.Meta.MemoryFunctionResults }
+
+// DirectFunctions and DirectFunctionResults (since ABI 1.6) are the raw
+// direct-call functions the schema's x-jirasync member declares, and their
+// negative results by name.
+func (s *Schema) DirectFunctions() []string               { return s.raw.Meta.DirectFunctions }
+func (s *Schema) DirectFunctionResults() map[string]int64 { return s.raw.Meta.DirectFunctionResults }

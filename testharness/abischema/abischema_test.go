@@ -46,6 +46,14 @@ func TestSchemaNamesMatchABI(t *testing.T) {
 		"out_of_range": abi.CopyOutOfRange}; !maps.Equal(r, want) {
 		t.Errorf("schema memory function results %v, plugin/abi %v", r, want)
 	}
+	// Direct calls (ABI 1.6) are raw too, their results negative.
+	if !slices.Equal(s.DirectFunctions(), abi.DirectFunctions[:]) {
+		t.Errorf("schema direct functions %v, plugin/abi %v", s.DirectFunctions(), abi.DirectFunctions)
+	}
+	if r, want := s.DirectFunctionResults(), map[string]int64{"unsupported": abi.DirectUnsupported,
+		"out_of_range": abi.DirectOutOfRange, "no_answer": abi.DirectNoAnswer}; !maps.Equal(r, want) {
+		t.Errorf("schema direct function results %v, plugin/abi %v", r, want)
+	}
 	want := map[string]bool{}
 	for _, e := range abi.Exports {
 		want[Input(e)], want[Output(e)] = true, true

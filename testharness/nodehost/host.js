@@ -30,6 +30,12 @@ export const HOST_FUNCTIONS = schema['x-jirasync'].host_functions;
 // 8-byte kernel functions for the rest of the instance's life.
 export const MEMORY_FUNCTIONS = schema['x-jirasync'].memory_functions;
 export const COPY_UNSUPPORTED = BigInt(schema['x-jirasync'].memory_function_results.unsupported);
+// Since ABI 1.6: direct calls, a host function run with its name, request
+// and answer in the plugin's memory. For the same reason this host answers
+// them "unsupported", and the plugin makes classic host-function calls
+// (kernel blocks) for the rest of the instance's life.
+export const DIRECT_FUNCTIONS = schema['x-jirasync'].direct_functions;
+export const DIRECT_UNSUPPORTED = BigInt(schema['x-jirasync'].direct_function_results.unsupported);
 const MAJOR = schema['x-jirasync'].abi_version.split('.')[0];
 
 const LIMITS = {
@@ -96,7 +102,7 @@ export class Host {
     const desc = JSON.parse(Buffer.from(d.output).toString('utf8'));
     if (String(desc.abi_version).split('.')[0] !== MAJOR) throw new Error(`plugin speaks ABI ${desc.abi_version}, this host ${MAJOR}.x`);
     for (const f of desc.imports ?? []) {
-      if (!HOST_FUNCTIONS.includes(f) && !MEMORY_FUNCTIONS.includes(f)) throw new Error(`plugin imports ${f}, which this host does not offer`);
+      if (![HOST_FUNCTIONS, MEMORY_FUNCTIONS, DIRECT_FUNCTIONS].some((l) => l.includes(f))) throw new Error(`plugin imports ${f}, which this host does not offer`);
     }
     return desc;
   }
@@ -111,6 +117,12 @@ export class Host {
       functions[name] = () => {
         this.copyCalls = (this.copyCalls ?? 0) + 1;
         return COPY_UNSUPPORTED;
+      };
+    }
+    for (const name of DIRECT_FUNCTIONS) {
+      functions[name] = () => {
+        this.directCalls = (this.directCalls ?? 0) + 1;
+        return DIRECT_UNSUPPORTED;
       };
     }
     // Worker mode: the only mode where timeoutMs stops a guest that does

@@ -51,15 +51,17 @@ test('an instance is kept after success, and applies what it staged', { skip: !p
   }
 });
 
-// The memory functions (ABI 1.5): this host cannot reach the plugin's
-// memory and answers "unsupported"; the plugin asks once per instance and
-// then copies through the SDK's 8-byte functions, every call succeeding.
-test('the plugin asks for bulk copies once per instance, then falls back', { skip: !plugin }, async () => {
+// The memory functions (ABI 1.5) and direct calls (1.6): this host cannot
+// reach the plugin's memory and answers "unsupported"; the plugin asks once
+// per instance for each and then copies through the SDK's 8-byte functions
+// and makes classic host calls, every call succeeding.
+test('the plugin asks for bulk copies and direct calls once per instance, then falls back', { skip: !plugin }, async () => {
   const h = await loaded();
   try {
     for (let i = 0; i < 5; i++) await deliver(h, i === 0);
     assert.equal(h.instances, 1);
     assert.equal(h.copyCalls, 1);
+    assert.equal(h.directCalls, 1);
   } finally {
     await h.close();
   }

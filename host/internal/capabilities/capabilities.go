@@ -85,7 +85,7 @@ func (s *Set) Call(ctx context.Context, b *Binding, fn string, req []byte) (resp
 	}()
 	h, ok := handlers[fn]
 	if !ok {
-		return FaultResponse(abi.CodeInvalidRequest, "unknown host function "+fn)
+		return UnknownFunction(fn)
 	}
 	if b.Installation.ID == "" {
 		// describe and inspect_delivery are bound to no installation; a
@@ -105,6 +105,12 @@ func (s *Set) Call(ctx context.Context, b *Binding, fn string, req []byte) (resp
 		return FaultResponse(abi.CodeInternal, "encoding response: "+err.Error())
 	}
 	return out
+}
+
+// UnknownFunction is the answer to a call of a host function that does not
+// exist (a direct call, ABI 1.6, names its function with bytes).
+func UnknownFunction(fn string) []byte {
+	return FaultResponse(abi.CodeInvalidRequest, "unknown host function "+fn)
 }
 
 // FaultResponse encodes a failure as a host-function response.

@@ -241,10 +241,12 @@ func BenchmarkPlatformEvent(b *testing.B) {
 }
 
 // BenchmarkMemoryFunctions measures what the memory functions (ABI 1.5)
-// save: the same plugin on a host that copies for it and on one that
-// answers "unsupported", so that the plugin copies through go-pdk's
-// 8-byte kernel calls as before, alternating call by call, native beside;
-// medians of b.N calls each.
+// and the direct calls (ABI 1.6) save: the same plugin on a host that
+// offers both ("bulk") and on one that answers both "unsupported", so that
+// the plugin copies through go-pdk's 8-byte kernel calls and makes classic
+// host calls ("8-byte"), alternating call by call, native beside; medians
+// of b.N calls each. JIRASYNC_PLUGIN_BASE adds an older build on the
+// host that offers everything ("base"): main's plugin, to see a lever.
 func BenchmarkMemoryFunctions(b *testing.B) {
 	body := fixturePayload(b, "large-16k.json")
 	event := []byte(`{"id":"ev-2","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"2026-11-30T04:00:00Z"}`)
@@ -266,7 +268,7 @@ func BenchmarkMemoryFunctions(b *testing.B) {
 			engines := []Engine{&Native{Caps: eventHost{}}}
 			modules := [][]byte{realPlugin(b), realPlugin(b)}
 			// JIRASYNC_PLUGIN_BASE, an older build (one without the
-			// memory functions), joins the rotation as a fourth engine.
+			// lever measured), joins the rotation as a fourth engine.
 			if base := os.Getenv("JIRASYNC_PLUGIN_BASE"); base != "" {
 				m, err := os.ReadFile(base)
 				if err != nil {
@@ -317,5 +319,43 @@ func BenchmarkMemoryFunctions(b *testing.B) {
 					c.name, med[1], med[2], med[0], med[1]/med[0], med[2]/med[0], base)
 			}
 		})
+	}
+}
+
+// BenchmarkHostCallCost reports what one host call costs in the sandbox,
+// the host function's own work aside (an answer from memory): a direct
+// call (ABI 1.6) against a classic one through kernel blocks copied with
+// the memory functions, each the mean of 1,000 calls timed by the guest,
+// medians over b.N rounds.
+func BenchmarkHostCallCost(b *testing.B) {
+	ctx := context.Background()
+	_, bind := fixture(b)
+	w, err := NewWasm(ctx, memoryHost{}, WasmConfig{Module: faultyPlugin(b), PoolSize: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close(ctx)
+	var direct, classic []time.Duration
+	for range b.N {
+		out, err := w.Call(ctx, bind, abi.ExportHandleIssueUpdated, []byte("host_call_cost"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var r struct {
+			DirectNs  int64 `json:"direct_ns"`
+			ClassicNs int64 `json:"classic_ns"`
+		}
+		if err := json.Unmarshal(out, &r); err != nil || r.DirectNs == 0 {
+			b.Fatalf("output %s: %v", out, err)
+		}
+		direct, classic = append(direct, time.Duration(r.DirectNs)), append(classic, time.Duration(r.ClassicNs))
+	}
+	_, d := meanMedian(direct)
+	_, c := meanMedian(classic)
+	b.ReportMetric(float64(d.Nanoseconds())/1e3, "direct-µs/call")
+	b.ReportMetric(float64(c.Nanoseconds())/1e3, "classic-µs/call")
+	if b.N >= 2 {
+		fmt.Printf("host call cost median: direct %.2f µs  classic (kernel blocks, bulk copies) %.2f µs\n",
+			float64(d.Nanoseconds())/1e3, float64(c.Nanoseconds())/1e3)
 	}
 }

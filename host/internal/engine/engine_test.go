@@ -68,7 +68,7 @@ var faultyOnce struct {
 }
 
 // faultyPlugin builds testdata/faulty once per test binary.
-func faultyPlugin(t *testing.T) []byte {
+func faultyPlugin(t testing.TB) []byte {
 	t.Helper()
 	faultyOnce.Do(func() {
 		faultyOnce.path = pluginbuild.Out("faulty.wasm")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/jirasync/jirasync/host/internal/capabilities"
 	"github.com/jirasync/jirasync/plugin/abi"
 )
 
@@ -61,18 +62,7 @@ func TestMemoryFunctionRanges(t *testing.T) {
 func TestPluginCopiesInBulk(t *testing.T) {
 	ctx := context.Background()
 	_, b := fixture(t)
-	body := fixturePayload(t, "large-16k.json")
-	calls := []struct {
-		export string
-		input  []byte
-	}{
-		{abi.ExportDescribe, nil},
-		{abi.ExportInspectDelivery, body},
-		{abi.ExportHandleIssueUpdated, body},
-		{abi.ExportHandlePlatformEvent, []byte(`{"id":"ev-1","type":"group.assigned","group":"g1","assignee":"alice","occurred_at":"2026-11-30T04:00:00Z"}`)},
-		{abi.ExportHandlePlatformEvent, []byte(`{"id":"ev-2","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"2026-11-30T04:00:00Z"}`)},
-		{abi.ExportRegisterWebhook, []byte(`{not json`)}, // a failure: the error text travels too
-	}
+	calls := everyExport(t, "large-16k.json")
 	native := &Native{Caps: eventHost{}}
 	for _, tt := range []struct {
 		name          string
@@ -84,15 +74,7 @@ func TestPluginCopiesInBulk(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer w.Close(ctx)
-			for round := range 2 {
-				for _, c := range calls {
-					want, wantErr := native.Call(ctx, b, c.export, c.input)
-					got, gotErr := w.Call(ctx, b, c.export, c.input)
-					if !bytes.Equal(got, want) || errText(gotErr) != errText(wantErr) {
-						t.Errorf("round %d, %s: wasm %q, %v; native %q, %v", round, c.export, got, gotErr, want, wantErr)
-					}
-				}
-			}
+			agreeWithNative(t, w, native, b, calls)
 			s := w.Stats()
 			switch {
 			case s.Created != 1 || s.Faults != 0:
@@ -103,6 +85,42 @@ func TestPluginCopiesInBulk(t *testing.T) {
 				t.Errorf("stats %+v: want one unsupported answer for the instance's life", s)
 			}
 		})
+	}
+}
+
+// engineCall is one export call with its input.
+type engineCall struct {
+	export string
+	input  []byte
+}
+
+// everyExport is a call of every kind of export, the deliveries with the
+// fixture payload named.
+func everyExport(t testing.TB, payload string) []engineCall {
+	body := fixturePayload(t, payload)
+	return []engineCall{
+		{abi.ExportDescribe, nil},
+		{abi.ExportInspectDelivery, body},
+		{abi.ExportHandleIssueUpdated, body},
+		{abi.ExportHandlePlatformEvent, []byte(`{"id":"ev-1","type":"group.assigned","group":"g1","assignee":"alice","occurred_at":"2026-11-30T04:00:00Z"}`)},
+		{abi.ExportHandlePlatformEvent, []byte(`{"id":"ev-2","type":"group.resolved","group":"g1","assignee":null,"occurred_at":"2026-11-30T04:00:00Z"}`)},
+		{abi.ExportRegisterWebhook, []byte(`{not json`)}, // a failure: the error text travels too
+	}
+}
+
+// agreeWithNative makes calls twice on w and on native, in turn, and
+// fails the test for any output or error of w's that is not native's.
+func agreeWithNative(t *testing.T, w *Wasm, native *Native, b *capabilities.Binding, calls []engineCall) {
+	t.Helper()
+	ctx := context.Background()
+	for round := range 2 {
+		for _, c := range calls {
+			want, wantErr := native.Call(ctx, b, c.export, c.input)
+			got, gotErr := w.Call(ctx, b, c.export, c.input)
+			if !bytes.Equal(got, want) || errText(gotErr) != errText(wantErr) {
+				t.Errorf("round %d, %s: wasm %q, %v; native %q, %v", round, c.export, got, gotErr, want, wantErr)
+			}
+		}
 	}
 }
 

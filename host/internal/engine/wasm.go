@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 
 	extism "github.com/extism/go-sdk"
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 
 	"github.com/jirasync/jirasync/host/internal/capabilities"
 	"github.com/jirasync/jirasync/plugin/abi"
@@ -37,9 +39,10 @@ type WasmConfig struct {
 	// Observe, if set, is told of every export call: for metrics.
 	Observe func(export string, elapsed time.Duration, err error)
 
-	// noGuestMemory makes the memory functions answer "unsupported", as a
-	// host that cannot reach the plugin's memory does: for the tests of
-	// the plugin's fallback, and to measure what the bulk copy saves.
+	// noGuestMemory makes the memory functions and the direct calls
+	// answer "unsupported", as a host that cannot reach the plugin's
+	// memory does: for the tests of the plugin's fallback, and to measure
+	// what the bulk copies and direct calls save.
 	noGuestMemory bool
 }
 
@@ -68,16 +71,49 @@ type Wasm struct {
 	// abi.CopyUnsupported, abi.CopyOutOfRange); atomics, since a copy is
 	// far cheaper than the mutex's contention would be.
 	copies [3]atomic.Int64
+	// directs counts direct calls (ABI 1.6) by outcome, as copies does.
+	directs [directOutcomes]atomic.Int64
+	// classic counts classic host-function calls (kernel blocks).
+	classic atomic.Int64
 }
+
+// Outcomes of a direct-call function, the indices of Wasm.directs.
+const (
+	directWritten     = iota // ran, answer written in place
+	directKept               // ran, answer kept for jirasync_call_answer
+	directTaken              // a kept answer handed over
+	directUnsupported        // abi.DirectUnsupported
+	directOutOfRange         // abi.DirectOutOfRange
+	directNoAnswer           // abi.DirectNoAnswer
+	directOutcomes
+)
 
 // Stats counts what happened to instances, for logs and tests.
 type Stats struct {
 	Created, Dropped, Calls, Faults int64
 	// Memory-function calls (ABI 1.5) by answer.
 	Copied, CopyUnsupported, CopyOutOfRange int64
+	// Direct calls (ABI 1.6): host functions run with the answer written
+	// in place or kept; kept answers taken; calls answered unsupported,
+	// out of range, or (jirasync_call_answer) with no kept answer.
+	DirectWritten, DirectKept, DirectTaken, DirectUnsupported, DirectOutOfRange, DirectNoAnswer int64
+	// ClassicCalls counts host-function calls through kernel blocks.
+	ClassicCalls int64
 }
 
-type bindingKey struct{}
+// callKey is the context key of a callState.
+type callKey struct{}
+
+// callState is what host functions need of the export call they serve:
+// its binding, and the answer of the last direct call if it did not fit
+// the plugin's buffer (ABI 1.6). It lives in the call's context, so a kept
+// answer dies with the call it belongs to and cannot leak into the next
+// call on the instance; an instance runs one call at a time, so nothing
+// here is shared.
+type callState struct {
+	binding *capabilities.Binding
+	kept    []byte
+}
 
 // NewWasm compiles the module, checks its description against this host's
 // ABI, and leaves one warm instance in the pool.
@@ -188,13 +224,24 @@ func (w *Wasm) hostFunctions() []extism.HostFunction {
 		fn.SetNamespace(abi.HostNamespace)
 		fns = append(fns, fn)
 	}
+	i64 := extism.ValueTypeI64
+	call := extism.NewHostFunctionWithStack(abi.FuncCall, func(ctx context.Context, p *extism.CurrentPlugin, stack []uint64) {
+		stack[0] = w.direct(ctx, p, stack[0], stack[1], stack[2], stack[3], stack[4], stack[5])
+	}, []extism.ValueType{i64, i64, i64, i64, i64, i64}, []extism.ValueType{i64})
+	answer := extism.NewHostFunctionWithStack(abi.FuncCallAnswer, func(ctx context.Context, p *extism.CurrentPlugin, stack []uint64) {
+		stack[0] = w.takeAnswer(ctx, p, stack[0], stack[1])
+	}, []extism.ValueType{i64, i64}, []extism.ValueType{i64})
+	for _, fn := range []extism.HostFunction{call, answer} {
+		fn.SetNamespace(abi.HostNamespace)
+		fns = append(fns, fn)
+	}
 	return fns
 }
 
 // wasmOffers is every import the Wasm engine offers a plugin: the host
-// functions and the memory functions (ABI 1.5).
+// functions, the memory functions (ABI 1.5) and the direct calls (1.6).
 func wasmOffers() []string {
-	return slices.Concat(capabilities.Names(), abi.MemoryFunctions[:])
+	return slices.Concat(capabilities.Names(), abi.MemoryFunctions[:], abi.DirectFunctions[:])
 }
 
 // copyMemory is jirasync_kernel_load (toGuest) and jirasync_kernel_store:
@@ -211,21 +258,13 @@ func (w *Wasm) copyMemory(p *extism.CurrentPlugin, toGuest bool, kernelOff, gues
 }
 
 func (w *Wasm) copyRanges(p *extism.CurrentPlugin, toGuest bool, kernelOff, guestPtr, n uint64) uint64 {
-	guest := p.CallerMemory()
-	if w.cfg.noGuestMemory || guest == nil {
+	guest := w.callerMemory(p)
+	if guest == nil {
 		return abi.CopyUnsupported
 	}
-	if kernelOff > math.MaxUint32 || guestPtr > math.MaxUint32 || n > math.MaxUint32 {
-		return abi.CopyOutOfRange
-	}
-	// Read checks offset+n against the memory's size, without overflow,
-	// and returns a view of the memory, not a copy.
-	k, ok := p.Memory().Read(uint32(kernelOff), uint32(n))
-	if !ok {
-		return abi.CopyOutOfRange
-	}
-	g, ok := guest.Read(uint32(guestPtr), uint32(n))
-	if !ok {
+	k, okKernel := memoryRange(p.Memory(), kernelOff, n)
+	g, okGuest := memoryRange(guest, guestPtr, n)
+	if !okKernel || !okGuest {
 		return abi.CopyOutOfRange
 	}
 	if toGuest {
@@ -247,16 +286,13 @@ func (w *Wasm) serve(ctx context.Context, p *extism.CurrentPlugin, name string, 
 			respOffset = 0
 		}
 	}()
+	w.classic.Add(1)
 	var resp []byte
-	b, _ := ctx.Value(bindingKey{}).(*capabilities.Binding)
 	req, err := p.ReadBytes(reqOffset)
-	switch {
-	case b == nil:
-		resp = capabilities.FaultResponse(abi.CodeInternal, "host function called outside a bound call")
-	case err != nil:
+	if err != nil {
 		resp = capabilities.FaultResponse(abi.CodeInvalidRequest, "reading request: "+err.Error())
-	default:
-		resp = w.caps.Call(ctx, b, name, req)
+	} else {
+		resp = w.run(ctx, name, req)
 	}
 	off, err := p.WriteBytes(resp)
 	if err != nil {
@@ -264,6 +300,143 @@ func (w *Wasm) serve(ctx context.Context, p *extism.CurrentPlugin, name string, 
 		return 0
 	}
 	return off
+}
+
+// run runs host function name for the call ctx belongs to: the one place
+// where both the classic imports and jirasync_call reach the host
+// functions, so that both act alike.
+func (w *Wasm) run(ctx context.Context, name string, req []byte) []byte {
+	st, _ := ctx.Value(callKey{}).(*callState)
+	if st == nil || st.binding == nil {
+		return capabilities.FaultResponse(abi.CodeInternal, "host function called outside a bound call")
+	}
+	return w.caps.Call(ctx, st.binding, name, req)
+}
+
+// directResult encodes a direct call's negative result as its i64 stack
+// slot.
+func directResult(code int64) uint64 { return uint64(code) }
+
+// direct is jirasync_call (ABI 1.6): the host function named in the
+// plugin's memory runs with the request read from the plugin's memory, and
+// its answer goes straight into the plugin's memory at outPtr, or is kept
+// for jirasync_call_answer when longer than outCap. One crossing instead
+// of a classic call's ten or so (kernel alloc, store, length, load, two
+// frees). Every range is checked before anything is read or run; nothing
+// here traps the guest.
+func (w *Wasm) direct(ctx context.Context, p *extism.CurrentPlugin, namePtr, nameLen, reqPtr, reqLen, outPtr, outCap uint64) (result uint64) {
+	st, _ := ctx.Value(callKey{}).(*callState)
+	if st != nil {
+		// Any later jirasync_call drops a kept answer, run or not.
+		st.kept = nil
+	}
+	guest := w.callerMemory(p)
+	if guest == nil {
+		w.directs[directUnsupported].Add(1)
+		return directResult(abi.DirectUnsupported)
+	}
+	name, okName := memoryRange(guest, namePtr, nameLen)
+	req, okReq := memoryRange(guest, reqPtr, reqLen)
+	out, okOut := memoryRange(guest, outPtr, outCap)
+	if !okName || !okReq || !okOut {
+		w.directs[directOutOfRange].Add(1)
+		return directResult(abi.DirectOutOfRange)
+	}
+	// The request is copied out of the plugin's memory: a host function
+	// may keep what it was given (a log line's fields), and the memory is
+	// the guest's to reuse once the call returns.
+	answer := w.runNamed(ctx, name, bytes.Clone(req))
+	if len(answer) <= len(out) {
+		copy(out, answer)
+		w.directs[directWritten].Add(1)
+	} else {
+		if st != nil {
+			st.kept = answer
+		}
+		w.directs[directKept].Add(1)
+	}
+	return uint64(len(answer))
+}
+
+// runNamed runs the host function whose name the plugin gave as bytes,
+// through the allow-list of host functions: an unknown name gets the error
+// envelope the capabilities give one, never a trap, and never reaches the
+// host functions.
+func (w *Wasm) runNamed(ctx context.Context, name, req []byte) []byte {
+	for _, fn := range capabilities.Names() {
+		if string(name) == fn {
+			return w.runRecovered(ctx, fn, req)
+		}
+	}
+	// The name is the plugin's bytes: bounded before it is quoted.
+	const maxName = 64
+	if len(name) > maxName {
+		name = append(name[:maxName:maxName], "…"...)
+	}
+	return capabilities.UnknownFunction(string(name))
+}
+
+// runRecovered is run with a panic in the host turned into an internal
+// error envelope, as serve does: the function may have run, so the plugin
+// must get an answer rather than try again.
+func (w *Wasm) runRecovered(ctx context.Context, fn string, req []byte) (resp []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("direct host call panicked", "function", fn, "panic", fmt.Sprint(r))
+			resp = capabilities.FaultResponse(abi.CodeInternal, "host function "+fn+" failed")
+		}
+	}()
+	return w.run(ctx, fn, req)
+}
+
+// takeAnswer is jirasync_call_answer (ABI 1.6): the answer the last
+// jirasync_call of this export call kept, written at outPtr if it fits in
+// outCap (then dropped: handed over once), with its length as the result.
+// A buffer too small gets the length and nothing written, the answer
+// still kept; a range outside the plugin's memory gets out of range.
+func (w *Wasm) takeAnswer(ctx context.Context, p *extism.CurrentPlugin, outPtr, outCap uint64) uint64 {
+	guest := w.callerMemory(p)
+	if guest == nil {
+		w.directs[directUnsupported].Add(1)
+		return directResult(abi.DirectUnsupported)
+	}
+	out, ok := memoryRange(guest, outPtr, outCap)
+	if !ok {
+		w.directs[directOutOfRange].Add(1)
+		return directResult(abi.DirectOutOfRange)
+	}
+	st, _ := ctx.Value(callKey{}).(*callState)
+	if st == nil || st.kept == nil {
+		w.directs[directNoAnswer].Add(1)
+		return directResult(abi.DirectNoAnswer)
+	}
+	n := len(st.kept)
+	if n <= len(out) {
+		copy(out, st.kept)
+		st.kept = nil
+		w.directs[directTaken].Add(1)
+	}
+	return uint64(n)
+}
+
+// memoryRange is the view of mem at ptr, n bytes long, and whether that
+// range lies inside mem with both values fitting 32 bits.
+func memoryRange(mem api.Memory, ptr, n uint64) ([]byte, bool) {
+	if ptr > math.MaxUint32 || n > math.MaxUint32 {
+		return nil, false
+	}
+	// Read checks ptr+n against the memory's size without overflow, and
+	// returns a view, not a copy.
+	return mem.Read(uint32(ptr), uint32(n))
+}
+
+// callerMemory is the memory of the plugin calling a host function, nil
+// when this host cannot reach it (or, for tests, must act as if).
+func (w *Wasm) callerMemory(p *extism.CurrentPlugin) api.Memory {
+	if w.cfg.noGuestMemory {
+		return nil
+	}
+	return p.CallerMemory()
 }
 
 // acquire waits for a free slot, then takes an idle instance or makes one.
@@ -334,7 +507,7 @@ func (w *Wasm) Call(ctx context.Context, b *capabilities.Binding, export string,
 	if err != nil {
 		return nil, &Fault{Export: export, Reason: "no_instance", Err: err}
 	}
-	callCtx, cancel := context.WithTimeout(context.WithValue(ctx, bindingKey{}, b), w.cfg.CallTimeout)
+	callCtx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, &callState{binding: b}), w.cfg.CallTimeout)
 	defer cancel()
 	start := time.Now()
 	out, err := w.call(ctx, callCtx, inst, export, input)
@@ -414,6 +587,13 @@ func (w *Wasm) Stats() Stats {
 	s.Copied = w.copies[abi.CopyDone].Load()
 	s.CopyUnsupported = w.copies[abi.CopyUnsupported].Load()
 	s.CopyOutOfRange = w.copies[abi.CopyOutOfRange].Load()
+	s.DirectWritten = w.directs[directWritten].Load()
+	s.DirectKept = w.directs[directKept].Load()
+	s.DirectTaken = w.directs[directTaken].Load()
+	s.DirectUnsupported = w.directs[directUnsupported].Load()
+	s.DirectOutOfRange = w.directs[directOutOfRange].Load()
+	s.DirectNoAnswer = w.directs[directNoAnswer].Load()
+	s.ClassicCalls = w.classic.Load()
 	return s
 }
 

@@ -54,13 +54,17 @@ var imports = map[string]func(uint64) uint64{
 	abi.FuncUserGet:         hostUserGet,
 }
 
-// transport carries guest.Transport calls over the imports above.
+// transport carries guest.Transport calls: as a direct call (ABI 1.6,
+// direct.go) when the host makes them, else over the classic imports above.
 type transport struct{}
 
 func (transport) Call(function string, request []byte) []byte {
 	fn, ok := imports[function]
 	if !ok {
 		return []byte(`{"error":{"code":"internal","message":"plugin has no import for ` + function + `"}}`)
+	}
+	if answer, ok := callDirect(function, request); ok {
+		return answer
 	}
 	in := store(request)
 	defer in.Free()

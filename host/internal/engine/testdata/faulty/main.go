@@ -9,6 +9,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"time"
 	"unsafe"
 
 	"github.com/extism/go-pdk"
@@ -62,6 +63,23 @@ func handle() int32 {
 	case "copy_ranges":
 		pdk.OutputJSON(copyRanges())
 		return 0
+	case "direct_ranges":
+		pdk.OutputJSON(directRanges())
+		return 0
+	case "direct_keep":
+		// An answer kept and never taken: the next export call must not
+		// find it.
+		buf := make([]byte, 1)
+		rc := directCall(abi.FuncStateGet, `{"key":"big"}`, buf)
+		pdk.OutputJSON(map[string]any{"kept": rc})
+		return 0
+	case "host_call_cost":
+		pdk.OutputJSON(hostCallCost(1000))
+		return 0
+	case "direct_take":
+		buf := make([]byte, 1<<16)
+		pdk.OutputJSON(map[string]any{"taken": int64(hostCallAnswer(address(&buf[0]), uint64(len(buf))))})
+		return 0
 	case "host_garbage":
 		// A malformed request to a host function must come back as an
 		// error envelope, not a trap.
@@ -111,4 +129,110 @@ func copyRanges() map[string]any {
 	}
 	r["untouched"] = bytes.Count(dst, []byte{0}) == len(dst) && bytes.Equal(blk.ReadBytes(), src)
 	return r
+}
+
+//go:wasmimport extism:host/user jirasync_call
+func hostCall(namePtr, nameLen, reqPtr, reqLen, outPtr, outCap uint64) uint64
+
+//go:wasmimport extism:host/user jirasync_call_answer
+func hostCallAnswer(outPtr, outCap uint64) uint64
+
+// directCall calls jirasync_call (ABI 1.6) with name and request from this
+// module's memory and buf for the answer.
+func directCall(name, req string, buf []byte) int64 {
+	nb, rb := []byte(name), []byte(req)
+	return int64(hostCall(address(&nb[0]), uint64(len(nb)), address(&rb[0]), uint64(len(rb)), address(&buf[0]), uint64(len(buf))))
+}
+
+// directRanges calls the direct-call functions (ABI 1.6) with good
+// arguments and with each range outside this module's memory or wider than
+// 32 bits, an unknown name, an answer larger than the buffer, and
+// jirasync_call_answer without a kept answer, and reports each result and
+// what reached the buffers. The host's counts tell how often each host
+// function ran.
+func directRanges() map[string]any {
+	name, req := []byte(abi.FuncStateGet), []byte(`{"key":"small"}`)
+	buf := make([]byte, 256)
+	r := map[string]any{}
+	n := directCall(abi.FuncStateGet, `{"key":"small"}`, buf)
+	r["small"], r["small_answer"] = n, string(buf[:max(n, 0)])
+	clear(buf)
+	bad := map[string]func() uint64{
+		"name_past_end": func() uint64 {
+			return hostCall(0xFFFF_FF00, 0x200, address(&req[0]), uint64(len(req)), address(&buf[0]), 256)
+		},
+		"name_over_32_bits": func() uint64 {
+			return hostCall(1<<32+address(&name[0]), uint64(len(name)), address(&req[0]), uint64(len(req)), address(&buf[0]), 256)
+		},
+		"request_past_end": func() uint64 {
+			return hostCall(address(&name[0]), uint64(len(name)), 0xFFFF_FFF0, 0x20, address(&buf[0]), 256)
+		},
+		"request_len_over_32_bits": func() uint64 {
+			return hostCall(address(&name[0]), uint64(len(name)), address(&req[0]), 1<<32|uint64(len(req)), address(&buf[0]), 256)
+		},
+		"out_past_end": func() uint64 {
+			return hostCall(address(&name[0]), uint64(len(name)), address(&req[0]), uint64(len(req)), 0xFFFF_FFF0, 0x20)
+		},
+		"out_cap_over_32_bits": func() uint64 {
+			return hostCall(address(&name[0]), uint64(len(name)), address(&req[0]), uint64(len(req)), address(&buf[0]), 1<<32|256)
+		},
+		"answer_none_kept": func() uint64 { return hostCallAnswer(address(&buf[0]), 256) },
+	}
+	for k, f := range bad {
+		r[k] = int64(f())
+	}
+	r["untouched"] = bytes.Count(buf, []byte{0}) == len(buf)
+	n = directCall("jirasync_shell_exec", `{}`, buf)
+	r["unknown"], r["unknown_answer"] = n, string(buf[:max(n, 0)])
+	// A host function that panics: an error envelope, not a trap.
+	n = directCall(abi.FuncStateGet, `{"key":"panic"}`, buf)
+	r["panic_answer"] = string(buf[:max(n, 0)])
+
+	// An answer larger than the buffer: kept, and nothing written; a
+	// buffer still too small or out of range leaves it kept; the right one
+	// takes it, once.
+	small := make([]byte, 16)
+	n = directCall(abi.FuncStateGet, `{"key":"big"}`, small)
+	r["big"], r["big_untouched"] = n, bytes.Count(small, []byte{0}) == len(small)
+	r["big_answer_too_small"] = int64(hostCallAnswer(address(&small[0]), uint64(len(small))))
+	r["big_answer_out_of_range"] = int64(hostCallAnswer(0xFFFF_FFF0, 0x20))
+	big := make([]byte, max(n, 0))
+	r["big_answer"] = int64(hostCallAnswer(address(&big[0]), uint64(len(big))))
+	r["big_answer_text"] = string(big)
+	r["big_answer_again"] = int64(hostCallAnswer(address(&big[0]), uint64(len(big))))
+
+	// A kept answer is dropped by the next jirasync_call, even one refused.
+	directCall(abi.FuncStateGet, `{"key":"big"}`, small)
+	hostCall(0xFFFF_FF00, 0x200, 0, 0, 0, 0)
+	r["dropped_by_next_call"] = int64(hostCallAnswer(address(&big[0]), uint64(len(big))))
+	return r
+}
+
+// hostCallCost times n calls of jirasync_groups_linked made directly (ABI
+// 1.6) and n made the classic way (a kernel block each way, copied with
+// the memory functions of 1.5, as the plugin did before direct calls),
+// and reports the mean nanoseconds per call of each: what one host call
+// costs the sandbox, the host function's own work aside.
+func hostCallCost(n int) map[string]int64 {
+	req := `{"issue_key":"APP-1","organizations":["acme"]}`
+	buf := make([]byte, 4096)
+	start := time.Now()
+	for range n {
+		if directCall(abi.FuncGroupsLinked, req, buf) <= 0 {
+			return map[string]int64{"failed": 1}
+		}
+	}
+	direct := time.Since(start)
+	rb := []byte(req)
+	start = time.Now()
+	for range n {
+		in := pdk.Allocate(len(rb))
+		kernelStore(in.Offset(), address(&rb[0]), uint64(len(rb)))
+		out := pdk.FindMemory(hostGroupsLinked(in.Offset()))
+		kernelLoad(out.Offset(), address(&buf[0]), out.Length())
+		out.Free()
+		in.Free()
+	}
+	classic := time.Since(start)
+	return map[string]int64{"direct_ns": direct.Nanoseconds() / int64(n), "classic_ns": classic.Nanoseconds() / int64(n)}
 }
