@@ -202,6 +202,9 @@ func (s *Scanner) literal(lit string) error {
 // they are (encoding/json would replace them): whoever stores text checks
 // it, as the host does.
 func (s *Scanner) Str() (string, error) {
+	if s.Peek() != '"' {
+		return "", s.Fail("want a string")
+	}
 	raw, escaped, err := s.rawStr()
 	if err != nil || !escaped {
 		return string(raw), err
