@@ -277,8 +277,9 @@ func (w *Wasm) copyRanges(p *extism.CurrentPlugin, toGuest bool, kernelOff, gues
 
 // serve moves one host-function call across the boundary. It must not
 // panic: a panic here would trap the guest for a failure that is the
-// host's, so every path answers with an envelope (or 0 when even writing
-// one fails, which the guest reads as an internal error).
+// host's, so every path answers with an envelope (run turns a host
+// function's panic into one), or 0 when reading or writing the kernel's
+// blocks fails, which the guest reads as an internal error.
 func (w *Wasm) serve(ctx context.Context, p *extism.CurrentPlugin, name string, reqOffset uint64) (respOffset uint64) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -304,8 +305,16 @@ func (w *Wasm) serve(ctx context.Context, p *extism.CurrentPlugin, name string, 
 
 // run runs host function name for the call ctx belongs to: the one place
 // where both the classic imports and jirasync_call reach the host
-// functions, so that both act alike.
-func (w *Wasm) run(ctx context.Context, name string, req []byte) []byte {
+// functions, so that both act alike. A panic in the host becomes an
+// internal error envelope: the function may have run, so the plugin must
+// get an answer rather than try again.
+func (w *Wasm) run(ctx context.Context, name string, req []byte) (resp []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("host function panicked", "function", name, "panic", fmt.Sprint(r))
+			resp = capabilities.FaultResponse(abi.CodeInternal, "host function "+name+" failed")
+		}
+	}()
 	st, _ := ctx.Value(callKey{}).(*callState)
 	if st == nil || st.binding == nil {
 		return capabilities.FaultResponse(abi.CodeInternal, "host function called outside a bound call")
@@ -365,7 +374,7 @@ func (w *Wasm) direct(ctx context.Context, p *extism.CurrentPlugin, namePtr, nam
 func (w *Wasm) runNamed(ctx context.Context, name, req []byte) []byte {
 	for _, fn := range capabilities.Names() {
 		if string(name) == fn {
-			return w.runRecovered(ctx, fn, req)
+			return w.run(ctx, fn, req)
 		}
 	}
 	// The name is the plugin's bytes: bounded before it is quoted.
@@ -374,19 +383,6 @@ func (w *Wasm) runNamed(ctx context.Context, name, req []byte) []byte {
 		name = append(name[:maxName:maxName], "…"...)
 	}
 	return capabilities.UnknownFunction(string(name))
-}
-
-// runRecovered is run with a panic in the host turned into an internal
-// error envelope, as serve does: the function may have run, so the plugin
-// must get an answer rather than try again.
-func (w *Wasm) runRecovered(ctx context.Context, fn string, req []byte) (resp []byte) {
-	defer func() {
-		if r := recover(); r != nil {
-			w.log.Error("direct host call panicked", "function", fn, "panic", fmt.Sprint(r))
-			resp = capabilities.FaultResponse(abi.CodeInternal, "host function "+fn+" failed")
-		}
-	}()
-	return w.run(ctx, fn, req)
 }
 
 // takeAnswer is jirasync_call_answer (ABI 1.6): the answer the last
